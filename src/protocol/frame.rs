@@ -1,0 +1,224 @@
+//! IPROTO framing: `size` (MessagePack uint) + header map + optional body map.
+//!
+//! As in mini-redis, [`check`] is the cheap completeness test that allocates nothing, and
+//! [`parse`] reads a frame known to be whole. "Incomplete" is a normal outcome, not an error.
+
+use std::fmt;
+
+use super::keys::header;
+use super::msgpack::{MsgpackError, Reader};
+
+/// Largest frame accepted unless the user configures otherwise. Big enough for any sane
+/// select, small enough that a hostile length cannot make us reserve gigabytes.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 256 * 1024 * 1024;
+
+/// Bytes a client-written length prefix takes: 0xce + u32.
+pub const SIZE_PREFIX_LEN: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// The announced frame is larger than the configured limit.
+    TooLarge { size: u64, max: usize },
+    /// The size prefix is not a MessagePack unsigned integer.
+    BadSize(u8),
+    /// Header or body is not valid MessagePack, or has the wrong shape.
+    Malformed(String),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::TooLarge { size, max } => {
+                write!(f, "frame of {size} bytes exceeds maxFrameSize {max}")
+            }
+            FrameError::BadSize(b) => write!(f, "frame size prefix starts with byte 0x{b:02x}"),
+            FrameError::Malformed(why) => write!(f, "malformed frame: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+impl From<MsgpackError> for FrameError {
+    fn from(e: MsgpackError) -> Self {
+        FrameError::Malformed(e.to_string())
+    }
+}
+
+/// What [`check`] found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// A whole frame of `len` bytes (prefix included) is present.
+    Complete { len: usize },
+    /// More bytes are needed; `need` is the whole frame's length once the prefix is known.
+    Incomplete { need: Option<usize> },
+}
+
+/// Tells whether `buf` starts with a whole frame, without parsing it.
+pub fn check(buf: &[u8], max_frame_size: usize) -> Result<Check, FrameError> {
+    let Some(&first) = buf.first() else {
+        return Ok(Check::Incomplete { need: None });
+    };
+    let prefix_len = match first {
+        0x00..=0x7f => 1,
+        0xcc => 2,
+        0xcd => 3,
+        0xce => 5,
+        0xcf => 9,
+        other => return Err(FrameError::BadSize(other)),
+    };
+    if buf.len() < prefix_len {
+        return Ok(Check::Incomplete { need: None });
+    }
+    let size = Reader::new(&buf[..prefix_len]).read_uint()?;
+    if size > max_frame_size as u64 {
+        return Err(FrameError::TooLarge { size, max: max_frame_size });
+    }
+    let len = prefix_len + size as usize;
+    if buf.len() < len {
+        Ok(Check::Incomplete { need: Some(len) })
+    } else {
+        Ok(Check::Complete { len })
+    }
+}
+
+/// The header fields kharon acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header {
+    /// REQUEST_TYPE: the response status (0 OK, 0x80 CHUNK, 0x8000|code error).
+    pub status: u32,
+    pub sync: u64,
+    pub schema_version: u32,
+}
+
+/// A parsed frame: its header and where the body lies within the frame's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub header: Header,
+    /// Body offsets relative to the frame start (prefix included); empty when there is none.
+    pub body_start: usize,
+    pub body_end: usize,
+}
+
+/// Parses a whole frame (as found by [`check`]) and validates its body.
+pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
+    let mut r = Reader::new(frame);
+    r.read_uint()?;
+    let pairs = r
+        .read_map_len()
+        .map_err(|_| FrameError::Malformed("header is not a map".into()))?;
+    let mut header = Header::default();
+    for _ in 0..pairs {
+        let key = r.read_uint()?;
+        match key {
+            header::REQUEST_TYPE => header.status = narrow(r.read_uint()?, "REQUEST_TYPE")?,
+            header::SYNC => header.sync = r.read_uint()?,
+            header::SCHEMA_VERSION => header.schema_version = narrow(r.read_uint()?, "SCHEMA_VERSION")?,
+            _ => r.skip()?,
+        }
+    }
+    let body_start = r.position();
+    if body_start < frame.len() {
+        let mut body = Reader::new(&frame[body_start..]);
+        body.read_map_len()
+            .map_err(|_| FrameError::Malformed("body is not a map".into()))?;
+        let mut whole = Reader::new(&frame[body_start..]);
+        whole.skip()?;
+        if whole.position() != frame.len() - body_start {
+            return Err(FrameError::Malformed("bytes after the body".into()));
+        }
+    }
+    Ok(Frame { header, body_start, body_end: frame.len() })
+}
+
+fn narrow(v: u64, what: &str) -> Result<u32, FrameError> {
+    u32::try_from(v).map_err(|_| FrameError::Malformed(format!("{what} {v} out of range")))
+}
+
+/// Appends one request frame: size prefix, `{REQUEST_TYPE: type, SYNC: sync}`, then `body`
+/// (already an encoded map, or empty).
+pub fn encode_request(out: &mut Vec<u8>, request_type: u32, sync: u64, body: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&[0xce, 0, 0, 0, 0, 0x82, header::REQUEST_TYPE as u8]);
+    rmp::encode::write_uint(out, request_type as u64).expect("Vec grows");
+    out.push(header::SYNC as u8);
+    rmp::encode::write_uint(out, sync).expect("Vec grows");
+    out.extend_from_slice(body);
+    let size = (out.len() - start - SIZE_PREFIX_LEN) as u32;
+    out[start + 1..start + SIZE_PREFIX_LEN].copy_from_slice(&size.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What Tarantool 2.6 sends for `call('echo', {1})` answered with [1], sync 7.
+    fn server_response() -> Vec<u8> {
+        let mut f = vec![0xce, 0, 0, 0, 0];
+        f.extend_from_slice(&[0x83, 0x00, 0xce, 0, 0, 0, 0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 7, 0x05, 0xce, 0, 0, 0, 80]);
+        f.extend_from_slice(&[0x81, 0x30, 0x91, 0x01]);
+        let size = (f.len() - 5) as u32;
+        f[1..5].copy_from_slice(&size.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn parses_a_server_response() {
+        let f = server_response();
+        assert_eq!(check(&f, 1 << 20), Ok(Check::Complete { len: f.len() }));
+        let frame = parse(&f).unwrap();
+        assert_eq!(frame.header, Header { status: 0, sync: 7, schema_version: 80 });
+        assert_eq!(&f[frame.body_start..frame.body_end], &[0x81, 0x30, 0x91, 0x01]);
+    }
+
+    #[test]
+    fn frame_split_at_every_byte_is_incomplete_until_whole() {
+        let mut stream = server_response();
+        stream.extend(server_response());
+        let one = server_response().len();
+        for cut in 0..one {
+            let r = check(&stream[..cut], 1 << 20).unwrap();
+            let expect_need = if cut >= 5 { Some(one) } else { None };
+            assert_eq!(r, Check::Incomplete { need: expect_need }, "cut at {cut}");
+        }
+        for cut in one..stream.len() {
+            assert_eq!(check(&stream[..cut], 1 << 20).unwrap(), Check::Complete { len: one });
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_frames_before_reading_them() {
+        let f = [0xce, 0x7f, 0xff, 0xff, 0xff];
+        assert!(matches!(check(&f, 1024), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(check(&[0xa1], 1024), Err(FrameError::BadSize(0xa1))));
+    }
+
+    #[test]
+    fn frame_without_body_has_empty_body_range() {
+        let mut f = Vec::new();
+        encode_request(&mut f, 64, 3, &[]);
+        let frame = parse(&f).unwrap();
+        assert_eq!(frame.header.status, 64);
+        assert_eq!(frame.header.sync, 3);
+        assert_eq!(frame.body_start, frame.body_end);
+    }
+
+    #[test]
+    fn malformed_headers_and_bodies_are_errors() {
+        let mut bad_header = vec![0xce, 0, 0, 0, 1, 0x91];
+        assert!(matches!(parse(&bad_header), Err(FrameError::Malformed(_))));
+        bad_header = Vec::new();
+        encode_request(&mut bad_header, 0, 1, &[0x92, 0x01]);
+        assert!(matches!(parse(&bad_header), Err(FrameError::Malformed(_))));
+        let mut trailing = Vec::new();
+        encode_request(&mut trailing, 0, 1, &[0x80, 0x01]);
+        assert!(matches!(parse(&trailing), Err(FrameError::Malformed(_))));
+    }
+
+    #[test]
+    fn encodes_requests_as_the_js_layer_does() {
+        let mut f = Vec::new();
+        encode_request(&mut f, 10, 0x01020304, &[0x80]);
+        assert_eq!(f, [0xce, 0, 0, 0, 10, 0x82, 0x00, 0x0a, 0x01, 0xce, 1, 2, 3, 4, 0x80]);
+    }
+}

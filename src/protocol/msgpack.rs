@@ -1,0 +1,271 @@
+//! The few MessagePack reads the protocol needs, over untrusted bytes. Every length is
+//! checked against the bytes actually present before it is used, so a hostile length can
+//! neither allocate nor read out of bounds.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsgpackError {
+    /// The value runs past the end of the input.
+    Truncated,
+    /// A byte that starts no MessagePack value (0xc1), or a value of the wrong type.
+    Invalid(&'static str),
+    /// Nesting deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl fmt::Display for MsgpackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MsgpackError::Truncated => f.write_str("MessagePack value is truncated"),
+            MsgpackError::Invalid(what) => write!(f, "invalid MessagePack: {what}"),
+            MsgpackError::TooDeep => f.write_str("MessagePack nesting is too deep"),
+        }
+    }
+}
+
+impl std::error::Error for MsgpackError {}
+
+/// Deeper nesting than this is refused rather than risking the stack.
+pub const MAX_DEPTH: usize = 512;
+
+pub type Result<T> = std::result::Result<T, MsgpackError>;
+
+/// A forward-only reader over one buffer.
+#[derive(Clone, Copy)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        let b = *self.buf.get(self.pos).ok_or(MsgpackError::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(MsgpackError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(MsgpackError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn be(&mut self, n: usize) -> Result<u64> {
+        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+
+    /// The next value's first byte, not consumed.
+    pub fn peek(&self) -> Result<u8> {
+        self.buf.get(self.pos).copied().ok_or(MsgpackError::Truncated)
+    }
+
+    /// Reads an unsigned integer (positive fixint, uint8..uint64).
+    pub fn read_uint(&mut self) -> Result<u64> {
+        match self.byte()? {
+            b @ 0x00..=0x7f => Ok(b as u64),
+            0xcc => self.be(1),
+            0xcd => self.be(2),
+            0xce => self.be(4),
+            0xcf => self.be(8),
+            _ => Err(MsgpackError::Invalid("expected an unsigned integer")),
+        }
+    }
+
+    /// Reads any integer as i128, so both u64 and i64 ranges fit.
+    pub fn read_int(&mut self) -> Result<i128> {
+        match self.peek()? {
+            0x00..=0x7f | 0xcc..=0xcf => Ok(self.read_uint()? as i128),
+            b @ 0xe0..=0xff => {
+                self.pos += 1;
+                Ok(b as i8 as i128)
+            }
+            0xd0 => Ok({ self.pos += 1; self.be(1)? as u8 as i8 as i128 }),
+            0xd1 => Ok({ self.pos += 1; self.be(2)? as u16 as i16 as i128 }),
+            0xd2 => Ok({ self.pos += 1; self.be(4)? as u32 as i32 as i128 }),
+            0xd3 => Ok({ self.pos += 1; self.be(8)? as i64 as i128 }),
+            _ => Err(MsgpackError::Invalid("expected an integer")),
+        }
+    }
+
+    /// Reads a float32 or float64.
+    pub fn read_float(&mut self) -> Result<f64> {
+        match self.byte()? {
+            0xca => Ok(f32::from_bits(self.be(4)? as u32) as f64),
+            0xcb => Ok(f64::from_bits(self.be(8)?)),
+            _ => Err(MsgpackError::Invalid("expected a float")),
+        }
+    }
+
+    /// Reads a map header and returns its entry count.
+    pub fn read_map_len(&mut self) -> Result<usize> {
+        match self.byte()? {
+            b @ 0x80..=0x8f => Ok((b & 0x0f) as usize),
+            0xde => Ok(self.be(2)? as usize),
+            0xdf => Ok(self.be(4)? as usize),
+            _ => Err(MsgpackError::Invalid("expected a map")),
+        }
+    }
+
+    /// Reads an array header and returns its element count.
+    pub fn read_array_len(&mut self) -> Result<usize> {
+        match self.byte()? {
+            b @ 0x90..=0x9f => Ok((b & 0x0f) as usize),
+            0xdc => Ok(self.be(2)? as usize),
+            0xdd => Ok(self.be(4)? as usize),
+            _ => Err(MsgpackError::Invalid("expected an array")),
+        }
+    }
+
+    /// Reads a str (or bin, which older servers use for some strings) as raw bytes.
+    pub fn read_str_bytes(&mut self) -> Result<&'a [u8]> {
+        let len = match self.byte()? {
+            b @ 0xa0..=0xbf => (b & 0x1f) as usize,
+            0xd9 | 0xc4 => self.be(1)? as usize,
+            0xda | 0xc5 => self.be(2)? as usize,
+            0xdb | 0xc6 => self.be(4)? as usize,
+            _ => return Err(MsgpackError::Invalid("expected a string")),
+        };
+        self.take(len)
+    }
+
+    /// Reads a str lossily converted to UTF-8.
+    pub fn read_string(&mut self) -> Result<String> {
+        Ok(String::from_utf8_lossy(self.read_str_bytes()?).into_owned())
+    }
+
+    /// Skips one whole value, checking that it is well-formed.
+    pub fn skip(&mut self) -> Result<()> {
+        // An explicit count of values still to skip replaces recursion; each container adds
+        // its children. `depth` tracks open containers so that absurd nesting is refused.
+        let mut remaining: u64 = 1;
+        let mut open: Vec<u64> = Vec::new();
+        while remaining > 0 {
+            remaining -= 1;
+            let children = self.skip_head()?;
+            if children > 0 {
+                if open.len() >= MAX_DEPTH {
+                    return Err(MsgpackError::TooDeep);
+                }
+                open.push(remaining);
+                remaining = children;
+            }
+            while remaining == 0 {
+                match open.pop() {
+                    Some(outer) => remaining = outer,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes one value's head and payload bytes; returns how many child values follow.
+    fn skip_head(&mut self) -> Result<u64> {
+        let b = self.byte()?;
+        let (payload, children): (u64, u64) = match b {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, 2 * (b & 0x0f) as u64),
+            0x90..=0x9f => (0, (b & 0x0f) as u64),
+            0xa0..=0xbf => ((b & 0x1f) as u64, 0),
+            0xc1 => return Err(MsgpackError::Invalid("reserved byte 0xc1")),
+            0xc4 | 0xd9 => (self.be(1)?, 0),
+            0xc5 | 0xda => (self.be(2)?, 0),
+            0xc6 | 0xdb => (self.be(4)?, 0),
+            0xc7 => (self.be(1)? + 1, 0),
+            0xc8 => (self.be(2)? + 1, 0),
+            0xc9 => (self.be(4)? + 1, 0),
+            0xca => (4, 0),
+            0xcb => (8, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xce | 0xd2 => (4, 0),
+            0xcf | 0xd3 => (8, 0),
+            0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xdc => (0, self.be(2)?),
+            0xdd => (0, self.be(4)?),
+            0xde => (0, 2 * self.be(2)?),
+            0xdf => (0, 2 * self.be(4)?),
+        };
+        // Every child takes at least one byte: a count larger than what is left is a lie.
+        if children > (self.buf.len() - self.pos) as u64 {
+            return Err(MsgpackError::Truncated);
+        }
+        self.take(payload as usize)?;
+        Ok(children)
+    }
+}
+
+/// Checks that `buf` holds exactly one well-formed MessagePack value.
+pub fn validate_one(buf: &[u8]) -> Result<()> {
+    let mut r = Reader::new(buf);
+    r.skip()?;
+    if r.is_empty() {
+        Ok(())
+    } else {
+        Err(MsgpackError::Invalid("trailing bytes after the value"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_nested_values() {
+        // {1: [1, "ab", {2: nil}], 2: -1}
+        let v = [0x82, 0x01, 0x93, 0x01, 0xa2, b'a', b'b', 0x81, 0x02, 0xc0, 0x02, 0xff];
+        assert_eq!(validate_one(&v), Ok(()));
+    }
+
+    #[test]
+    fn every_strict_prefix_is_truncated() {
+        let v = [0x82, 0x01, 0x93, 0x01, 0xa2, b'a', b'b', 0x81, 0x02, 0xc0, 0x02, 0xcd, 1, 2];
+        for cut in 0..v.len() {
+            assert_eq!(validate_one(&v[..cut]), Err(MsgpackError::Truncated), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn refuses_reserved_byte_and_trailing_bytes() {
+        assert!(matches!(validate_one(&[0xc1]), Err(MsgpackError::Invalid(_))));
+        assert!(matches!(validate_one(&[0x01, 0x02]), Err(MsgpackError::Invalid(_))));
+    }
+
+    #[test]
+    fn huge_announced_counts_fail_without_allocating() {
+        assert_eq!(validate_one(&[0xdd, 0xff, 0xff, 0xff, 0xff]), Err(MsgpackError::Truncated));
+        assert_eq!(validate_one(&[0xdb, 0xff, 0xff, 0xff, 0xff]), Err(MsgpackError::Truncated));
+    }
+
+    #[test]
+    fn refuses_absurd_nesting() {
+        let v = vec![0x91u8; MAX_DEPTH + 2];
+        assert_eq!(validate_one(&v), Err(MsgpackError::TooDeep));
+    }
+
+    #[test]
+    fn reads_integers_of_every_width() {
+        let mut r = Reader::new(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xe0]);
+        assert_eq!(r.read_int().unwrap(), u64::MAX as i128);
+        assert_eq!(r.read_int().unwrap(), i64::MIN as i128);
+        assert_eq!(r.read_int().unwrap(), -32);
+    }
+}
