@@ -1,0 +1,14 @@
+import kharon from './index.js'
+
+export const {
+  Transport,
+  IPROTO,
+  KharonError,
+  ConnectionError,
+  TimeoutError,
+  ProtocolError,
+  TarantoolError,
+  PushOverflowError,
+  InternalError,
+} = kharon
+export default kharon

@@ -1,0 +1,271 @@
+'use strict'
+
+const { PushOverflowError, TimeoutError } = require('./errors')
+
+/** Default per-request push buffer, in bytes of push bodies. */
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
+const PENDING = 0
+const DONE = 1
+const FAILED = 2
+const DONE_RESULT = Object.freeze({ value: undefined, done: true })
+
+function rethrowLater(err) {
+  process.nextTick(() => {
+    throw err
+  })
+}
+
+/**
+ * One request in promise mode: a thenable of the final body and an async iterable of the
+ * pushes (IPROTO_CHUNK) that arrive before it.
+ *
+ * Pushes are buffered up to `highWaterMark` bytes. While an iterator is active, going over
+ * the mark pauses reading from the socket until the consumer drains to a quarter of it
+ * (other requests on the connection wait meanwhile). Before iteration starts, pushes beyond
+ * the mark are dropped instead, so a request that is only awaited never stalls the
+ * connection; an iterator started after such a drop throws PushOverflowError once it has
+ * yielded what was kept, rather than silently missing pushes.
+ */
+class Response {
+  constructor(transport, highWaterMark, onPush, onPushCtx) {
+    this._transport = transport
+    this._highWaterMark = highWaterMark
+    this._onPush = onPush
+    this._onPushCtx = onPushCtx
+    this._state = PENDING
+    this._result = undefined
+    this._promise = null
+    this._resolve = null
+    this._reject = null
+    this._queue = []
+    this._head = 0
+    this._bytes = 0
+    this._iterating = false
+    this._overflowed = false
+    this._discarded = false
+    this._pausing = false
+    this._waiter = null
+  }
+
+  /** Called by the transport for each push of this request, in server order. */
+  _push(chunk) {
+    if (this._onPush !== undefined) {
+      try {
+        this._onPush(chunk, this._onPushCtx)
+      } catch (err) {
+        rethrowLater(err)
+      }
+      return
+    }
+    if (this._discarded) return
+    if (this._iterating) {
+      if (this._waiter !== null) {
+        this._wake({ value: chunk, done: false })
+        return
+      }
+      this._queue.push(chunk)
+      this._bytes += chunk.length
+      if (!this._pausing && this._bytes > this._highWaterMark) {
+        this._pausing = true
+        this._transport._pauseReading()
+      }
+      return
+    }
+    if (this._overflowed) return
+    if (this._bytes + chunk.length > this._highWaterMark) {
+      this._overflowed = true
+      return
+    }
+    this._queue.push(chunk)
+    this._bytes += chunk.length
+  }
+
+  /** Called by the transport once, with the final response or the failure. */
+  _settle(err, body) {
+    if (err) {
+      this._state = FAILED
+      this._result = err
+      if (this._reject !== null) this._reject(err)
+    } else {
+      this._state = DONE
+      this._result = body
+      if (this._resolve !== null) this._resolve(body)
+    }
+    this._resolve = this._reject = null
+    // Nothing more can arrive for this request, so its buffer can no longer grow.
+    this._stopPausing()
+    if (this._waiter !== null && this._head === this._queue.length) this._finishWaiter()
+  }
+
+  then(onFulfilled, onRejected) {
+    return this._settled().then(onFulfilled, onRejected)
+  }
+
+  catch(onRejected) {
+    return this._settled().then(undefined, onRejected)
+  }
+
+  finally(onFinally) {
+    return this._settled().finally(onFinally)
+  }
+
+  /** The final body as a native promise, created only when someone asks for it. */
+  _settled() {
+    if (this._promise === null) {
+      if (this._state === DONE) this._promise = Promise.resolve(this._result)
+      else if (this._state === FAILED) this._promise = Promise.reject(this._result)
+      else {
+        this._promise = new Promise((resolve, reject) => {
+          this._resolve = resolve
+          this._reject = reject
+        })
+      }
+    }
+    return this._promise
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.pushes()
+  }
+
+  /**
+   * An async iterator over the pushes. `timeout` (ms) bounds the wait for each item: when it
+   * passes, the iterator throws TimeoutError and ends; the request itself goes on.
+   */
+  pushes(options) {
+    const timeout = options === undefined || options === null ? undefined : options.timeout
+    if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
+      throw new TypeError('timeout must be a non-negative number of milliseconds')
+    }
+    if (this._iterating) throw new TypeError('the pushes of a request can be iterated only once')
+    this._iterating = true
+    this._timeout = timeout
+    if (this._bytes > this._highWaterMark && !this._pausing) {
+      this._pausing = true
+      this._transport._pauseReading()
+    }
+    return new PushIterator(this)
+  }
+
+  _next() {
+    if (this._head < this._queue.length) {
+      const chunk = this._queue[this._head]
+      this._queue[this._head++] = undefined
+      this._bytes -= chunk.length
+      if (this._head === this._queue.length) {
+        this._queue = []
+        this._head = 0
+      } else if (this._head > 1024 && this._head * 2 > this._queue.length) {
+        this._queue = this._queue.slice(this._head)
+        this._head = 0
+      }
+      if (this._pausing && this._bytes <= this._highWaterMark / 4) this._stopPausing()
+      return Promise.resolve({ value: chunk, done: false })
+    }
+    if (this._discarded) return Promise.resolve(DONE_RESULT)
+    if (this._overflowed) {
+      this._discard()
+      return Promise.reject(new PushOverflowError(
+        `pushes beyond highWaterMark (${this._highWaterMark} bytes) arrived before iteration started and were dropped`,
+      ))
+    }
+    if (this._state !== PENDING) {
+      this._discard()
+      return this._state === FAILED ? Promise.reject(this._result) : Promise.resolve(DONE_RESULT)
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject, timer: null }
+      if (this._timeout !== undefined) {
+        waiter.timer = setTimeout(() => {
+          if (this._waiter !== waiter) return
+          this._waiter = null
+          this._discard()
+          reject(new TimeoutError(`no push or response within ${this._timeout} ms`))
+        }, this._timeout)
+      }
+      this._waiter = waiter
+    })
+  }
+
+  _wake(result) {
+    const waiter = this._waiter
+    this._waiter = null
+    if (waiter.timer !== null) clearTimeout(waiter.timer)
+    waiter.resolve(result)
+  }
+
+  _finishWaiter() {
+    const waiter = this._waiter
+    this._waiter = null
+    if (waiter.timer !== null) clearTimeout(waiter.timer)
+    this._discard()
+    if (this._state === FAILED) waiter.reject(this._result)
+    else waiter.resolve(DONE_RESULT)
+  }
+
+  /** Drops what is buffered and everything still to come (net.box future:discard()). */
+  _discard() {
+    this._discarded = true
+    this._queue = []
+    this._head = 0
+    this._bytes = 0
+    this._stopPausing()
+  }
+
+  _stopPausing() {
+    if (this._pausing) {
+      this._pausing = false
+      this._transport._resumeReading()
+    }
+  }
+}
+
+class PushIterator {
+  constructor(response) {
+    this._response = response
+  }
+
+  next() {
+    return this._response._next()
+  }
+
+  return() {
+    const r = this._response
+    if (r._waiter !== null) r._wake(DONE_RESULT)
+    r._discard()
+    return Promise.resolve(DONE_RESULT)
+  }
+
+  [Symbol.asyncIterator]() {
+    return this
+  }
+}
+
+/** One request in callback mode: `callback(err, body)`, pushes to `onPush(chunk, ctx)`. */
+class CallbackRequest {
+  constructor(callback, onPush, onPushCtx) {
+    this._callback = callback
+    this._onPush = onPush
+    this._onPushCtx = onPushCtx
+  }
+
+  _push(chunk) {
+    if (this._onPush === undefined) return
+    try {
+      this._onPush(chunk, this._onPushCtx)
+    } catch (err) {
+      rethrowLater(err)
+    }
+  }
+
+  _settle(err, body) {
+    try {
+      if (err) this._callback(err)
+      else this._callback(null, body)
+    } catch (thrown) {
+      rethrowLater(thrown)
+    }
+  }
+}
+
+module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK }

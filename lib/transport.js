@@ -1,0 +1,320 @@
+'use strict'
+
+const { EventEmitter } = require('node:events')
+const native = require('../binding.js')
+const { ConnectionError, fromInfo } = require('./errors')
+const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
+
+const CHUNK = 0x80
+const ERROR_FLAG = 0x8000
+const META_WORDS = 5
+// Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4).
+const MAX_HEAD = 17
+const INITIAL_OUT = 64 * 1024
+const EMPTY = Buffer.alloc(0)
+const kConnect = Symbol('kharon.connect')
+
+function isU32(n) {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff
+}
+
+function connectionClosedError() {
+  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED')
+}
+
+/**
+ * The raw IPROTO transport: sends request bodies already encoded as MessagePack and hands
+ * back raw response bodies. Requests issued in one JS tick leave in one write.
+ *
+ * Events: 'close' (err?) once, when the connection ends for any reason.
+ */
+class Transport extends EventEmitter {
+  #native
+  #pending = new Map()
+  #nextSync = 1
+  #closed = false
+  #out = Buffer.allocUnsafe(INITIAL_OUT)
+  #outLen = 0
+  #flushQueued = false
+  #pausedBy = 0
+  #highWaterMark
+
+  /** Use Transport.connect(). */
+  constructor(token, nativeConnection, options) {
+    if (token !== kConnect) throw new TypeError('use Transport.connect() to create a Transport')
+    super()
+    this.#native = nativeConnection
+    this.#highWaterMark = options.pushHighWaterMark
+    this.schemaVersion = 0
+    this.serverVersion = nativeConnection.serverVersion
+  }
+
+  /**
+   * Connects (and authenticates when `user` is given).
+   * connect(port, host?, callback?) or connect({ host, port, path, user, password,
+   * connectTimeout, maxFrameSize, pushHighWaterMark }, callback?).
+   */
+  static connect(portOrOptions, host, callback) {
+    if (typeof host === 'function') {
+      callback = host
+      host = undefined
+    }
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError('callback must be a function')
+    }
+    const options = normalizeConnectOptions(portOrOptions, host)
+    const promise = openTransport(options)
+    if (callback === undefined) return promise
+    promise.then((t) => callback(null, t), (err) => callback(err))
+    return undefined
+  }
+
+  /** Number of requests awaiting their final response. */
+  get pending() {
+    return this.#pending.size
+  }
+
+  /** The SYNC the next request will get (u32; wraps to 0, skipping ids still in use). */
+  get nextSync() {
+    let sync = this.#nextSync
+    while (this.#pending.has(sync)) sync = (sync + 1) >>> 0
+    return sync
+  }
+
+  set nextSync(sync) {
+    if (!isU32(sync)) throw new RangeError('nextSync must be an integer from 0 to 2^32-1')
+    this.#nextSync = sync
+  }
+
+  get closed() {
+    return this.#closed
+  }
+
+  /**
+   * Sends one request. `body` is an encoded MessagePack map (Buffer or Uint8Array), a
+   * binary (latin1) string, or empty/omitted for none. With a callback, `callback(err, body)`;
+   * without, returns a Response: a thenable of the final body and an async iterable of
+   * pushes. Options: { onPush(chunk, ctx), onPushCtx, highWaterMark }.
+   */
+  request(type, body, options, callback) {
+    if (typeof body === 'function') {
+      callback = body
+      body = undefined
+      options = undefined
+    } else if (typeof options === 'function') {
+      callback = options
+      options = undefined
+    }
+    if (!isU32(type)) {
+      throw new TypeError(`request type must be an IPROTO type number, got ${describe(type)}`)
+    }
+    if (body === undefined || body === null) body = EMPTY
+    else if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+      throw new TypeError(`body must be a Buffer, Uint8Array or string, got ${describe(body)}`)
+    }
+    let onPush
+    let onPushCtx
+    let highWaterMark = this.#highWaterMark
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object') throw new TypeError('options must be an object')
+      onPush = options.onPush
+      onPushCtx = options.onPushCtx
+      if (onPush !== undefined && typeof onPush !== 'function') throw new TypeError('onPush must be a function')
+      if (options.highWaterMark !== undefined) highWaterMark = checkHighWaterMark(options.highWaterMark)
+    }
+    if (callback !== undefined && typeof callback !== 'function') {
+      throw new TypeError('callback must be a function')
+    }
+
+    const entry = callback === undefined
+      ? new Response(this, highWaterMark, onPush, onPushCtx)
+      : new CallbackRequest(callback, onPush, onPushCtx)
+    if (this.#closed) {
+      process.nextTick(() => entry._settle(connectionClosedError()))
+      return callback === undefined ? entry : undefined
+    }
+    const sync = this.#takeSync()
+    this.#encode(type, sync, body)
+    if (this.#pending.size === 0) this.#native.ref()
+    this.#pending.set(sync, entry)
+    return callback === undefined ? entry : undefined
+  }
+
+  /** Closes the connection; every pending request fails with ERR_CONNECTION_CLOSED. */
+  close() {
+    if (!this.#closed) {
+      this.#native.close()
+      this.#end(connectionClosedError())
+    }
+    return Promise.resolve()
+  }
+
+  #takeSync() {
+    let sync = this.#nextSync
+    while (this.#pending.has(sync)) sync = (sync + 1) >>> 0
+    this.#nextSync = (sync + 1) >>> 0
+    return sync
+  }
+
+  #encode(type, sync, body) {
+    const bodyLen = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length
+    this.#reserve(MAX_HEAD + bodyLen)
+    const out = this.#out
+    const start = this.#outLen
+    let p = start + 5
+    out[start] = 0xce
+    out[p++] = 0x82
+    out[p++] = 0x00
+    if (type < 0x80) out[p++] = type
+    else if (type < 0x100) { out[p++] = 0xcc; out[p++] = type }
+    else if (type < 0x10000) { out[p++] = 0xcd; out.writeUInt16BE(type, p); p += 2 }
+    else { out[p++] = 0xce; out.writeUInt32BE(type, p); p += 4 }
+    out[p++] = 0x01
+    out[p++] = 0xce
+    out.writeUInt32BE(sync, p)
+    p += 4
+    if (typeof body === 'string') p += out.latin1Write(body, p)
+    else if (bodyLen > 0) {
+      out.set(body, p)
+      p += bodyLen
+    }
+    out.writeUInt32BE(p - start - 5, start + 1)
+    this.#outLen = p
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(this.#flush)
+    }
+  }
+
+  #reserve(extra) {
+    const need = this.#outLen + extra
+    if (need <= this.#out.length) return
+    let size = this.#out.length * 2
+    while (size < need) size *= 2
+    const grown = Buffer.allocUnsafe(size)
+    this.#out.copy(grown, 0, 0, this.#outLen)
+    this.#out = grown
+  }
+
+  // Everything encoded in this tick leaves in one crossing (and usually one syscall).
+  #flush = () => {
+    this.#flushQueued = false
+    if (this.#outLen === 0) return
+    if (!this.#closed) this.#native.write(this.#out.subarray(0, this.#outLen))
+    this.#outLen = 0
+    // A burst may have grown the buffer a lot; don't keep it for the connection's life.
+    if (this.#out.length > 16 * INITIAL_OUT) this.#out = Buffer.allocUnsafe(INITIAL_OUT)
+  }
+
+  /** Called by the binding with every frame read since its last call. */
+  _deliver(data, metaOffset, closed) {
+    if (data !== undefined && !this.#closed) {
+      const meta = new Uint32Array(data.buffer, data.byteOffset + metaOffset, (data.length - metaOffset) >>> 2)
+      const pending = this.#pending
+      for (let i = 0; i < meta.length; i += META_WORDS) {
+        const entry = pending.get(meta[i + 1])
+        if (entry === undefined) continue
+        const status = meta[i]
+        const body = data.subarray(meta[i + 3], meta[i + 4])
+        if (status === CHUNK) {
+          entry._push(body)
+          continue
+        }
+        pending.delete(meta[i + 1])
+        if (pending.size === 0) this.#native.unref()
+        this.schemaVersion = meta[i + 2]
+        if (status & ERROR_FLAG) entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
+        else entry._settle(null, body)
+      }
+    }
+    if (closed !== undefined && closed !== null && !this.#closed) this.#end(fromInfo(closed))
+  }
+
+  _pauseReading() {
+    if (this.#pausedBy++ === 0) this.#native.pause()
+  }
+
+  _resumeReading() {
+    if (--this.#pausedBy === 0) this.#native.resume()
+  }
+
+  // Fails everything pending at once (the connection is gone) and announces the close.
+  #end(err) {
+    this.#closed = true
+    const pending = this.#pending
+    this.#pending = new Map()
+    if (pending.size > 0) this.#native.unref()
+    for (const entry of pending.values()) entry._settle(err)
+    this.emit('close', err)
+  }
+}
+
+function describe(v) {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  return typeof v === 'object' ? `an instance of ${v.constructor ? v.constructor.name : 'Object'}` : `${typeof v} ${String(v)}`
+}
+
+function checkHighWaterMark(v) {
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
+    throw new TypeError('highWaterMark must be a non-negative number of bytes')
+  }
+  return v
+}
+
+function normalizeConnectOptions(portOrOptions, host) {
+  let o
+  if (typeof portOrOptions === 'number' || typeof portOrOptions === 'string') {
+    o = { port: portOrOptions, host }
+  } else if (portOrOptions !== null && typeof portOrOptions === 'object') {
+    o = portOrOptions
+  } else {
+    throw new TypeError('connect() takes a port number or an options object')
+  }
+  const out = {}
+  if (o.path !== undefined) {
+    if (typeof o.path !== 'string' || o.path === '') throw new TypeError('path must be a non-empty string')
+    out.path = o.path
+  } else {
+    const port = typeof o.port === 'string' && /^\d+$/.test(o.port) ? Number(o.port) : o.port
+    if (!Number.isInteger(port)) throw new TypeError('port must be an integer (or give a unix socket path)')
+    if (port < 1 || port > 65535) throw new RangeError('port must be from 1 to 65535')
+    out.port = port
+    if (o.host !== undefined && o.host !== null) {
+      if (typeof o.host !== 'string') throw new TypeError('host must be a string')
+      out.host = o.host
+    }
+  }
+  if (o.user !== undefined && o.user !== null) {
+    if (typeof o.user !== 'string') throw new TypeError('user must be a string')
+    out.user = o.user
+    if (o.password !== undefined && o.password !== null) {
+      if (typeof o.password !== 'string') throw new TypeError('password must be a string')
+      out.password = o.password
+    }
+  }
+  for (const key of ['connectTimeout', 'maxFrameSize']) {
+    if (o[key] !== undefined) {
+      if (typeof o[key] !== 'number' || !(o[key] >= 0) || !Number.isFinite(o[key])) {
+        throw new TypeError(`${key} must be a non-negative number`)
+      }
+      out[key] = o[key]
+    }
+  }
+  return {
+    native: out,
+    pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkHighWaterMark(o.pushHighWaterMark),
+  }
+}
+
+async function openTransport(options) {
+  let transport
+  const result = await native.connect(options.native, (data, metaOffset, closed) => {
+    transport._deliver(data, metaOffset, closed)
+  })
+  if (!(result instanceof native.NativeConnection)) throw fromInfo(result)
+  transport = new Transport(kConnect, result, options)
+  return transport
+}
+
+module.exports = { Transport }

@@ -1,0 +1,198 @@
+//! The napi binding: converts options and errors, owns the ThreadsafeFunction that carries
+//! deliveries into JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
+
+mod delivery;
+mod errors;
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+
+use crate::protocol::auth::Credentials;
+use crate::protocol::error::decode;
+use crate::transport::{Address, ConnectOptions, Connection};
+use delivery::DeliveryArgs;
+pub use errors::ErrorInfo;
+
+#[napi_derive::module_init]
+fn init() {
+    // One worker: a connection's reader does little work per byte, and the machine's other
+    // cores are better left to Node's main thread and to the server.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("kharon-io")
+        .build()
+        .expect("tokio runtime");
+    create_custom_tokio_runtime(rt);
+}
+
+#[napi(object)]
+pub struct NativeConnectOptions {
+    pub host: Option<String>,
+    pub port: Option<u32>,
+    pub path: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Milliseconds.
+    pub connect_timeout: Option<f64>,
+    pub max_frame_size: Option<f64>,
+}
+
+type DeliveryFn = ThreadsafeFunction<(), Unknown<'static>, DeliveryArgs, Status, false, true>;
+
+/// A connected socket as the JS layer sees it.
+#[napi]
+pub struct NativeConnection {
+    connection: Arc<Connection>,
+    deliver: Arc<DeliveryFn>,
+    referenced: bool,
+}
+
+#[napi]
+impl NativeConnection {
+    /// Sends request frames (already encoded by JS). False when the connection has ended.
+    #[napi(catch_unwind)]
+    pub fn write(&self, frames: &[u8]) -> bool {
+        self.connection.write(frames)
+    }
+
+    /// Keeps Node's event loop alive until `unref` (called when requests are pending).
+    #[napi(js_name = "ref", catch_unwind)]
+    pub fn keep_alive(&mut self, env: &Env) -> Result<()> {
+        if !self.referenced {
+            check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.deliver.raw()) })?;
+            self.referenced = true;
+        }
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn unref(&mut self, env: &Env) -> Result<()> {
+        if self.referenced {
+            check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.deliver.raw()) })?;
+            self.referenced = false;
+        }
+        Ok(())
+    }
+
+    /// Stops reading from the socket until `resume` (push backpressure).
+    #[napi(catch_unwind)]
+    pub fn pause(&self) {
+        self.connection.pause_reading();
+    }
+
+    #[napi(catch_unwind)]
+    pub fn resume(&self) {
+        self.connection.resume_reading();
+    }
+
+    /// Closes the socket at once; the close reason still reaches the delivery callback.
+    #[napi(catch_unwind)]
+    pub fn close(&self) {
+        self.connection.close();
+    }
+
+    /// The server's version from its greeting, e.g. "2.6.0".
+    #[napi(getter)]
+    pub fn server_version(&self) -> String {
+        self.connection.greeting.version.clone()
+    }
+
+    #[napi(getter)]
+    pub fn greeting(&self) -> String {
+        self.connection.greeting.banner.clone()
+    }
+}
+
+/// Connects and authenticates. `onDelivery(buffer, metaOffset, closed)` is called on the JS
+/// thread with every frame that arrived since its last call (see `delivery.rs` for the
+/// layout) and, once, with why the connection ended. Resolves to the connection, or to an
+/// ErrorInfo describing why connecting failed.
+#[napi(
+    catch_unwind,
+    ts_args_type = "options: NativeConnectOptions, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void",
+    ts_return_type = "Promise<NativeConnection | ErrorInfo>"
+)]
+pub fn connect<'env>(
+    env: &'env Env,
+    options: NativeConnectOptions,
+    on_delivery: Function<'_, DeliveryArgs, Unknown<'static>>,
+) -> Result<PromiseRaw<'env, Either<NativeConnection, ErrorInfo>>> {
+    let connect_options = convert_options(options)?;
+    let slot: Arc<OnceLock<Weak<Connection>>> = Arc::new(OnceLock::new());
+    let connection_slot = slot.clone();
+    let deliver: Arc<DeliveryFn> = Arc::new(on_delivery
+        .build_threadsafe_function::<()>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(move |_ctx| {
+            let taken = connection_slot.get().and_then(Weak::upgrade).map(|c| c.take_delivery());
+            Ok(DeliveryArgs::from(taken.unwrap_or_default()))
+        })?);
+    let waker = deliver.clone();
+    let wake = Box::new(move || {
+        waker.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    let promise = env.spawn_future_with_callback(
+        async move { Ok(Connection::open(connect_options, wake).await) },
+        move |_env, opened| {
+            Ok(match opened {
+                Ok(connection) => {
+                    let connection = Arc::new(connection);
+                    let _ = slot.set(Arc::downgrade(&connection));
+                    Either::A(NativeConnection { connection, deliver, referenced: false })
+                }
+                Err(e) => Either::B(ErrorInfo::from(&e)),
+            })
+        },
+    )?;
+    Ok(promise)
+}
+
+/// Decodes an error response body into the same shape as other errors.
+#[napi(catch_unwind)]
+pub fn decode_error(errcode: u32, body: &[u8]) -> ErrorInfo {
+    ErrorInfo::from(&decode(errcode, body))
+}
+
+fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {
+    let address = match (o.path, o.port) {
+        (Some(path), _) => unix_address(path)?,
+        (None, Some(port)) if (1..=65535).contains(&port) => Address::Tcp {
+            host: o.host.unwrap_or_else(|| "localhost".into()),
+            port: port as u16,
+        },
+        _ => return Err(Error::new(Status::InvalidArg, "port must be an integer from 1 to 65535, or give a path")),
+    };
+    let mut options = ConnectOptions::new(address);
+    if let Some(user) = o.user {
+        options.credentials = Some(Credentials::new(user, o.password.as_deref().unwrap_or("")));
+    }
+    if let Some(ms) = o.connect_timeout {
+        if !(ms.is_finite() && ms >= 0.0) {
+            return Err(Error::new(Status::InvalidArg, "connectTimeout must be a non-negative number of milliseconds"));
+        }
+        options.connect_timeout = Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    if let Some(max) = o.max_frame_size {
+        if !(max.is_finite() && (16.0..=u32::MAX as f64).contains(&max)) {
+            return Err(Error::new(Status::InvalidArg, "maxFrameSize must be a number of bytes from 16 to 2^32-1"));
+        }
+        options.max_frame_size = max as usize;
+    }
+    Ok(options)
+}
+
+#[cfg(unix)]
+fn unix_address(path: String) -> Result<Address> {
+    Ok(Address::Unix(path.into()))
+}
+
+#[cfg(not(unix))]
+fn unix_address(_: String) -> Result<Address> {
+    Err(Error::new(Status::InvalidArg, "unix sockets are not available on this platform"))
+}

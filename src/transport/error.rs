@@ -1,0 +1,94 @@
+//! Why a connection failed or ended. The binding maps each kind to a JS error class.
+
+use std::fmt;
+use std::io;
+
+use crate::protocol::error::ServerError;
+use crate::protocol::frame::FrameError;
+use crate::protocol::greeting::GreetingError;
+
+#[derive(Debug, Clone)]
+pub enum TransportError {
+    /// Socket-level failure: connect, read or write. `code` is the errno name (ECONNREFUSED…).
+    Io { code: String, message: String },
+    /// The server closed the connection.
+    Eof,
+    /// The user closed the connection.
+    Closed,
+    /// `connectTimeout` expired before the greeting (and auth) completed.
+    ConnectTimeout,
+    /// The peer broke the protocol: bad greeting, oversized or malformed frame.
+    Protocol(String),
+    /// Authentication was refused by the server.
+    Auth(ServerError),
+    /// A bug in kharon (a panic in the connection task), reported instead of crashing.
+    Internal(String),
+}
+
+impl TransportError {
+    pub fn io(err: &io::Error) -> Self {
+        TransportError::Io { code: errno_name(err).to_owned(), message: err.to_string() }
+    }
+
+    /// A stable string code for JS.
+    pub fn code(&self) -> String {
+        match self {
+            TransportError::Io { code, .. } => code.clone(),
+            TransportError::Eof => "ECONNRESET".into(),
+            TransportError::Closed => "ERR_CONNECTION_CLOSED".into(),
+            TransportError::ConnectTimeout => "ETIMEDOUT".into(),
+            TransportError::Protocol(_) => "ERR_PROTOCOL".into(),
+            TransportError::Auth(e) => e.name.clone(),
+            TransportError::Internal(_) => "ERR_INTERNAL".into(),
+        }
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Io { message, .. } => f.write_str(message),
+            TransportError::Eof => f.write_str("connection closed by the server"),
+            TransportError::Closed => f.write_str("connection closed"),
+            TransportError::ConnectTimeout => f.write_str("connect timed out"),
+            TransportError::Protocol(why) => write!(f, "protocol error: {why}"),
+            TransportError::Auth(e) => write!(f, "authentication failed: {}", e.message),
+            TransportError::Internal(why) => write!(f, "internal error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<FrameError> for TransportError {
+    fn from(e: FrameError) -> Self {
+        TransportError::Protocol(e.to_string())
+    }
+}
+
+impl From<GreetingError> for TransportError {
+    fn from(e: GreetingError) -> Self {
+        TransportError::Protocol(e.to_string())
+    }
+}
+
+/// The errno name Node users know, from an io::Error.
+fn errno_name(err: &io::Error) -> &'static str {
+    use io::ErrorKind::*;
+    match err.kind() {
+        ConnectionRefused => "ECONNREFUSED",
+        ConnectionReset => "ECONNRESET",
+        ConnectionAborted => "ECONNABORTED",
+        BrokenPipe => "EPIPE",
+        NotFound => "ENOENT",
+        PermissionDenied => "EACCES",
+        AddrNotAvailable => "EADDRNOTAVAIL",
+        AddrInUse => "EADDRINUSE",
+        TimedOut => "ETIMEDOUT",
+        HostUnreachable => "EHOSTUNREACH",
+        NetworkUnreachable => "ENETUNREACH",
+        UnexpectedEof => "ECONNRESET",
+        _ if err.to_string().contains("lookup address") => "ENOTFOUND",
+        _ => "EIO",
+    }
+}
