@@ -1,0 +1,109 @@
+'use strict'
+
+// Starts a real Tarantool for the tests: a free port (or a unix socket), a temp work dir,
+// killed when the test process ends.
+
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+
+const SERVER_LUA = path.join(__dirname, '..', 'server.lua')
+const running = new Set()
+
+process.on('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL')
+})
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+// Resolves once the server accepts connections and sends its greeting.
+function waitForGreeting(connectOpts, deadline) {
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const sock = net.connect(connectOpts)
+      let got = 0
+      sock.on('data', (d) => {
+        got += d.length
+        if (got >= 128) {
+          sock.destroy()
+          resolve()
+        }
+      })
+      sock.on('error', () => {
+        sock.destroy()
+        if (Date.now() > deadline) reject(new Error('tarantool did not start in time'))
+        else setTimeout(attempt, 50)
+      })
+    }
+    attempt()
+  })
+}
+
+class TarantoolServer {
+  constructor({ port, socketPath, dir }) {
+    this.host = '127.0.0.1'
+    this.port = port
+    this.socketPath = socketPath
+    this.dir = dir
+    this.proc = null
+    this.output = ''
+  }
+
+  get listen() {
+    return this.socketPath ? `unix/:${this.socketPath}` : `${this.host}:${this.port}`
+  }
+
+  /** Starts (or restarts, on the same port and dir) and waits for the greeting. */
+  async start() {
+    const proc = spawn('tarantool', [SERVER_LUA, this.listen, this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    proc.stdout.on('data', (d) => { this.output += d })
+    proc.stderr.on('data', (d) => { this.output += d })
+    running.add(proc)
+    proc.on('exit', () => running.delete(proc))
+    this.proc = proc
+    const exited = new Promise((_, reject) => {
+      proc.on('exit', (code) => reject(new Error(`tarantool exited with ${code}: ${this.output}`)))
+    })
+    const target = this.socketPath ? { path: this.socketPath } : { port: this.port, host: this.host }
+    await Promise.race([waitForGreeting(target, Date.now() + 20000), exited])
+    exited.catch(() => {})
+    return this
+  }
+
+  /** Kills the server with `signal` and waits until it is gone. */
+  async kill(signal = 'SIGKILL') {
+    const proc = this.proc
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+    const gone = new Promise((resolve) => proc.once('exit', resolve))
+    proc.kill(signal)
+    await gone
+  }
+
+  async stop() {
+    await this.kill('SIGKILL')
+    fs.rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/** startTarantool() on a free TCP port; startTarantool({ unix: true }) on a unix socket. */
+async function startTarantool({ unix = false } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-test-'))
+  const server = unix
+    ? new TarantoolServer({ socketPath: path.join(dir, 'tarantool.sock'), dir })
+    : new TarantoolServer({ port: await freePort(), dir })
+  return server.start()
+}
+
+module.exports = { startTarantool, freePort }

@@ -1,0 +1,41 @@
+'use strict'
+
+// `npm run demo`: starts a throwaway Tarantool on a free port, shows a request with a callback,
+// one with a promise, and a `for await` over server pushes, then stops the server.
+
+const { startTarantool } = require('../__test__/helpers/tarantool')
+const { callBody, data } = require('../__test__/helpers/msgpack')
+const { Transport, IPROTO } = require('..')
+
+async function main() {
+  const server = await startTarantool()
+  console.log(`Tarantool listening on ${server.host}:${server.port} (work dir ${server.dir})`)
+  try {
+    const t = await Transport.connect(server.port, server.host)
+    console.log(`connected to Tarantool ${t.serverVersion}`)
+
+    await new Promise((resolve, reject) => {
+      t.request(IPROTO.PING, '', (err, body) => {
+        if (err) return reject(err)
+        console.log('ping with a callback: body', body)
+        resolve()
+      })
+    })
+
+    const echoed = await t.request(IPROTO.CALL, callBody('echo', ['hello', 42]))
+    console.log("call('echo', ['hello', 42]) with a promise:", data(echoed))
+
+    const res = t.request(IPROTO.CALL, callBody('pushes', [5]))
+    for await (const chunk of res) console.log('  push:', data(chunk)[0])
+    console.log("pushes(5) final result:", data(await res))
+
+    await t.close()
+  } finally {
+    await server.stop()
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})
