@@ -37,6 +37,9 @@ export declare function connect(options: NativeConnectOptions, onDelivery: (data
 /** Decodes an error response body into the same shape as other errors. */
 export declare function decodeError(errcode: number, body: Uint8Array): ErrorInfo
 
+/** Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33). */
+export declare function errcodeName(errcode: number): string
+
 export interface ErrorInfo {
   /** JS class: ConnectionError, ProtocolError, TimeoutError, TarantoolError, InternalError. */
   kind: string

@@ -5,16 +5,28 @@
 
 const { Transport } = require('./lib/transport')
 const { IPROTO } = require('./lib/iproto')
+const { connect, Connection, Call, PreparedStatement } = require('./lib/client')
+const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
 
 module.exports = {
+  connect,
+  Connection,
+  Call,
+  PreparedStatement,
   Transport,
   IPROTO,
+  Decimal,
+  Uuid,
+  Datetime,
+  Interval,
+  Extension,
   KharonError: errors.KharonError,
   ConnectionError: errors.ConnectionError,
   TimeoutError: errors.TimeoutError,
   ProtocolError: errors.ProtocolError,
   TarantoolError: errors.TarantoolError,
   PushOverflowError: errors.PushOverflowError,
+  AbortError: errors.AbortError,
   InternalError: errors.InternalError,
 }

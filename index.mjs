@@ -1,7 +1,16 @@
 import kharon from './index.js'
 
 export const {
+  connect,
+  Connection,
+  Call,
+  PreparedStatement,
   Transport,
+  Decimal,
+  Uuid,
+  Datetime,
+  Interval,
+  Extension,
   IPROTO,
   KharonError,
   ConnectionError,
@@ -9,6 +18,7 @@ export const {
   ProtocolError,
   TarantoolError,
   PushOverflowError,
+  AbortError,
   InternalError,
 } = kharon
 export default kharon

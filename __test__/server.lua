@@ -6,7 +6,7 @@ box.cfg{listen = listen, log_level = 2, memtx_dir = dir, wal_dir = dir, vinyl_di
         work_dir = dir, wal_mode = 'none'}
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
 box.schema.user.create('tester', {password = 'secret', if_not_exists = true})
-box.schema.user.grant('tester', 'read,write,execute', 'universe', nil, {if_not_exists = true})
+box.schema.user.grant('tester', 'read,write,execute,create,alter,drop', 'universe', nil, {if_not_exists = true})
 
 function echo(...) return ... end
 function pushes(n) for i = 1, n do box.session.push(i) end return 'done' end
@@ -18,3 +18,4 @@ function sleep_then(seconds, value) fiber.sleep(seconds) return value end
 local s = box.schema.space.create('test', {if_not_exists = true})
 s:create_index('pk', {if_not_exists = true})
 s:replace{1, 'hello', 42}
+io.stdout:write('kharon-test-server-ready\n') io.stdout:flush()

@@ -1,5 +1,8 @@
 'use strict'
 
+const native = require('../binding.js')
+const { setErrorDecoder } = require('./msgpack')
+
 // Every error kharon raises is one of these classes, each with a stable string `code`.
 
 class KharonError extends Error {
@@ -38,10 +41,17 @@ class PushOverflowError extends KharonError {
   }
 }
 
+/** The request was aborted through its AbortSignal; the signal's reason is `cause`. */
+class AbortError extends KharonError {
+  constructor(message, options) {
+    super(message, 'ABORT_ERR', options)
+  }
+}
+
 /** A bug in kharon, reported instead of crashing the process. */
 class InternalError extends KharonError {}
 
-for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, PushOverflowError, InternalError]) {
+for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, PushOverflowError, AbortError, InternalError]) {
   Object.defineProperty(cls.prototype, 'name', { value: cls.name, writable: true, configurable: true })
 }
 
@@ -66,6 +76,19 @@ function fromInfo(info) {
   return new Cls(info.message, info.code)
 }
 
+// An error travelling as a value (MP_EXT 3): the decoded {0: [entry...]} map, entries keyed
+// TYPE 0, FILE 1, LINE 2, MESSAGE 3, ERRNO 4, CODE 5, FIELDS 6.
+function fromErrorExt(map) {
+  const entries = Array.isArray(map && map[0]) ? map[0] : []
+  const stack = entries.map((e) => ({
+    type: e[0], file: e[1], line: e[2], message: e[3], errno: e[4], code: e[5], fields: e[6],
+  }))
+  const top = stack[0] || { message: 'unknown error', code: 0 }
+  return new TarantoolError(top.message, native.errcodeName(top.code || 0), top.code || 0, stack)
+}
+
+setErrorDecoder(fromErrorExt)
+
 module.exports = {
   KharonError,
   ConnectionError,
@@ -73,6 +96,7 @@ module.exports = {
   ProtocolError,
   TarantoolError,
   PushOverflowError,
+  AbortError,
   InternalError,
   fromInfo,
 }

@@ -45,13 +45,26 @@ class Response {
     this._discarded = false
     this._pausing = false
     this._waiter = null
+    this._timer = null
+    this._signal = null
+    this._onAbort = null
+  }
+
+  /** The value a push yields; the client's Call decodes it. */
+  _pushValue(chunk) {
+    return chunk
+  }
+
+  /** The value the request resolves to; the client's Call decodes it. */
+  _finalValue(body) {
+    return body
   }
 
   /** Called by the transport for each push of this request, in server order. */
   _push(chunk) {
     if (this._onPush !== undefined) {
       try {
-        this._onPush(chunk, this._onPushCtx)
+        this._onPush(this._pushValue(chunk), this._onPushCtx)
       } catch (err) {
         rethrowLater(err)
       }
@@ -60,7 +73,7 @@ class Response {
     if (this._discarded) return
     if (this._iterating) {
       if (this._waiter !== null) {
-        this._wake({ value: chunk, done: false })
+        this._wakeWith(chunk)
         return
       }
       this._queue.push(chunk)
@@ -82,6 +95,13 @@ class Response {
 
   /** Called by the transport once, with the final response or the failure. */
   _settle(err, body) {
+    if (!err) {
+      try {
+        body = this._finalValue(body)
+      } catch (decodeErr) {
+        err = decodeErr
+      }
+    }
     if (err) {
       this._state = FAILED
       this._result = err
@@ -160,7 +180,12 @@ class Response {
         this._head = 0
       }
       if (this._pausing && this._bytes <= this._highWaterMark / 4) this._stopPausing()
-      return Promise.resolve({ value: chunk, done: false })
+      try {
+        return Promise.resolve({ value: this._pushValue(chunk), done: false })
+      } catch (err) {
+        this._discard()
+        return Promise.reject(err)
+      }
     }
     if (this._discarded) return Promise.resolve(DONE_RESULT)
     if (this._overflowed) {
@@ -185,6 +210,21 @@ class Response {
       }
       this._waiter = waiter
     })
+  }
+
+  _wakeWith(chunk) {
+    let value
+    try {
+      value = this._pushValue(chunk)
+    } catch (err) {
+      const waiter = this._waiter
+      this._waiter = null
+      if (waiter.timer !== null) clearTimeout(waiter.timer)
+      this._discard()
+      waiter.reject(err)
+      return
+    }
+    this._wake({ value, done: false })
   }
 
   _wake(result) {
@@ -247,6 +287,9 @@ class CallbackRequest {
     this._callback = callback
     this._onPush = onPush
     this._onPushCtx = onPushCtx
+    this._timer = null
+    this._signal = null
+    this._onAbort = null
   }
 
   _push(chunk) {

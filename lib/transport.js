@@ -2,7 +2,7 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { ConnectionError, fromInfo } = require('./errors')
+const { ConnectionError, TimeoutError, AbortError, fromInfo } = require('./errors')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
 
 const CHUNK = 0x80
@@ -94,7 +94,7 @@ class Transport extends EventEmitter {
    * Sends one request. `body` is an encoded MessagePack map (Buffer or Uint8Array), a
    * binary (latin1) string, or empty/omitted for none. With a callback, `callback(err, body)`;
    * without, returns a Response: a thenable of the final body and an async iterable of
-   * pushes. Options: { onPush(chunk, ctx), onPushCtx, highWaterMark }.
+   * pushes. Options: { onPush(chunk, ctx), onPushCtx, highWaterMark, timeout, signal }.
    */
   request(type, body, options, callback) {
     if (typeof body === 'function') {
@@ -125,19 +125,63 @@ class Transport extends EventEmitter {
     if (callback !== undefined && typeof callback !== 'function') {
       throw new TypeError('callback must be a function')
     }
-
     const entry = callback === undefined
       ? new Response(this, highWaterMark, onPush, onPushCtx)
       : new CallbackRequest(callback, onPush, onPushCtx)
+    this._send(type, body, entry, options)
+    return callback === undefined ? entry : undefined
+  }
+
+  /** Default push buffer of this connection's requests, in bytes. */
+  get pushHighWaterMark() {
+    return this.#highWaterMark
+  }
+
+  /**
+   * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
+   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`.
+   */
+  _send(type, body, entry, options) {
+    const timeout = options == null ? undefined : options.timeout
+    const signal = options == null ? undefined : options.signal
+    if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0 && timeout <= 0x7fffffff)) {
+      throw new TypeError('timeout must be a number of milliseconds from 0 to 2^31-1')
+    }
+    if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
+      throw new TypeError('signal must be an AbortSignal')
+    }
     if (this.#closed) {
       process.nextTick(() => entry._settle(connectionClosedError()))
-      return callback === undefined ? entry : undefined
+      return
+    }
+    if (signal != null && signal.aborted) {
+      process.nextTick(() => entry._settle(abortError(signal)))
+      return
     }
     const sync = this.#takeSync()
     this.#encode(type, sync, body)
     if (this.#pending.size === 0) this.#native.ref()
     this.#pending.set(sync, entry)
-    return callback === undefined ? entry : undefined
+    if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, sync, timeout)
+    if (signal != null) {
+      entry._signal = signal
+      entry._onAbort = () => this.#forget(sync, abortError(signal))
+      signal.addEventListener('abort', entry._onAbort, { once: true })
+    }
+  }
+
+  #expire = (sync, ms) => {
+    this.#forget(sync, new TimeoutError(`request timed out after ${ms} ms`))
+  }
+
+  // Gives up on a request: a late response to its SYNC is dropped on arrival.
+  #forget(sync, err) {
+    const entry = this.#pending.get(sync)
+    if (entry === undefined) return
+    this.#pending.delete(sync)
+    if (this.#pending.size === 0) this.#native.unref()
+    release(entry)
+    entry._settle(err)
   }
 
   /** Closes the connection; every pending request fails with ERR_CONNECTION_CLOSED. */
@@ -222,6 +266,7 @@ class Transport extends EventEmitter {
         }
         pending.delete(meta[i + 1])
         if (pending.size === 0) this.#native.unref()
+        if (entry._timer !== null || entry._signal !== null) release(entry)
         this.schemaVersion = meta[i + 2]
         if (status & ERROR_FLAG) entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
         else entry._settle(null, body)
@@ -244,9 +289,29 @@ class Transport extends EventEmitter {
     const pending = this.#pending
     this.#pending = new Map()
     if (pending.size > 0) this.#native.unref()
-    for (const entry of pending.values()) entry._settle(err)
+    for (const entry of pending.values()) {
+      release(entry)
+      entry._settle(err)
+    }
     this.emit('close', err)
   }
+}
+
+// Drops what ties a finished request to timers and signals, so nothing outlives it.
+function release(entry) {
+  if (entry._timer !== null) {
+    clearTimeout(entry._timer)
+    entry._timer = null
+  }
+  if (entry._signal !== null) {
+    entry._signal.removeEventListener('abort', entry._onAbort)
+    entry._signal = null
+    entry._onAbort = null
+  }
+}
+
+function abortError(signal) {
+  return new AbortError('the request was aborted', { cause: signal.reason })
 }
 
 function describe(v) {

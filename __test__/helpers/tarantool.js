@@ -10,6 +10,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const SERVER_LUA = path.join(__dirname, '..', 'server.lua')
+const READY = 'kharon-test-server-ready'
 const running = new Set()
 
 process.on('exit', () => {
@@ -67,6 +68,7 @@ class TarantoolServer {
 
   /** Starts (or restarts, on the same port and dir) and waits for the greeting. */
   async start() {
+    this.output = ''
     const proc = spawn('tarantool', [SERVER_LUA, this.listen, this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout.on('data', (d) => { this.output += d })
     proc.stderr.on('data', (d) => { this.output += d })
@@ -77,7 +79,18 @@ class TarantoolServer {
       proc.on('exit', (code) => reject(new Error(`tarantool exited with ${code}: ${this.output}`)))
     })
     const target = this.socketPath ? { path: this.socketPath } : { port: this.port, host: this.host }
-    await Promise.race([waitForGreeting(target, Date.now() + 20000), exited])
+    // The greeting comes before bootstrap ends; server.lua prints a line once users and
+    // functions exist.
+    const ready = new Promise((resolve) => {
+      const check = () => {
+        if (this.output.includes(READY)) {
+          proc.stdout.off('data', check)
+          resolve()
+        }
+      }
+      proc.stdout.on('data', check)
+    })
+    await Promise.race([Promise.all([ready, waitForGreeting(target, Date.now() + 20000)]), exited])
     exited.catch(() => {})
     return this
   }

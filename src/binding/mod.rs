@@ -12,7 +12,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::protocol::auth::Credentials;
-use crate::protocol::error::decode;
+use crate::protocol::error::{code_name, decode};
 use crate::transport::{Address, ConnectOptions, Connection};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
@@ -157,6 +157,12 @@ pub fn connect<'env>(
 #[napi(catch_unwind)]
 pub fn decode_error(errcode: u32, body: &[u8]) -> ErrorInfo {
     ErrorInfo::from(&decode(errcode, body))
+}
+
+/// Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33).
+#[napi(catch_unwind)]
+pub fn errcode_name(errcode: u32) -> String {
+    code_name(errcode)
 }
 
 fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {

@@ -1,0 +1,485 @@
+'use strict'
+
+// MessagePack for Tarantool's value model, tuned for decoding large selects: module-level
+// cursor, ASCII fast path for short strings, integers as numbers unless they exceed 2^53.
+
+const { Decimal, Uuid, Datetime, Interval, Extension, INTERVAL_FIELDS, ADJUST } = require('./types')
+
+const EXT_DECIMAL = 1
+const EXT_UUID = 2
+const EXT_ERROR = 3
+const EXT_DATETIME = 4
+const EXT_INTERVAL = 6
+
+// ---------------------------------------------------------------- decoding
+
+let src = null
+let pos = 0
+let decodeErrorExt = null
+
+/** Installs the decoder for MP_ERROR payloads (errors.js depends on this module). */
+function setErrorDecoder(fn) {
+  decodeErrorExt = fn
+}
+
+/** Decodes one value starting at `start` of `buf`. */
+function decode(buf, start = 0) {
+  const savedSrc = src
+  const savedPos = pos
+  src = buf
+  pos = start
+  try {
+    const value = read()
+    if (pos > buf.length) throw new RangeError('MessagePack value is truncated')
+    return value
+  } finally {
+    src = savedSrc
+    pos = savedPos
+  }
+}
+
+function read() {
+  const b = src[pos++]
+  if (b < 0x80) return b
+  if (b < 0x90) return readMap(b & 0x0f)
+  if (b < 0xa0) return readArray(b & 0x0f)
+  if (b < 0xc0) return readStr(b & 0x1f)
+  if (b >= 0xe0) return b - 0x100
+  switch (b) {
+    case 0xc0: return null
+    case 0xc2: return false
+    case 0xc3: return true
+    case 0xc4: return readBin(src[pos++])
+    case 0xc5: return readBin(u16())
+    case 0xc6: return readBin(u32())
+    case 0xc7: return readExt(src[pos++])
+    case 0xc8: return readExt(u16())
+    case 0xc9: return readExt(u32())
+    case 0xca: { const v = src.readFloatBE(pos); pos += 4; return v }
+    case 0xcb: { const v = src.readDoubleBE(pos); pos += 8; return v }
+    case 0xcc: return src[pos++]
+    case 0xcd: return u16()
+    case 0xce: return u32()
+    case 0xcf: {
+      const hi = u32()
+      const lo = u32()
+      if (hi < 0x200000) return hi * 0x100000000 + lo
+      return (BigInt(hi) << 32n) | BigInt(lo)
+    }
+    case 0xd0: { const v = src.readInt8(pos); pos += 1; return v }
+    case 0xd1: { const v = src.readInt16BE(pos); pos += 2; return v }
+    case 0xd2: { const v = src.readInt32BE(pos); pos += 4; return v }
+    case 0xd3: {
+      const hi = src.readInt32BE(pos)
+      const lo = src.readUInt32BE(pos + 4)
+      pos += 8
+      if (hi >= -0x200000 && hi < 0x200000) return hi * 0x100000000 + lo
+      return (BigInt(hi) << 32n) | BigInt(lo)
+    }
+    case 0xd4: return readExt(1)
+    case 0xd5: return readExt(2)
+    case 0xd6: return readExt(4)
+    case 0xd7: return readExt(8)
+    case 0xd8: return readExt(16)
+    case 0xd9: return readStr(src[pos++])
+    case 0xda: return readStr(u16())
+    case 0xdb: return readStr(u32())
+    case 0xdc: return readArray(u16())
+    case 0xdd: return readArray(u32())
+    case 0xde: return readMap(u16())
+    case 0xdf: return readMap(u32())
+    default:
+      if (b === undefined) throw new RangeError('MessagePack value is truncated')
+      throw new TypeError(`invalid MessagePack byte 0x${b.toString(16)}`)
+  }
+}
+
+function u16() {
+  const v = (src[pos] << 8) | src[pos + 1]
+  pos += 2
+  return v
+}
+
+function u32() {
+  const v = src[pos] * 0x1000000 + ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3])
+  pos += 4
+  return v
+}
+
+function readArray(n) {
+  if (n > src.length - pos) throw new RangeError('MessagePack array is truncated')
+  const a = new Array(n)
+  for (let i = 0; i < n; i++) a[i] = read()
+  return a
+}
+
+// Maps become plain objects (integer keys become property names, as in JS); a map with any
+// other kind of key (array, boolean, nil, binary, extension) becomes a Map.
+function readMap(n) {
+  if (n > src.length - pos) throw new RangeError('MessagePack map is truncated')
+  const start = pos
+  const o = {}
+  for (let i = 0; i < n; i++) {
+    const b = src[pos]
+    let key
+    if (b >= 0xa0 && b < 0xc0) {
+      pos++
+      key = readStr(b & 0x1f)
+    } else {
+      key = read()
+      if (typeof key !== 'string' && typeof key !== 'number') {
+        pos = start
+        return readMapAsMap(n)
+      }
+    }
+    o[key] = read()
+  }
+  return o
+}
+
+function readMapAsMap(n) {
+  const m = new Map()
+  for (let i = 0; i < n; i++) {
+    const key = read()
+    m.set(key, read())
+  }
+  return m
+}
+
+function readStr(n) {
+  const end = pos + n
+  if (end > src.length) throw new RangeError('MessagePack string is truncated')
+  if (n < 24) {
+    // Short strings dominate tuples; building them from char codes beats a native call.
+    let s = ''
+    for (let i = pos; i < end; i++) {
+      const c = src[i]
+      if (c >= 0x80) {
+        s = src.utf8Slice(pos, end)
+        pos = end
+        return s
+      }
+      s += String.fromCharCode(c)
+    }
+    pos = end
+    return s
+  }
+  const s = src.utf8Slice(pos, end)
+  pos = end
+  return s
+}
+
+function readBin(n) {
+  const end = pos + n
+  if (end > src.length) throw new RangeError('MessagePack binary is truncated')
+  const b = Buffer.from(src.subarray(pos, end))
+  pos = end
+  return b
+}
+
+function readExt(n) {
+  const type = src.readInt8(pos++)
+  const start = pos
+  const end = pos + n
+  if (end > src.length) throw new RangeError('MessagePack extension is truncated')
+  let value
+  switch (type) {
+    case EXT_DECIMAL: value = readDecimal(end); break
+    case EXT_UUID: value = new Uuid(src.subarray(start, end)); break
+    case EXT_ERROR: value = decodeErrorExt(read()); break
+    case EXT_DATETIME: value = readDatetime(start, n); break
+    case EXT_INTERVAL: value = readInterval(); break
+    default: value = new Extension(type, Buffer.from(src.subarray(start, end)))
+  }
+  pos = end
+  return value
+}
+
+function readDecimal(end) {
+  const scale = read()
+  let digits = ''
+  let negative = false
+  for (let i = pos; i < end; i++) {
+    const byte = src[i]
+    const hi = byte >> 4
+    const lo = byte & 0x0f
+    digits += hi
+    if (i === end - 1) negative = lo === 0x0d || lo === 0x0b
+    else digits += lo
+  }
+  return Decimal.fromDigits(negative, digits, scale)
+}
+
+function readDatetime(start, n) {
+  const seconds = src.readBigInt64LE(start)
+  if (n === 8) return new Datetime({ seconds })
+  return new Datetime({
+    seconds,
+    nsec: src.readInt32LE(start + 8),
+    tzoffset: src.readInt16LE(start + 12),
+    tzindex: src.readInt16LE(start + 14),
+  })
+}
+
+function readInterval() {
+  const count = src[pos++]
+  const fields = {}
+  for (let i = 0; i < count; i++) {
+    const id = read()
+    const v = read()
+    const name = INTERVAL_FIELDS[id]
+    if (name === 'adjust') fields.adjust = ADJUST[v] || 'none'
+    else if (name !== undefined) fields[name] = v
+  }
+  return new Interval(fields)
+}
+
+// ---------------------------------------------------------------- encoding
+
+/**
+ * Appends MessagePack to a growable buffer. One Encoder is reused for every request: it is
+ * reset, filled, and its bytes are copied out by the transport before the next use.
+ */
+class Encoder {
+  constructor(size = 8192) {
+    this.buf = Buffer.allocUnsafe(size)
+    this.pos = 0
+  }
+
+  reset() {
+    this.pos = 0
+    return this
+  }
+
+  bytes() {
+    return this.buf.subarray(0, this.pos)
+  }
+
+  reserve(n) {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const grown = Buffer.allocUnsafe(size)
+    this.buf.copy(grown, 0, 0, this.pos)
+    this.buf = grown
+  }
+
+  byte(b) {
+    this.reserve(1)
+    this.buf[this.pos++] = b
+  }
+
+  mapHeader(n) {
+    this.reserve(5)
+    if (n < 16) this.buf[this.pos++] = 0x80 | n
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xde; this.buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else { this.buf[this.pos++] = 0xdf; this.buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+  }
+
+  arrayHeader(n) {
+    this.reserve(5)
+    if (n < 16) this.buf[this.pos++] = 0x90 | n
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xdc; this.buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else { this.buf[this.pos++] = 0xdd; this.buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+  }
+
+  uint(n) {
+    this.reserve(9)
+    const buf = this.buf
+    if (n < 0x80) buf[this.pos++] = n
+    else if (n < 0x100) { buf[this.pos++] = 0xcc; buf[this.pos++] = n }
+    else if (n < 0x10000) { buf[this.pos++] = 0xcd; buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else if (n < 0x100000000) { buf[this.pos++] = 0xce; buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+    else { buf[this.pos++] = 0xcf; buf.writeBigUInt64BE(BigInt(n), this.pos); this.pos += 8 }
+  }
+
+  int(n) {
+    if (n >= 0) return this.uint(n)
+    this.reserve(9)
+    const buf = this.buf
+    if (n >= -32) buf[this.pos++] = n & 0xff
+    else if (n >= -0x80) { buf[this.pos++] = 0xd0; buf.writeInt8(n, this.pos); this.pos += 1 }
+    else if (n >= -0x8000) { buf[this.pos++] = 0xd1; buf.writeInt16BE(n, this.pos); this.pos += 2 }
+    else if (n >= -0x80000000) { buf[this.pos++] = 0xd2; buf.writeInt32BE(n, this.pos); this.pos += 4 }
+    else { buf[this.pos++] = 0xd3; buf.writeBigInt64BE(BigInt(n), this.pos); this.pos += 8 }
+  }
+
+  bigint(n) {
+    this.reserve(9)
+    if (n >= 0n) {
+      if (n > 0xffffffffffffffffn) throw new RangeError(`${n} does not fit in uint64`)
+      if (n <= 0xffffffffn) return this.uint(Number(n))
+      this.buf[this.pos++] = 0xcf
+      this.buf.writeBigUInt64BE(n, this.pos)
+    } else {
+      if (n < -0x8000000000000000n) throw new RangeError(`${n} does not fit in int64`)
+      if (n >= -0x80000000n) return this.int(Number(n))
+      this.buf[this.pos++] = 0xd3
+      this.buf.writeBigInt64BE(n, this.pos)
+    }
+    this.pos += 8
+  }
+
+  float(n) {
+    this.reserve(9)
+    this.buf[this.pos++] = 0xcb
+    this.buf.writeDoubleBE(n, this.pos)
+    this.pos += 8
+  }
+
+  str(s) {
+    const max = s.length * 3
+    this.reserve(max + 5)
+    const buf = this.buf
+    if (s.length < 32) {
+      // Short ASCII strings: write bytes directly, no native call.
+      const start = this.pos
+      let p = start + 1
+      let ascii = true
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x80) { ascii = false; break }
+        buf[p++] = c
+      }
+      if (ascii) {
+        buf[start] = 0xa0 | s.length
+        this.pos = p
+        return
+      }
+    }
+    // Header sized for the worst case, then fixed up to the real byte length.
+    const headerLen = max < 32 ? 1 : max < 0x100 ? 2 : max < 0x10000 ? 3 : 5
+    const start = this.pos
+    const n = buf.utf8Write(s, start + headerLen)
+    if (headerLen === 1) buf[start] = 0xa0 | n
+    else if (headerLen === 2) { buf[start] = 0xd9; buf[start + 1] = n }
+    else if (headerLen === 3) { buf[start] = 0xda; buf.writeUInt16BE(n, start + 1) }
+    else { buf[start] = 0xdb; buf.writeUInt32BE(n, start + 1) }
+    this.pos = start + headerLen + n
+  }
+
+  bin(bytes) {
+    const n = bytes.length
+    this.reserve(n + 5)
+    if (n < 0x100) { this.buf[this.pos++] = 0xc4; this.buf[this.pos++] = n }
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xc5; this.buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else { this.buf[this.pos++] = 0xc6; this.buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+    this.buf.set(bytes, this.pos)
+    this.pos += n
+  }
+
+  ext(type, payload) {
+    const n = payload.length
+    this.reserve(n + 6)
+    const fixed = { 1: 0xd4, 2: 0xd5, 4: 0xd6, 8: 0xd7, 16: 0xd8 }[n]
+    if (fixed !== undefined) this.buf[this.pos++] = fixed
+    else if (n < 0x100) { this.buf[this.pos++] = 0xc7; this.buf[this.pos++] = n }
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xc8; this.buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else { this.buf[this.pos++] = 0xc9; this.buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+    this.buf.writeInt8(type, this.pos++)
+    this.buf.set(payload, this.pos)
+    this.pos += n
+  }
+
+  /** Any JS value, following kharon's type mapping (README, "MessagePack types"). */
+  value(v) {
+    switch (typeof v) {
+      case 'number':
+        if (Number.isInteger(v)) {
+          if (Number.isSafeInteger(v)) this.int(v)
+          else this.bigint(BigInt(v))
+        } else this.float(v)
+        return
+      case 'string': return this.str(v)
+      case 'boolean': return this.byte(v ? 0xc3 : 0xc2)
+      case 'undefined': return this.byte(0xc0)
+      case 'bigint': return this.bigint(v)
+      case 'object':
+        if (v === null) return this.byte(0xc0)
+        if (Array.isArray(v)) {
+          this.arrayHeader(v.length)
+          for (let i = 0; i < v.length; i++) this.value(v[i])
+          return
+        }
+        if (v instanceof Uint8Array) return this.bin(v)
+        if (v instanceof Decimal) return this.ext(EXT_DECIMAL, decimalPayload(v))
+        if (v instanceof Uuid) return this.ext(EXT_UUID, v._bytes())
+        if (v instanceof Datetime) return this.ext(EXT_DATETIME, datetimePayload(v))
+        if (v instanceof Date) return this.ext(EXT_DATETIME, datetimePayload(Datetime.fromDate(v)))
+        if (v instanceof Interval) return this.ext(EXT_INTERVAL, intervalPayload(v))
+        if (v instanceof Extension) return this.ext(v.type, v.data)
+        if (v instanceof Map) {
+          this.mapHeader(v.size)
+          for (const [k, x] of v) {
+            this.value(k)
+            this.value(x)
+          }
+          return
+        }
+        return this.object(v)
+      default:
+        throw new TypeError(`cannot encode a ${typeof v} as MessagePack`)
+    }
+  }
+
+  object(o) {
+    const keys = Object.keys(o)
+    this.mapHeader(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      this.str(keys[i])
+      this.value(o[keys[i]])
+    }
+  }
+}
+
+function decimalPayload(d) {
+  const { negative, digits, scale } = d.parts()
+  const trimmed = digits.replace(/^0+(?=\d)/, '')
+  if (trimmed.length > 38) throw new RangeError('Tarantool decimals have at most 38 digits')
+  const e = new Encoder(32)
+  e.int(scale)
+  // Digits then the sign nibble, packed two per byte; an odd total starts with a 0 nibble.
+  const nibbles = (trimmed.length % 2 === 0 ? '0' : '') + trimmed
+  for (let i = 0; i < nibbles.length; i += 2) {
+    const hi = nibbles.charCodeAt(i) - 48
+    const lo = i + 1 < nibbles.length ? nibbles.charCodeAt(i + 1) - 48 : negative ? 0x0d : 0x0c
+    e.byte((hi << 4) | lo)
+  }
+  return e.bytes()
+}
+
+function datetimePayload(d) {
+  const full = d.nsec !== 0 || d.tzoffset !== 0 || d.tzindex !== 0
+  const b = Buffer.alloc(full ? 16 : 8)
+  b.writeBigInt64LE(d.seconds, 0)
+  if (full) {
+    b.writeInt32LE(d.nsec, 8)
+    b.writeInt16LE(d.tzoffset, 12)
+    b.writeInt16LE(d.tzindex, 14)
+  }
+  return b
+}
+
+function intervalPayload(iv) {
+  const e = new Encoder(64)
+  const present = []
+  INTERVAL_FIELDS.forEach((name, id) => {
+    const v = name === 'adjust' ? ADJUST.indexOf(iv.adjust) : iv[name]
+    if (v !== 0) present.push([id, v])
+  })
+  e.byte(present.length)
+  for (const [id, v] of present) {
+    e.uint(id)
+    e.int(v)
+  }
+  return e.bytes()
+}
+
+/** Encodes one value into a new Buffer. */
+function encode(value) {
+  const e = new Encoder(256)
+  e.value(value)
+  return Buffer.from(e.bytes())
+}
+
+module.exports = { decode, encode, Encoder, setErrorDecoder }

@@ -1,0 +1,133 @@
+'use strict'
+
+// Body builders, one per request type (as go-tarantool's request.go): each writes the IPROTO
+// body map into the shared encoder and returns its bytes, which the transport copies out
+// before the encoder is used again.
+
+const { Encoder } = require('./msgpack')
+const K = require('./iproto').IPROTO
+
+const encoder = new Encoder(64 * 1024)
+
+const ITERATORS = Object.freeze({
+  EQ: 0, REQ: 1, ALL: 2, LT: 3, LE: 4, GE: 5, GT: 6,
+  BITS_ALL_SET: 7, BITS_ANY_SET: 8, BITS_ALL_NOT_SET: 9, OVERLAPS: 10, NEIGHBOR: 11,
+})
+
+function iteratorCode(it) {
+  if (it === undefined) return ITERATORS.EQ
+  if (typeof it === 'number' && Number.isInteger(it) && it >= 0 && it <= 11) return it
+  if (typeof it === 'string' && Object.hasOwn(ITERATORS, it.toUpperCase())) return ITERATORS[it.toUpperCase()]
+  throw new TypeError(`unknown iterator ${JSON.stringify(it)}: use one of ${Object.keys(ITERATORS).join(', ')} or 0..11`)
+}
+
+function asKey(key) {
+  if (key === undefined || key === null) return []
+  return Array.isArray(key) ? key : [key]
+}
+
+function u32Option(v, name, fallback) {
+  if (v === undefined) return fallback
+  if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new TypeError(`${name} must be an integer from 0 to 2^32-1`)
+  return v
+}
+
+function select(spaceId, indexId, key, options = {}) {
+  const e = encoder.reset()
+  e.mapHeader(6)
+  e.uint(K.SPACE_ID); e.uint(spaceId)
+  e.uint(K.INDEX_ID); e.uint(indexId)
+  e.uint(K.LIMIT); e.uint(u32Option(options.limit, 'limit', 0xffffffff))
+  e.uint(K.OFFSET); e.uint(u32Option(options.offset, 'offset', 0))
+  e.uint(K.ITERATOR); e.uint(iteratorCode(options.iterator))
+  e.uint(K.KEY); e.value(asKey(key))
+  return e.bytes()
+}
+
+/** INSERT and REPLACE share this shape. */
+function tuple(spaceId, fields) {
+  const e = encoder.reset()
+  e.mapHeader(2)
+  e.uint(K.SPACE_ID); e.uint(spaceId)
+  e.uint(K.TUPLE); e.value(fields)
+  return e.bytes()
+}
+
+function update(spaceId, indexId, key, ops) {
+  const e = encoder.reset()
+  e.mapHeader(4)
+  e.uint(K.SPACE_ID); e.uint(spaceId)
+  e.uint(K.INDEX_ID); e.uint(indexId)
+  e.uint(K.KEY); e.value(asKey(key))
+  e.uint(K.TUPLE); e.value(ops)
+  return e.bytes()
+}
+
+function upsert(spaceId, fields, ops) {
+  const e = encoder.reset()
+  e.mapHeader(3)
+  e.uint(K.SPACE_ID); e.uint(spaceId)
+  e.uint(K.TUPLE); e.value(fields)
+  e.uint(K.OPS); e.value(ops)
+  return e.bytes()
+}
+
+function del(spaceId, indexId, key) {
+  const e = encoder.reset()
+  e.mapHeader(3)
+  e.uint(K.SPACE_ID); e.uint(spaceId)
+  e.uint(K.INDEX_ID); e.uint(indexId)
+  e.uint(K.KEY); e.value(asKey(key))
+  return e.bytes()
+}
+
+function call(name, args) {
+  const e = encoder.reset()
+  e.mapHeader(2)
+  e.uint(K.FUNCTION_NAME); e.str(name)
+  e.uint(K.TUPLE); e.value(args)
+  return e.bytes()
+}
+
+function evaluate(expr, args) {
+  const e = encoder.reset()
+  e.mapHeader(2)
+  e.uint(K.EXPR); e.str(expr)
+  e.uint(K.TUPLE); e.value(args)
+  return e.bytes()
+}
+
+/** SQL binds: an array of values, or an object of named parameters (':name' is implied). */
+function binds(params) {
+  if (Array.isArray(params)) return params
+  if (params !== null && typeof params === 'object' && !(params instanceof Map)) {
+    return Object.entries(params).map(([name, value]) => ({ [/^[:@$]/.test(name) ? name : `:${name}`]: value }))
+  }
+  throw new TypeError('SQL parameters must be an array or an object of named parameters')
+}
+
+/** EXECUTE by SQL text (string) or by prepared statement id (number). */
+function execute(sqlOrId, params) {
+  const e = encoder.reset()
+  e.mapHeader(2)
+  if (typeof sqlOrId === 'number') { e.uint(K.STMT_ID); e.uint(sqlOrId) } else { e.uint(K.SQL_TEXT); e.str(sqlOrId) }
+  e.uint(K.SQL_BIND); e.value(binds(params))
+  return e.bytes()
+}
+
+function prepare(sql) {
+  const e = encoder.reset()
+  e.mapHeader(1)
+  e.uint(K.SQL_TEXT); e.str(sql)
+  return e.bytes()
+}
+
+/** Unprepare is a PREPARE that names only the statement id. */
+function unprepare(stmtId) {
+  const e = encoder.reset()
+  e.mapHeader(1)
+  e.uint(K.STMT_ID); e.uint(stmtId)
+  return e.bytes()
+}
+
+module.exports = { ITERATORS, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }
