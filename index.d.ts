@@ -19,7 +19,14 @@ export interface ConnectOptions {
   pushHighWaterMark?: number
 }
 
-export interface RequestOptions<Ctx = unknown> {
+export interface DeadlineOptions {
+  /** Milliseconds; then the request fails with TimeoutError and its response is dropped. */
+  timeout?: number
+  /** Aborting fails the request at once with AbortError (reason as `cause`). */
+  signal?: AbortSignal
+}
+
+export interface RequestOptions<Ctx = unknown> extends DeadlineOptions {
   /** Called with each push body (raw MessagePack) instead of buffering it. */
   onPush?: (chunk: Buffer, ctx: Ctx) => void
   onPushCtx?: Ctx
@@ -66,6 +73,9 @@ export declare class Transport extends EventEmitter {
   /** The server's version from its greeting, e.g. '2.6.0'. */
   readonly serverVersion: string
 
+  /** Default push buffer of this connection's requests, in bytes. */
+  readonly pushHighWaterMark: number
+
   request(type: number, body?: RequestBody, options?: RequestOptions): Response
   request(type: number, body: RequestBody | undefined, callback: (err: Error | null, body: Buffer) => void): void
   request<Ctx>(
@@ -97,6 +107,184 @@ export declare const IPROTO: {
   readonly EVENT_KEY: 0x57; readonly EVENT_DATA: 0x58; readonly TXN_ISOLATION: 0x59; readonly AUTH_TYPE: 0x5b
 }
 
+// ---------------------------------------------------------------- client
+
+export type TuplesMode = 'arrays' | 'objects'
+
+export interface ClientOptions {
+  /** Decode tuples and SQL rows as objects keyed by field name. Default 'arrays'. */
+  tuples?: TuplesMode
+  /** Default timeout (ms) of every request. */
+  timeout?: number
+  connectTimeout?: number
+  maxFrameSize?: number
+  pushHighWaterMark?: number
+}
+
+export type Iterator =
+  | 'EQ' | 'REQ' | 'ALL' | 'LT' | 'LE' | 'GE' | 'GT'
+  | 'BITS_ALL_SET' | 'BITS_ANY_SET' | 'BITS_ALL_NOT_SET' | 'OVERLAPS' | 'NEIGHBOR'
+  | number
+
+export interface SelectOptions extends DeadlineOptions {
+  limit?: number
+  offset?: number
+  iterator?: Iterator
+  tuples?: TuplesMode
+}
+
+export interface TupleOptions extends DeadlineOptions {
+  tuples?: TuplesMode
+}
+
+export interface CallOptions<Ctx = unknown> extends DeadlineOptions {
+  /** Receives each decoded push instead of buffering it (net.box on_push). */
+  onPush?: (message: any, ctx: Ctx) => void
+  onPushCtx?: Ctx
+  highWaterMark?: number
+}
+
+/** call()/eval(): a thenable of the return values and an async iterable of decoded pushes. */
+export declare class Call implements PromiseLike<any[]>, AsyncIterable<any> {
+  private constructor()
+  then<A = any[], B = never>(
+    onFulfilled?: ((values: any[]) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: any) => B | PromiseLike<B>) | null,
+  ): Promise<A | B>
+  catch<B = never>(onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<any[] | B>
+  finally(onFinally?: (() => void) | null): Promise<any[]>
+  /** Pushes with a per-item timeout (net.box future:pairs(timeout)). */
+  pushes(options?: PushesOptions): AsyncIterableIterator<any>
+  [Symbol.asyncIterator](): AsyncIterableIterator<any>
+}
+
+export type Tuple = any[] | Record<string, any>
+export type UpdateOperation = [string, number | string, ...any[]]
+
+export interface SqlColumn {
+  name: string
+  type: string
+}
+
+export interface SqlResult {
+  metadata: SqlColumn[]
+  rows: any[]
+  /** For INSERT/UPDATE/DELETE and DDL. */
+  rowCount?: number
+  autoincrementIds?: number[]
+}
+
+export type SqlParams = any[] | Record<string, any>
+
+export declare class PreparedStatement {
+  private constructor()
+  readonly id: number
+  readonly bindCount: number
+  readonly params: SqlColumn[]
+  readonly metadata: SqlColumn[]
+  execute(params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
+  unprepare(options?: DeadlineOptions): Promise<void>
+}
+
+export interface SchemaSpace {
+  readonly id: number
+  readonly name: string
+  readonly fieldNames: string[]
+  readonly indexes: ReadonlyMap<string, number>
+}
+
+export interface Schema {
+  /** Schema version the names were fetched at. */
+  readonly version: number
+  /** How many times the schema was fetched. */
+  readonly fetches: number
+  readonly byName: ReadonlyMap<string, SchemaSpace>
+  readonly byId: ReadonlyMap<number, SchemaSpace>
+}
+
+export declare class Connection implements AsyncDisposable {
+  private constructor()
+  readonly transport: Transport
+  readonly schema: Schema
+  readonly closed: boolean
+  ping(options?: DeadlineOptions): Promise<void>
+  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
+  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx>): Call
+  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions): Promise<any[]>
+  insert(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
+  replace(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
+  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions): Promise<any>
+  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions): Promise<void>
+  delete(space: string | number, index: string | number, key: any, options?: TupleOptions): Promise<any>
+  execute(sql: string, params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
+  prepare(sql: string, options?: DeadlineOptions): Promise<PreparedStatement>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Connects to 'host:port', 'user:pass@host:port', 'unix/:/path' or an options object, and
+ * fetches the schema.
+ */
+export declare function connect(target: string | ConnectOptions, options?: ClientOptions): Promise<Connection>
+export declare function connect(target: ConnectOptions & ClientOptions): Promise<Connection>
+
+// ---------------------------------------------------------------- MessagePack types
+
+/** MP_EXT 1: an exact decimal that keeps every digit. */
+export declare class Decimal {
+  constructor(value: string | number | bigint)
+  toString(): string
+  toJSON(): string
+  toNumber(): number
+  valueOf(): number
+  parts(): { negative: boolean; digits: string; scale: number }
+  static fromDigits(negative: boolean, digits: string, scale: number): Decimal
+}
+
+/** MP_EXT 2. `new Uuid(str)` sends a string as a uuid. */
+export declare class Uuid {
+  constructor(value: string | Uint8Array)
+  toString(): string
+  toJSON(): string
+  toBuffer(): Buffer
+  equals(other: unknown): boolean
+}
+
+/** MP_EXT 4 (Tarantool >= 2.10). */
+export declare class Datetime {
+  constructor(fields?: { seconds?: number | bigint; nsec?: number; tzoffset?: number; tzindex?: number })
+  seconds: bigint
+  nsec: number
+  tzoffset: number
+  tzindex: number
+  static fromDate(date: Date): Datetime
+  toDate(): Date
+}
+
+/** MP_EXT 6 (Tarantool >= 2.10). */
+export declare class Interval {
+  constructor(fields?: Partial<Pick<Interval, 'year' | 'month' | 'week' | 'day' | 'hour' | 'min' | 'sec' | 'nsec' | 'adjust'>>)
+  year: number
+  month: number
+  week: number
+  day: number
+  hour: number
+  min: number
+  sec: number
+  nsec: number
+  adjust: 'none' | 'excess' | 'last'
+}
+
+/** An extension type kharon does not decode. */
+export declare class Extension {
+  constructor(type: number, data: Buffer)
+  type: number
+  data: Buffer
+}
+
+// ---------------------------------------------------------------- errors
+
 export declare class KharonError extends Error {
   code: string
 }
@@ -124,5 +312,9 @@ export declare class TarantoolError extends KharonError {
 }
 /** Pushes were dropped before iteration started (code 'ERR_PUSH_OVERFLOW'). */
 export declare class PushOverflowError extends KharonError {}
+/** The request was aborted (code 'ABORT_ERR'); the signal's reason is `cause`. */
+export declare class AbortError extends KharonError {
+  code: 'ABORT_ERR'
+}
 /** A bug in kharon, reported instead of crashing (code 'ERR_INTERNAL'). */
 export declare class InternalError extends KharonError {}

@@ -688,6 +688,36 @@ test('responses before a malformed frame in the same segment are still delivered
   }
 })
 
+// close() called from a callback while the same delivery still holds responses for other
+// requests: each of those must be settled exactly once (with the close error or its response).
+test('close() inside a callback settles the other requests of the same delivery exactly once', async () => {
+  const fake = await fakeTarantool()
+  try {
+    const t = await Transport.connect(fake.port, HOST)
+    const calls = { a: [], b: [], c: [] }
+    let viaPromise = 0
+    const done = new Promise((resolve) => {
+      // all three leave in one write, so the fake answers them in one write (one delivery)
+      t.request(IPROTO.PING, '', (err, body) => {
+        calls.a.push(err || body)
+        t.close()
+        setTimeout(resolve, 200)
+      })
+      t.request(IPROTO.PING, '', (err, body) => calls.b.push(err || body))
+      t.request(IPROTO.PING, '').then(() => viaPromise++, () => viaPromise++)
+      t.request(IPROTO.PING, '', (err, body) => calls.c.push(err || body))
+    })
+    await done
+    assert.equal(calls.a.length, 1)
+    assert.equal(calls.b.length, 1, `b's callback ran ${calls.b.length} times: ${calls.b.map((x) => (x instanceof Error ? x.code : 'body')).join(', ')}`)
+    assert.equal(calls.c.length, 1, `c's callback ran ${calls.c.length} times`)
+    assert.equal(viaPromise, 1)
+    assert.equal(t.pending, 0)
+  } finally {
+    await fake.close()
+  }
+})
+
 test('a response larger than maxFrameSize fails with ProtocolError and ends the connection', async () => {
   const t = await connect({ maxFrameSize: 1024 })
   const closed = new Promise((resolve) => t.once('close', resolve))

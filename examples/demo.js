@@ -5,7 +5,7 @@
 
 const { startTarantool } = require('../__test__/helpers/tarantool')
 const { callBody, data } = require('../__test__/helpers/msgpack')
-const { Transport, IPROTO } = require('..')
+const { Transport, IPROTO, connect } = require('..')
 
 async function main() {
   const server = await startTarantool()
@@ -30,6 +30,13 @@ async function main() {
     console.log("pushes(5) final result:", data(await res))
 
     await t.close()
+
+    const conn = await connect(`${server.host}:${server.port}`)
+    console.log('client: select from test →', await conn.select('test', 'pk', [1]))
+    const call = conn.call('pushes', [3])
+    for await (const msg of call) console.log('  client push:', msg)
+    console.log('client: result', await call)
+    await conn.close()
   } finally {
     await server.stop()
   }
