@@ -16,29 +16,8 @@ const HOST = '127.0.0.1'
 const GREETING_LEN = 128
 let server
 
-/**
- * The harness resolves on the greeting, but server.lua grants rights and defines its functions
- * after box.cfg{listen}: wait until a guest call of echo() works.
- */
-async function untilReady(srv) {
-  const deadline = Date.now() + 20000
-  for (;;) {
-    let t
-    try {
-      t = await Transport.connect(srv.port, HOST)
-      await t.request(IPROTO.CALL, callBody('echo', []))
-      return srv
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    } finally {
-      if (t) await t.close()
-    }
-  }
-}
-
 before(async () => {
-  server = await untilReady(await startTarantool())
+  server = await startTarantool()
 })
 
 after(async () => {

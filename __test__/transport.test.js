@@ -15,33 +15,8 @@ const HOST = '127.0.0.1'
 let server
 let unixServer
 
-/**
- * The harness resolves on the greeting, but server.lua grants rights and defines its functions
- * after box.cfg{listen}: wait until a guest call of echo() works.
- */
-async function untilReady(srv) {
-  const deadline = Date.now() + 20000
-  for (;;) {
-    let t
-    try {
-      t = await Transport.connect(srv.socketPath ? { path: srv.socketPath } : { host: HOST, port: srv.port })
-      await t.request(IPROTO.CALL, callBody('echo', []))
-      return srv
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    } finally {
-      if (t) await t.close()
-    }
-  }
-}
-
-async function startReady(opts) {
-  return untilReady(await startTarantool(opts))
-}
-
 before(async () => {
-  ;[server, unixServer] = await Promise.all([startReady(), startReady({ unix: true })])
+  ;[server, unixServer] = await Promise.all([startTarantool(), startTarantool({ unix: true })])
 })
 
 after(async () => {
@@ -508,7 +483,7 @@ test('requests issued in the same tick as close() fail with ERR_CONNECTION_CLOSE
 })
 
 test('server killed: every pending request rejects with ConnectionError within a second and close is emitted', async () => {
-  const victim = await startReady()
+  const victim = await startTarantool()
   try {
     const t = await Transport.connect(victim.port, HOST)
     const closed = new Promise((resolve) => t.once('close', resolve))

@@ -7,3 +7,5 @@ pub mod frame;
 pub mod greeting;
 pub mod keys;
 pub mod msgpack;
+#[cfg(test)]
+mod fuzz_tests;
