@@ -10,7 +10,7 @@ const net = require('node:net')
 
 const { Transport, IPROTO, TarantoolError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
-const { callBody, data } = require('./helpers/msgpack')
+const { callBody, evalBody, data } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
 const GREETING_LEN = 128
@@ -178,7 +178,7 @@ test('one byte per segment: greeting, auth, calls, a long string and pushes', as
     assert.match(t.serverVersion, /^2\.6\./)
 
     assert.deepEqual(await call(t, 'echo', 'hello', 1, [2, 3]), ['hello', 1, [2, 3]])
-    const who = data(await t.request(IPROTO.EVAL, require('./helpers/msgpack').evalBody('return box.session.user()')))
+    const who = data(await t.request(IPROTO.EVAL, evalBody('return box.session.user()')))
     assert.deepEqual(who, ['tester'])
 
     // several calls in flight at once, their responses trickling in byte by byte

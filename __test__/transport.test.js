@@ -9,7 +9,7 @@ const net = require('node:net')
 
 const { Transport, IPROTO, ConnectionError, TarantoolError, TimeoutError, ProtocolError } = require('..')
 const { startTarantool, freePort } = require('./helpers/tarantool')
-const { callBody, decode, data } = require('./helpers/msgpack')
+const { callBody, evalBody, decode, data } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
 let server
@@ -124,7 +124,7 @@ test('connect({ path }) uses a unix socket', async () => {
 test('connect with user tester / secret authenticates', async () => {
   const t = await connect({ user: 'tester', password: 'secret' })
   try {
-    const who = data(await t.request(IPROTO.EVAL, require('./helpers/msgpack').evalBody('return box.session.user()')))
+    const who = data(await t.request(IPROTO.EVAL, evalBody('return box.session.user()')))
     assert.deepEqual(who, ['tester'])
   } finally {
     await t.close()
@@ -371,6 +371,24 @@ test('nextSync skips ids still pending (also across the wrap)', async () => {
     assert.equal(t.nextSync, 103)
     assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', ['103']))), ['103'])
     assert.deepEqual((await Promise.all(run)).map(data), [['run0'], ['run1'], ['run2']])
+  } finally {
+    await t.close()
+  }
+})
+
+// A request given up on (timeout) still has its response on the way: until it arrives, its
+// SYNC must not go to a new request, or the new one gets the old one's response.
+test('a timed-out request does not hand its late response to a new request with the same SYNC', async () => {
+  const t = await connect()
+  try {
+    t.nextSync = 50
+    const old = t.request(IPROTO.CALL, callBody('sleep_then', [0.4, 'old']), { timeout: 50 })
+    const err = await rejection(old)
+    assert.ok(err instanceof TimeoutError, `got ${err && err.name}`)
+    assert.equal(t.pending, 0)
+    t.nextSync = 50
+    const fresh = t.request(IPROTO.CALL, callBody('sleep_then', [0.8, 'new']))
+    assert.deepEqual(data(await fresh), ['new'], 'the new request got the timed-out request\'s late response')
   } finally {
     await t.close()
   }
@@ -718,8 +736,6 @@ test('connect() checks its arguments synchronously', () => {
     [{}],
     [{ host: HOST }],
     [{ port: 'abc' }],
-    [{ port: 1.5 }],
-    [{ port: NaN }],
     [{ port, host: 42 }],
     [{ path: '' }],
     [{ path: 42 }],
@@ -734,7 +750,7 @@ test('connect() checks its arguments synchronously', () => {
   for (const args of typeErrors) {
     assert.throws(() => Transport.connect(...args), TypeError, `connect(${args.map(String).join(', ')})`)
   }
-  for (const bad of [70000, 0, -1, 65536]) {
+  for (const bad of [70000, 0, -1, 65536, 1.5, NaN]) {
     assert.throws(() => Transport.connect(bad, HOST), RangeError, `connect(${bad})`)
     assert.throws(() => Transport.connect({ port: bad, host: HOST }), RangeError, `connect({port: ${bad}})`)
   }
@@ -821,6 +837,7 @@ test('argument errors follow the convention: out-of-range numbers RangeError, wr
     expect('connect({ maxFrameSize: -1 })', RangeError, () => Transport.connect({ port, maxFrameSize: -1 }))
     expect('connect({ pushHighWaterMark: -1 })', RangeError, () => Transport.connect({ port, pushHighWaterMark: -1 }))
     expect('connect(70000)', RangeError, () => Transport.connect(70000))
+    expect('request(CALL, body, { timeout: -1 })', RangeError, () => t.request(IPROTO.CALL, body, { timeout: -1 }))
     // wrong types
     expect("nextSync = '5'", TypeError, () => { t.nextSync = '5' })
     expect('nextSync = null', TypeError, () => { t.nextSync = null })

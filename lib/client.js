@@ -8,6 +8,7 @@ const { decode } = require('./msgpack')
 const { Schema } = require('./schema')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
+const { checkNumber, checkFunction, MILLISECONDS, BYTES } = require('./args')
 
 // The DATA (0x30) of a response body; most bodies are exactly {0x30: ...}.
 function dataOf(body) {
@@ -249,9 +250,10 @@ class Connection {
   #withPushes(type, body, opts) {
     opts = checkOptions(opts)
     const onPush = opts.onPush
-    if (onPush !== undefined && typeof onPush !== 'function') throw new TypeError('onPush must be a function')
-    const hwm = opts.highWaterMark === undefined ? this.#transport.pushHighWaterMark : opts.highWaterMark
-    if (!(typeof hwm === 'number' && hwm >= 0)) throw new TypeError('highWaterMark must be a non-negative number')
+    if (onPush !== undefined) checkFunction(onPush, 'onPush')
+    const hwm = opts.highWaterMark === undefined
+      ? this.#transport.pushHighWaterMark
+      : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
     const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx)
     this.#transport._send(type, body, result, this.#deadline(opts))
     return result
@@ -368,9 +370,7 @@ async function connect(target, options = {}) {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
   const merged = { ...base, ...options }
   checkTuplesMode(merged.tuples)
-  if (merged.timeout !== undefined && !(typeof merged.timeout === 'number' && merged.timeout >= 0)) {
-    throw new TypeError('timeout must be a non-negative number of milliseconds')
-  }
+  if (merged.timeout !== undefined) checkNumber(merged.timeout, 'timeout', MILLISECONDS)
   const transport = await Transport.connect(merged)
   const schema = new Schema((spaceId) => new Promise((resolve, reject) => {
     transport.request(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), (err, body) => {

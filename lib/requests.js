@@ -6,6 +6,7 @@
 
 const { Encoder } = require('./msgpack')
 const K = require('./iproto').IPROTO
+const { checkNumber, U32 } = require('./args')
 
 const encoder = new Encoder(64 * 1024)
 
@@ -27,9 +28,7 @@ function asKey(key) {
 }
 
 function u32Option(v, name, fallback) {
-  if (v === undefined) return fallback
-  if (!(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) throw new TypeError(`${name} must be an integer from 0 to 2^32-1`)
-  return v
+  return v === undefined ? fallback : checkNumber(v, name, U32)
 }
 
 function select(spaceId, indexId, key, options = {}) {

@@ -1,6 +1,7 @@
 'use strict'
 
 const { PushOverflowError, TimeoutError } = require('./errors')
+const { checkNumber, MILLISECONDS } = require('./args')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
@@ -154,9 +155,7 @@ class Response {
    */
   pushes(options) {
     const timeout = options === undefined || options === null ? undefined : options.timeout
-    if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-      throw new TypeError('timeout must be a non-negative number of milliseconds')
-    }
+    if (timeout !== undefined) checkNumber(timeout, 'timeout', MILLISECONDS)
     if (this._iterating) throw new TypeError('the pushes of a request can be iterated only once')
     this._iterating = true
     this._timeout = timeout

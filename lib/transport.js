@@ -4,6 +4,7 @@ const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
 const { ConnectionError, TimeoutError, AbortError, fromInfo } = require('./errors')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
+const { checkNumber, checkFunction, describe, U32, MILLISECONDS, BYTES } = require('./args')
 
 const CHUNK = 0x80
 const ERROR_FLAG = 0x8000
@@ -13,10 +14,6 @@ const MAX_HEAD = 17
 const INITIAL_OUT = 64 * 1024
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
-
-function isU32(n) {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff
-}
 
 function connectionClosedError() {
   return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED')
@@ -31,6 +28,9 @@ function connectionClosedError() {
 class Transport extends EventEmitter {
   #native
   #pending = new Map()
+  // SYNCs given up on (timeout, abort) whose response has not come yet: not reused until it
+  // comes, so a late response can never be taken for a newer request's.
+  #forgotten = new Set()
   #nextSync = 1
   #closed = false
   #out = Buffer.allocUnsafe(INITIAL_OUT)
@@ -59,8 +59,11 @@ class Transport extends EventEmitter {
       callback = host
       host = undefined
     }
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw new TypeError('callback must be a function')
+    if (callback !== undefined) checkFunction(callback, 'callback')
+    const takesHost = typeof portOrOptions === 'number' || typeof portOrOptions === 'string'
+    if (host !== undefined && host !== null && !(takesHost && typeof host === 'string')) {
+      const expected = takesHost ? 'a host string or a callback' : 'a callback'
+      throw new TypeError(`the second argument of connect() must be ${expected}, got ${describe(host)}`)
     }
     const options = normalizeConnectOptions(portOrOptions, host)
     const promise = openTransport(options)
@@ -77,12 +80,12 @@ class Transport extends EventEmitter {
   /** The SYNC the next request will get (u32; wraps to 0, skipping ids still in use). */
   get nextSync() {
     let sync = this.#nextSync
-    while (this.#pending.has(sync)) sync = (sync + 1) >>> 0
+    while (this.#inUse(sync)) sync = (sync + 1) >>> 0
     return sync
   }
 
   set nextSync(sync) {
-    if (!isU32(sync)) throw new RangeError('nextSync must be an integer from 0 to 2^32-1')
+    checkNumber(sync, 'nextSync', U32)
     this.#nextSync = sync
   }
 
@@ -105,9 +108,7 @@ class Transport extends EventEmitter {
       callback = options
       options = undefined
     }
-    if (!isU32(type)) {
-      throw new TypeError(`request type must be an IPROTO type number, got ${describe(type)}`)
-    }
+    checkNumber(type, 'request type', U32)
     if (body === undefined || body === null) body = EMPTY
     else if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
       throw new TypeError(`body must be a Buffer, Uint8Array or string, got ${describe(body)}`)
@@ -119,12 +120,10 @@ class Transport extends EventEmitter {
       if (typeof options !== 'object') throw new TypeError('options must be an object')
       onPush = options.onPush
       onPushCtx = options.onPushCtx
-      if (onPush !== undefined && typeof onPush !== 'function') throw new TypeError('onPush must be a function')
-      if (options.highWaterMark !== undefined) highWaterMark = checkHighWaterMark(options.highWaterMark)
+      if (onPush !== undefined) checkFunction(onPush, 'onPush')
+      if (options.highWaterMark !== undefined) highWaterMark = checkNumber(options.highWaterMark, 'highWaterMark', BYTES)
     }
-    if (callback !== undefined && typeof callback !== 'function') {
-      throw new TypeError('callback must be a function')
-    }
+    if (callback !== undefined) checkFunction(callback, 'callback')
     const entry = callback === undefined
       ? new Response(this, highWaterMark, onPush, onPushCtx)
       : new CallbackRequest(callback, onPush, onPushCtx)
@@ -144,9 +143,7 @@ class Transport extends EventEmitter {
   _send(type, body, entry, options) {
     const timeout = options == null ? undefined : options.timeout
     const signal = options == null ? undefined : options.signal
-    if (timeout !== undefined && timeout !== null && !(typeof timeout === 'number' && timeout >= 0 && timeout <= 0x7fffffff)) {
-      throw new TypeError('timeout must be a number of milliseconds from 0 to 2^31-1')
-    }
+    if (timeout != null) checkNumber(timeout, 'timeout', MILLISECONDS)
     if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
       throw new TypeError('signal must be an AbortSignal')
     }
@@ -179,6 +176,7 @@ class Transport extends EventEmitter {
     const entry = this.#pending.get(sync)
     if (entry === undefined) return
     this.#pending.delete(sync)
+    this.#forgotten.add(sync)
     if (this.#pending.size === 0) this.#native.unref()
     release(entry)
     entry._settle(err)
@@ -195,9 +193,13 @@ class Transport extends EventEmitter {
 
   #takeSync() {
     let sync = this.#nextSync
-    while (this.#pending.has(sync)) sync = (sync + 1) >>> 0
+    while (this.#inUse(sync)) sync = (sync + 1) >>> 0
     this.#nextSync = (sync + 1) >>> 0
     return sync
+  }
+
+  #inUse(sync) {
+    return this.#pending.has(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
   }
 
   #encode(type, sync, body) {
@@ -255,10 +257,13 @@ class Transport extends EventEmitter {
     if (data !== undefined && !this.#closed) {
       const meta = new Uint32Array(data.buffer, data.byteOffset + metaOffset, (data.length - metaOffset) >>> 2)
       const pending = this.#pending
-      for (let i = 0; i < meta.length; i += META_WORDS) {
-        const entry = pending.get(meta[i + 1])
-        if (entry === undefined) continue
+      for (let i = 0; i < meta.length && !this.#closed; i += META_WORDS) {
         const status = meta[i]
+        const entry = pending.get(meta[i + 1])
+        if (entry === undefined) {
+          if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
+          continue
+        }
         const body = data.subarray(meta[i + 3], meta[i + 4])
         if (status === CHUNK) {
           entry._push(body)
@@ -286,6 +291,7 @@ class Transport extends EventEmitter {
   // Fails everything pending at once (the connection is gone) and announces the close.
   #end(err) {
     this.#closed = true
+    this.#forgotten.clear()
     const pending = this.#pending
     this.#pending = new Map()
     if (pending.size > 0) this.#native.unref()
@@ -314,19 +320,6 @@ function abortError(signal) {
   return new AbortError('the request was aborted', { cause: signal.reason })
 }
 
-function describe(v) {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'an array'
-  return typeof v === 'object' ? `an instance of ${v.constructor ? v.constructor.name : 'Object'}` : `${typeof v} ${String(v)}`
-}
-
-function checkHighWaterMark(v) {
-  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
-    throw new TypeError('highWaterMark must be a non-negative number of bytes')
-  }
-  return v
-}
-
 function normalizeConnectOptions(portOrOptions, host) {
   let o
   if (typeof portOrOptions === 'number' || typeof portOrOptions === 'string') {
@@ -342,9 +335,7 @@ function normalizeConnectOptions(portOrOptions, host) {
     out.path = o.path
   } else {
     const port = typeof o.port === 'string' && /^\d+$/.test(o.port) ? Number(o.port) : o.port
-    if (!Number.isInteger(port)) throw new TypeError('port must be an integer (or give a unix socket path)')
-    if (port < 1 || port > 65535) throw new RangeError('port must be from 1 to 65535')
-    out.port = port
+    out.port = checkNumber(port, 'port', { min: 1, max: 65535, integer: true })
     if (o.host !== undefined && o.host !== null) {
       if (typeof o.host !== 'string') throw new TypeError('host must be a string')
       out.host = o.host
@@ -358,17 +349,11 @@ function normalizeConnectOptions(portOrOptions, host) {
       out.password = o.password
     }
   }
-  for (const key of ['connectTimeout', 'maxFrameSize']) {
-    if (o[key] !== undefined) {
-      if (typeof o[key] !== 'number' || !(o[key] >= 0) || !Number.isFinite(o[key])) {
-        throw new TypeError(`${key} must be a non-negative number`)
-      }
-      out[key] = o[key]
-    }
-  }
+  if (o.connectTimeout !== undefined) out.connectTimeout = checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
+  if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
   return {
     native: out,
-    pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkHighWaterMark(o.pushHighWaterMark),
+    pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
   }
 }
 

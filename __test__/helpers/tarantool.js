@@ -53,7 +53,8 @@ function waitForGreeting(connectOpts, deadline) {
 }
 
 class TarantoolServer {
-  constructor({ port, socketPath, dir }) {
+  constructor({ port, socketPath, dir, script = SERVER_LUA }) {
+    this.script = script
     this.host = '127.0.0.1'
     this.port = port
     this.socketPath = socketPath
@@ -69,7 +70,7 @@ class TarantoolServer {
   /** Starts (or restarts, on the same port and dir) and waits for the greeting. */
   async start() {
     this.output = ''
-    const proc = spawn('tarantool', [SERVER_LUA, this.listen, this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn('tarantool', [this.script, this.listen, this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout.on('data', (d) => { this.output += d })
     proc.stderr.on('data', (d) => { this.output += d })
     running.add(proc)
@@ -110,12 +111,15 @@ class TarantoolServer {
   }
 }
 
-/** startTarantool() on a free TCP port; startTarantool({ unix: true }) on a unix socket. */
-async function startTarantool({ unix = false } = {}) {
+/**
+ * startTarantool() on a free TCP port; { unix: true } on a unix socket; { script } runs another
+ * Lua file taking the same arguments and printing the same ready line.
+ */
+async function startTarantool({ unix = false, script } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-test-'))
   const server = unix
-    ? new TarantoolServer({ socketPath: path.join(dir, 'tarantool.sock'), dir })
-    : new TarantoolServer({ port: await freePort(), dir })
+    ? new TarantoolServer({ socketPath: path.join(dir, 'tarantool.sock'), dir, script })
+    : new TarantoolServer({ port: await freePort(), dir, script })
   return server.start()
 }
 

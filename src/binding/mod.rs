@@ -1,4 +1,5 @@
 //! The napi binding: converts options and errors, owns the ThreadsafeFunction that carries
+#![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 //! deliveries into JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
 
 mod delivery;
@@ -13,7 +14,7 @@ use napi_derive::napi;
 
 use crate::protocol::auth::Credentials;
 use crate::protocol::error::{code_name, decode};
-use crate::transport::{Address, ConnectOptions, Connection};
+use crate::transport::{Address, ConnectOptions, Connection, Delivery, TransportError};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
 
@@ -130,8 +131,17 @@ pub fn connect<'env>(
         .callee_handled::<false>()
         .weak::<true>()
         .build_callback(move |_ctx| {
-            let taken = connection_slot.get().and_then(Weak::upgrade).map(|c| c.take_delivery());
-            Ok(DeliveryArgs::from(taken.unwrap_or_default()))
+            // A panic must not unwind into Node: report it as the connection's end instead.
+            let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                connection_slot.get().and_then(Weak::upgrade).map(|c| c.take_delivery())
+            }));
+            Ok(DeliveryArgs::from(match taken {
+                Ok(delivery) => delivery.unwrap_or_default(),
+                Err(_) => Delivery {
+                    batch: None,
+                    closed: Some(TransportError::Internal("panic while taking a delivery".into())),
+                },
+            }))
         })?);
     let waker = deliver.clone();
     let wake = Box::new(move || {

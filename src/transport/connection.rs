@@ -213,14 +213,15 @@ where
 async fn read_loop(shared: Arc<Shared>, stream: Arc<Stream>, mut buf: Vec<u8>, max_frame_size: usize) -> TransportError {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
-        let need = match cut_frames(&mut buf, max_frame_size) {
-            Ok((batch, need)) => {
-                if let Some(batch) = batch {
-                    shared.inbox.push(batch);
-                }
-                need
-            }
-            Err(e) => return e.into(),
+        // Whole frames cut before a bad one are still delivered: what TCP put in one
+        // segment must not decide whether a valid response arrives.
+        let (batch, need) = cut_frames(&mut buf, max_frame_size);
+        if let Some(batch) = batch {
+            shared.inbox.push(batch);
+        }
+        let need = match need {
+            Ok(need) => need,
+            Err(e) => return e,
         };
         tokio::select! {
             _ = wait_until_flowing(&shared) => {}
@@ -236,7 +237,13 @@ async fn read_loop(shared: Arc<Shared>, stream: Arc<Stream>, mut buf: Vec<u8>, m
             _ = shutdown.wait_for(|down| *down) => return TransportError::Closed,
         }
         match stream.try_read_buf(&mut buf) {
-            Ok(0) => return TransportError::Eof,
+            Ok(0) if buf.is_empty() => return TransportError::Eof,
+            Ok(0) => {
+                return TransportError::Protocol(format!(
+                    "connection closed in the middle of a frame ({} bytes of it received)",
+                    buf.len()
+                ))
+            }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return TransportError::io(&e),
@@ -257,17 +264,14 @@ async fn wait_until_flowing(shared: &Shared) {
 }
 
 /// Cuts every whole frame off the front of `buf` into a batch; the partial frame that
-/// remains moves to a fresh buffer. Returns the batch (if any) and how many bytes the
-/// partial frame needs in all (0 when unknown).
-fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> Result<(Option<Batch>, usize), TransportError> {
+/// remains moves to a fresh buffer. Returns the batch (if any) and either how many bytes the
+/// partial frame needs in all (0 when unknown) or the error that stopped the cutting.
+fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Result<usize, TransportError>) {
     let mut pos = 0;
     let mut meta = Vec::new();
-    let need = loop {
-        match frame::check(&buf[pos..], max_frame_size)? {
-            Check::Complete { len } => {
-                let f = frame::parse(&buf[pos..pos + len])?;
-                let sync = u32::try_from(f.header.sync)
-                    .map_err(|_| TransportError::Protocol(format!("SYNC {} was never sent", f.header.sync)))?;
+    let outcome = loop {
+        match next_frame(&buf[pos..], max_frame_size) {
+            Ok(Next::Whole { len, frame: f, sync }) => {
                 meta.extend_from_slice(&[
                     f.header.status,
                     sync,
@@ -277,17 +281,37 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> Result<(Option<Batch>
                 ]);
                 pos += len;
             }
-            Check::Incomplete { need } => break need.unwrap_or(0),
+            Ok(Next::Partial { need }) => break Ok(need),
+            Err(e) => break Err(e),
         }
     };
     if pos == 0 {
-        return Ok((None, need));
+        return (None, outcome);
     }
-    let mut rest = Vec::with_capacity(READ_CHUNK.max(need.min(MAX_READ_AHEAD)));
+    let need = *outcome.as_ref().unwrap_or(&0);
+    let mut rest = Vec::with_capacity(need.clamp(READ_CHUNK, MAX_READ_AHEAD));
     rest.extend_from_slice(&buf[pos..]);
     buf.truncate(pos);
     let data = std::mem::replace(buf, rest);
-    Ok((Some(Batch { data, meta }), need))
+    (Some(Batch { data, meta }), outcome)
+}
+
+enum Next {
+    Whole { len: usize, frame: frame::Frame, sync: u32 },
+    /// `need`: the partial frame's whole length, 0 while its size prefix is incomplete.
+    Partial { need: usize },
+}
+
+fn next_frame(buf: &[u8], max_frame_size: usize) -> Result<Next, TransportError> {
+    match frame::check(buf, max_frame_size)? {
+        Check::Complete { len } => {
+            let f = frame::parse(&buf[..len])?;
+            let sync = u32::try_from(f.header.sync)
+                .map_err(|_| TransportError::Protocol(format!("SYNC {} was never sent", f.header.sync)))?;
+            Ok(Next::Whole { len, frame: f, sync })
+        }
+        Check::Incomplete { need } => Ok(Next::Partial { need: need.unwrap_or(0) }),
+    }
 }
 
 async fn write_loop(shared: Arc<Shared>, stream: Arc<Stream>) -> TransportError {
@@ -331,16 +355,17 @@ mod tests {
         encode_request(&mut stream, 0, 2, &[0x81, 0x30, 0x90]);
         for cut in 0..stream.len() {
             let mut buf = stream[..cut].to_vec();
-            let (batch, _) = cut_frames(&mut buf, 1 << 20).unwrap();
+            let (batch, need) = cut_frames(&mut buf, 1 << 20);
+            assert!(need.is_ok());
             let frames = batch.as_ref().map_or(0, |b| b.frames());
             let consumed = batch.as_ref().map_or(0, |b| b.data.len());
             assert_eq!(consumed + buf.len(), cut, "no byte lost at cut {cut}");
             assert_eq!(frames, if cut < first { 0 } else if cut < first_two { 1 } else { 2 });
         }
         let mut buf = stream.clone();
-        let (batch, need) = cut_frames(&mut buf, 1 << 20).unwrap();
+        let (batch, need) = cut_frames(&mut buf, 1 << 20);
         let batch = batch.unwrap();
-        assert_eq!((batch.frames(), need, buf.len()), (3, 0, 0));
+        assert_eq!((batch.frames(), need.unwrap(), buf.len()), (3, 0, 0));
         assert_eq!(&batch.meta[5..10], &[0x80, 2, 0, 24, 28]);
         assert_eq!(&batch.data[24..28], &[0x81, 0x30, 0x91, 0x05]);
     }
@@ -349,6 +374,18 @@ mod tests {
     fn refuses_syncs_that_do_not_fit_u32() {
         let mut buf = Vec::new();
         encode_request(&mut buf, 0, 1 << 40, &[]);
-        assert!(matches!(cut_frames(&mut buf, 1 << 20), Err(TransportError::Protocol(_))));
+        assert!(matches!(cut_frames(&mut buf, 1 << 20), (None, Err(TransportError::Protocol(_)))));
+    }
+
+    #[test]
+    fn frames_before_a_bad_one_are_kept() {
+        let mut buf = Vec::new();
+        encode_request(&mut buf, 0, 665, &[0x81, 0x30, 0x90]);
+        let good = buf.len();
+        buf.extend_from_slice(&[0xc1, 0, 0]);
+        let (batch, outcome) = cut_frames(&mut buf, 1 << 20);
+        let batch = batch.expect("the whole frame is delivered");
+        assert_eq!((batch.frames(), batch.data.len()), (1, good));
+        assert!(matches!(outcome, Err(TransportError::Protocol(_))));
     }
 }

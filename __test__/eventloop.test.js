@@ -1,0 +1,104 @@
+'use strict'
+
+// A connection must not keep Node alive by itself, but a pending request must. Each case runs
+// a fixture script in a child process and watches whether (and when) it exits on its own.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+
+const { startTarantool } = require('./helpers/tarantool')
+
+const FIXTURES = path.join(__dirname, 'fixtures')
+const HANG_LIMIT_MS = 15000
+let server
+
+before(async () => {
+  server = await startTarantool()
+})
+
+after(async () => {
+  if (server) await server.stop()
+})
+
+/**
+ * Runs `node fixtures/<name> <port>`; resolves { code, signal, stdout, stderr, ms, hung }.
+ * A child still running after HANG_LIMIT_MS is killed and reported as hung.
+ */
+function runFixture(name) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, [path.join(FIXTURES, name), String(server.port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    let hung = false
+    child.stdout.on('data', (d) => { stdout += d })
+    child.stderr.on('data', (d) => { stderr += d })
+    const timer = setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, HANG_LIMIT_MS)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, hung })
+    })
+  })
+}
+
+function assertExitedCleanly(r, what) {
+  const detail = `stdout: ${JSON.stringify(r.stdout)} stderr: ${JSON.stringify(r.stderr)}`
+  assert.equal(r.hung, false, `${what}: still running after ${HANG_LIMIT_MS} ms, killed. ${detail}`)
+  assert.equal(r.signal, null, `${what}: died of ${r.signal}. ${detail}`)
+  assert.equal(r.code, 0, `${what}: exit code ${r.code}. ${detail}`)
+}
+
+test('one request, result printed, no close(): the process exits by itself', async () => {
+  const r = await runFixture('one-request.js')
+  assertExitedCleanly(r, 'one-request.js')
+  assert.equal(r.stdout.trim(), JSON.stringify(['one request']))
+})
+
+test('a pending request keeps the process alive until it completes', async () => {
+  const r = await runFixture('pending-late.js')
+  assertExitedCleanly(r, 'pending-late.js')
+  const lines = r.stdout.trim().split('\n')
+  assert.equal(lines[0], 'issued')
+  const m = /^late after (\d+) ms$/.exec(lines[1] || '')
+  assert.ok(m, `the process exited without printing 'late': ${JSON.stringify(r.stdout)}`)
+  assert.ok(Number(m[1]) >= 900, `'late' came after only ${m[1]} ms`)
+  assert.ok(r.ms >= 900)
+})
+
+test('connect and nothing else: the process exits by itself', async () => {
+  const r = await runFixture('connect-only.js')
+  assertExitedCleanly(r, 'connect-only.js')
+  assert.match(r.stdout, /^connected 2\.6\./)
+})
+
+test('a request pending, then completing, then idle: the process exits by itself', async () => {
+  const r = await runFixture('pending-then-idle.js')
+  assertExitedCleanly(r, 'pending-then-idle.js')
+  assert.deepEqual(r.stdout.trim().split('\n'), ['first', 'second'])
+  assert.ok(r.ms >= 500, `exited after ${r.ms} ms, before both requests could complete`)
+})
+
+test('close() with a request pending: it fails at once and the process exits', async () => {
+  const r = await runFixture('close-with-pending.js')
+  assertExitedCleanly(r, 'close-with-pending.js')
+  assert.equal(r.stdout.trim(), 'ConnectionError ERR_CONNECTION_CLOSED')
+  assert.ok(r.ms < 9000, `took ${r.ms} ms: it waited for the 10 s request`)
+})
+
+test('after an error response and a request with a long timeout answered in time, the process exits', async () => {
+  const r = await runFixture('error-then-idle.js')
+  assertExitedCleanly(r, 'error-then-idle.js')
+  assert.deepEqual(r.stdout.trim().split('\n'), ['ER_NO_SUCH_PROC', 'in time'])
+  assert.ok(r.ms < 12000, `took ${r.ms} ms: the 60 s timeout kept the process alive`)
+})

@@ -1,0 +1,35 @@
+'use strict'
+
+// Argument checks shared by the public methods, following Node's own convention: a value of
+// the wrong type is a TypeError, a number out of range (or not an integer where one is
+// needed) is a RangeError.
+
+/** Checks a number option; returns it. */
+function checkNumber(value, name, { min = -Infinity, max = Infinity, integer = false } = {}) {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${name} must be a number, got ${describe(value)}`)
+  }
+  if (!(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
+    const kind = integer ? 'an integer' : 'a number'
+    throw new RangeError(`${name} must be ${kind} from ${min} to ${max}, got ${value}`)
+  }
+  return value
+}
+
+function checkFunction(value, name) {
+  if (typeof value !== 'function') throw new TypeError(`${name} must be a function, got ${describe(value)}`)
+  return value
+}
+
+function describe(v) {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'object') return `an instance of ${v.constructor ? v.constructor.name : 'Object'}`
+  return `${typeof v} ${String(v)}`
+}
+
+const U32 = { min: 0, max: 0xffffffff, integer: true }
+const MILLISECONDS = { min: 0, max: 0x7fffffff }
+const BYTES = { min: 0, max: Number.MAX_SAFE_INTEGER }
+
+module.exports = { checkNumber, checkFunction, describe, U32, MILLISECONDS, BYTES }
