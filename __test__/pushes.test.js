@@ -19,7 +19,7 @@ const {
   PushOverflowError,
 } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
-const { callBody, data } = require('./helpers/msgpack')
+const { callBody, evalBody, data } = require('./helpers/msgpack')
 
 const execFileP = promisify(execFile)
 const FIXTURES = path.join(__dirname, 'fixtures')
@@ -316,6 +316,34 @@ describe('awaited without iteration', () => {
     // The next push ({0x30: [n+1]}) is no smaller than the last kept one, and it was dropped:
     // so it would have gone over the mark (nothing that fit was dropped).
     assert.ok(bytes + lastLen > HWM, `kept only ${bytes} bytes of ${HWM}`)
+  }))
+
+  test('an iterator started after a drop never yields pushes from beyond the gap', () => withConnection(async (t) => {
+    // 1..20 at once (only the first few fit in 100 bytes; the rest are dropped), then, once
+    // iteration has started, 21..25. The iterator must throw PushOverflowError right after the
+    // kept pushes: yielding 21 after 12 would silently skip 13..20.
+    const expr = "local fiber = require('fiber') " +
+      'for i = 1, 20 do box.session.push(i) end fiber.sleep(0.5) ' +
+      "for i = 21, 25 do box.session.push(i) end return 'done'"
+    const res = t.request(IPROTO.EVAL, evalBody(expr), { highWaterMark: 100 })
+    // Processed while the EVAL sleeps, so its response comes after pushes 1..20.
+    assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', ['sync']))), ['sync'])
+    const it = res.pushes()
+    const got = [pushed((await it.next()).value)]
+    await res // 21..25 arrive while the iterator is active but not being drained
+    let failure = null
+    try {
+      for (;;) {
+        const r = await it.next()
+        if (r.done) break
+        got.push(pushed(r.value))
+      }
+    } catch (err) {
+      failure = err
+    }
+    assert.ok(failure instanceof PushOverflowError, `expected PushOverflowError, got ${failure && failure.name}`)
+    assert.ok(got.length < 20, `kept ${got.length} pushes in 100 bytes`)
+    assert.deepEqual(got, range(1, got.length), 'pushes after the dropped ones were yielded across the gap')
   }))
 
   test('highWaterMark 0 keeps nothing: iterating later throws PushOverflowError at once', () => withConnection(async (t) => {

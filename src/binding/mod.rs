@@ -1,6 +1,6 @@
 //! The napi binding: converts options and errors, owns the ThreadsafeFunction that carries
-#![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 //! deliveries into JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
+#![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 
 mod delivery;
 mod errors;
