@@ -1,5 +1,5 @@
 // Public types of kharon. The native surface napi-rs generates is in binding.d.ts; this file
-// describes the JS API built on it (index.js) and is checked by __test__/types.test.js.
+// describes the JS API built on it (index.js) and is checked by __test__/types-check.test.js.
 
 import { EventEmitter } from 'node:events'
 
@@ -286,12 +286,14 @@ export declare class Extension {
 // ---------------------------------------------------------------- errors
 
 export declare class KharonError extends Error {
+  constructor(message: string, code: string, options?: ErrorOptions)
   code: string
 }
 /** Socket failure or close: code is the OS code (ECONNREFUSED, ECONNRESET, ...) or ERR_CONNECTION_CLOSED. */
 export declare class ConnectionError extends KharonError {}
 /** code is always 'ETIMEDOUT'. */
 export declare class TimeoutError extends KharonError {
+  constructor(message: string, options?: ErrorOptions)
   code: 'ETIMEDOUT'
 }
 /** The peer broke the protocol (code 'ERR_PROTOCOL'); the connection was closed. */
@@ -307,13 +309,17 @@ export interface ServerStackEntry {
 }
 /** An error reported by Tarantool: code is its name (ER_NO_SUCH_PROC), errcode its number. */
 export declare class TarantoolError extends KharonError {
+  constructor(message: string, code: string, errcode: number, serverStack?: ServerStackEntry[], options?: ErrorOptions)
   errcode: number
   serverStack: ServerStackEntry[]
 }
 /** Pushes were dropped before iteration started (code 'ERR_PUSH_OVERFLOW'). */
-export declare class PushOverflowError extends KharonError {}
+export declare class PushOverflowError extends KharonError {
+  constructor(message: string)
+}
 /** The request was aborted (code 'ABORT_ERR'); the signal's reason is `cause`. */
 export declare class AbortError extends KharonError {
+  constructor(message: string, options?: ErrorOptions)
   code: 'ABORT_ERR'
 }
 /** A bug in kharon, reported instead of crashing (code 'ERR_INTERNAL'). */

@@ -4,6 +4,7 @@
 // this layer shapes the API and keeps the per-request work in JS, where it is cheapest.
 
 const { Transport } = require('./lib/transport')
+const { Response } = require('./lib/response')
 const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement } = require('./lib/client')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
@@ -15,6 +16,7 @@ module.exports = {
   Call,
   PreparedStatement,
   Transport,
+  Response,
   IPROTO,
   Decimal,
   Uuid,

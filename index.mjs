@@ -6,6 +6,7 @@ export const {
   Call,
   PreparedStatement,
   Transport,
+  Response,
   Decimal,
   Uuid,
   Datetime,

@@ -8,7 +8,7 @@ const { decode } = require('./msgpack')
 const { Schema } = require('./schema')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
-const { checkNumber, checkFunction, MILLISECONDS, BYTES } = require('./args')
+const { checkNumber, checkFunction, describe, MILLISECONDS, BYTES, U32 } = require('./args')
 
 // The DATA (0x30) of a response body; most bodies are exactly {0x30: ...}.
 function dataOf(body) {
@@ -67,15 +67,13 @@ function checkArray(v, what) {
 }
 
 function checkSpace(space) {
-  if (!(typeof space === 'string' || (Number.isInteger(space) && space >= 0))) {
-    throw new TypeError('space must be a name or a non-negative integer id')
-  }
+  if (typeof space === 'number') checkNumber(space, 'space id', U32)
+  else if (typeof space !== 'string') throw new TypeError(`space must be a name or an integer id, got ${describe(space)}`)
 }
 
 function checkIndex(index) {
-  if (!(typeof index === 'string' || (Number.isInteger(index) && index >= 0))) {
-    throw new TypeError('index must be a name or a non-negative integer id')
-  }
+  if (typeof index === 'number') checkNumber(index, 'index id', U32)
+  else if (typeof index !== 'string') throw new TypeError(`index must be a name or an integer id, got ${describe(index)}`)
 }
 
 function checkTuplesMode(mode) {
@@ -109,7 +107,11 @@ function parseUri(uri) {
     return out
   }
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(rest)
-  if (m === null) throw new TypeError(`cannot parse the URI ${JSON.stringify(uri.replace(/:[^:@/]*@/, ':***@'))}`)
+  if (m === null) {
+    // Whatever stood before '@' may hold a password: never show it.
+    const shown = at >= 0 ? `***@${rest}` : rest
+    throw new TypeError(`cannot parse the URI ${JSON.stringify(shown)}: expected host:port, port or unix/:path`)
+  }
   out.host = m[1].replace(/^\[|\]$/g, '')
   out.port = Number(m[2])
   return out
@@ -144,7 +146,7 @@ class Connection {
   }
 
   ping(opts) {
-    return this.#request(K.PING, '', () => undefined, opts)
+    return this.#request(K.PING, '', () => undefined, checkOptions(opts))
   }
 
   /** Calls a stored function. Resolves to its return values; iterate for its pushes. */
@@ -167,7 +169,7 @@ class Connection {
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
-    return this.#withIds(space, index, (sid, iid) =>
+    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
       this.#request(K.SELECT, build.select(sid, iid, key, opts), (b) => this.#tuplesOf(b, sid, mode), opts))
   }
 
@@ -185,7 +187,7 @@ class Connection {
     checkArray(ops, 'ops')
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, index, (sid, iid) =>
+    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
       this.#request(K.UPDATE, build.update(sid, iid, key, ops), (b) => this.#firstTuple(b, sid, mode), opts))
   }
 
@@ -193,7 +195,7 @@ class Connection {
     checkSpace(space)
     checkArray(ops, 'ops')
     opts = checkOptions(opts)
-    return this.#withIds(space, 0, (sid) =>
+    return this.#withIds(space, 0, !Array.isArray(tuple), (sid) =>
       this.#request(K.UPSERT, build.upsert(sid, this.#tupleArray(sid, tuple), ops), () => undefined, opts))
   }
 
@@ -202,7 +204,7 @@ class Connection {
     checkIndex(index)
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, index, (sid, iid) =>
+    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
       this.#request(K.DELETE, build.del(sid, iid, key), (b) => this.#firstTuple(b, sid, mode), opts))
   }
 
@@ -217,7 +219,7 @@ class Connection {
   /** Prepares SQL on the server; the statement runs with stmt.execute(params). */
   prepare(sql, opts) {
     if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-    return this.#request(K.PREPARE, build.prepare(sql), (b) => new PreparedStatement(this, decode(b)), opts)
+    return this.#request(K.PREPARE, build.prepare(sql), (b) => new PreparedStatement(this, decode(b)), checkOptions(opts))
   }
 
   /** Closes the connection; pending requests fail with ConnectionError. */
@@ -236,14 +238,14 @@ class Connection {
   }
 
   _unprepare(stmtId, opts) {
-    return this.#request(K.PREPARE, build.unprepare(stmtId), () => undefined, opts)
+    return this.#request(K.PREPARE, build.unprepare(stmtId), () => undefined, checkOptions(opts))
   }
 
   #writeTuple(type, space, tuple, opts) {
     checkSpace(space)
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, 0, (sid) =>
+    return this.#withIds(space, 0, mode === 'objects' || !Array.isArray(tuple), (sid) =>
       this.#request(type, build.tuple(sid, this.#tupleArray(sid, tuple)), (b) => this.#firstTuple(b, sid, mode), opts))
   }
 
@@ -274,9 +276,10 @@ class Connection {
   }
 
   // Runs `send(spaceId, indexId)` once names are resolved: at once when the schema is fresh,
-  // else after the (shared) refetch.
-  #withIds(space, index, send) {
-    const ids = this.#schema.tryResolve(space, index, this.#transport.schemaVersion)
+  // else after the (shared) refetch. `needsFormat`: field names are used, so even numeric ids
+  // need a schema as new as the server's.
+  #withIds(space, index, needsFormat, send) {
+    const ids = this.#schema.tryResolve(space, index, this.#transport.schemaVersion, needsFormat)
     if (ids !== null) return send(ids[0], ids[1])
     return this.#schema.refresh().then(() => {
       const [sid, iid] = this.#schema.resolve(space, index)

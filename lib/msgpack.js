@@ -49,15 +49,15 @@ function read() {
     case 0xc0: return null
     case 0xc2: return false
     case 0xc3: return true
-    case 0xc4: return readBin(src[pos++])
+    case 0xc4: return readBin(u8())
     case 0xc5: return readBin(u16())
     case 0xc6: return readBin(u32())
-    case 0xc7: return readExt(src[pos++])
+    case 0xc7: return readExt(u8())
     case 0xc8: return readExt(u16())
     case 0xc9: return readExt(u32())
-    case 0xca: { const v = src.readFloatBE(pos); pos += 4; return v }
-    case 0xcb: { const v = src.readDoubleBE(pos); pos += 8; return v }
-    case 0xcc: return src[pos++]
+    case 0xca: { need(4); const v = src.readFloatBE(pos); pos += 4; return v }
+    case 0xcb: { need(8); const v = src.readDoubleBE(pos); pos += 8; return v }
+    case 0xcc: return u8()
     case 0xcd: return u16()
     case 0xce: return u32()
     case 0xcf: {
@@ -66,14 +66,16 @@ function read() {
       if (hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
-    case 0xd0: { const v = src.readInt8(pos); pos += 1; return v }
-    case 0xd1: { const v = src.readInt16BE(pos); pos += 2; return v }
-    case 0xd2: { const v = src.readInt32BE(pos); pos += 4; return v }
+    case 0xd0: { need(1); const v = src.readInt8(pos); pos += 1; return v }
+    case 0xd1: { need(2); const v = src.readInt16BE(pos); pos += 2; return v }
+    case 0xd2: { need(4); const v = src.readInt32BE(pos); pos += 4; return v }
     case 0xd3: {
+      need(8)
       const hi = src.readInt32BE(pos)
       const lo = src.readUInt32BE(pos + 4)
       pos += 8
-      if (hi >= -0x200000 && hi < 0x200000) return hi * 0x100000000 + lo
+      // A number only within ±(2^53-1): -(2^53) itself is not safe.
+      if ((hi > -0x200000 || (hi === -0x200000 && lo > 0)) && hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
     case 0xd4: return readExt(1)
@@ -81,7 +83,7 @@ function read() {
     case 0xd6: return readExt(4)
     case 0xd7: return readExt(8)
     case 0xd8: return readExt(16)
-    case 0xd9: return readStr(src[pos++])
+    case 0xd9: return readStr(u8())
     case 0xda: return readStr(u16())
     case 0xdb: return readStr(u32())
     case 0xdc: return readArray(u16())
@@ -94,13 +96,25 @@ function read() {
   }
 }
 
+// A length or number that runs past the end is truncation, never an undefined read.
+function need(n) {
+  if (pos + n > src.length) throw new RangeError('MessagePack value is truncated')
+}
+
+function u8() {
+  need(1)
+  return src[pos++]
+}
+
 function u16() {
+  need(2)
   const v = (src[pos] << 8) | src[pos + 1]
   pos += 2
   return v
 }
 
 function u32() {
+  need(4)
   const v = src[pos] * 0x1000000 + ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3])
   pos += 4
   return v
@@ -178,6 +192,7 @@ function readBin(n) {
 }
 
 function readExt(n) {
+  need(1)
   const type = src.readInt8(pos++)
   const start = pos
   const end = pos + n
@@ -222,13 +237,14 @@ function readDatetime(start, n) {
 }
 
 function readInterval() {
-  const count = src[pos++]
-  const fields = {}
+  const count = u8()
+  // A missing adjust field is wire value 0.
+  const fields = { adjust: ADJUST[0] }
   for (let i = 0; i < count; i++) {
     const id = read()
     const v = read()
     const name = INTERVAL_FIELDS[id]
-    if (name === 'adjust') fields.adjust = ADJUST[v] || 'none'
+    if (name === 'adjust') fields.adjust = ADJUST[v] || ADJUST[0]
     else if (name !== undefined) fields[name] = v
   }
   return new Interval(fields)
@@ -385,10 +401,9 @@ class Encoder {
   value(v) {
     switch (typeof v) {
       case 'number':
-        if (Number.isInteger(v)) {
-          if (Number.isSafeInteger(v)) this.int(v)
-          else this.bigint(BigInt(v))
-        } else this.float(v)
+        if (Number.isSafeInteger(v)) this.int(v)
+        else if (Number.isInteger(v) && v >= -0x8000000000000000 && v < 0x10000000000000000) this.bigint(BigInt(v))
+        else this.float(v)
         return
       case 'string': return this.str(v)
       case 'boolean': return this.byte(v ? 0xc3 : 0xc2)

@@ -17,7 +17,7 @@ const ITERATORS = Object.freeze({
 
 function iteratorCode(it) {
   if (it === undefined) return ITERATORS.EQ
-  if (typeof it === 'number' && Number.isInteger(it) && it >= 0 && it <= 11) return it
+  if (typeof it === 'number') return checkNumber(it, 'iterator', { min: 0, max: 11, integer: true })
   if (typeof it === 'string' && Object.hasOwn(ITERATORS, it.toUpperCase())) return ITERATORS[it.toUpperCase()]
   throw new TypeError(`unknown iterator ${JSON.stringify(it)}: use one of ${Object.keys(ITERATORS).join(', ')} or 0..11`)
 }

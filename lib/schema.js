@@ -66,10 +66,11 @@ class Schema {
 
   /**
    * [spaceId, indexId] when both are known under `currentVersion`; null when a fetch is due
-   * (an unknown name, or DDL since the last fetch).
+   * (an unknown name, or DDL since the last fetch). Numeric ids need no schema unless
+   * `needsFormat` (the space's field names will be used).
    */
-  tryResolve(space, index, currentVersion) {
-    if (typeof space === 'number' && typeof index === 'number') return [space, index]
+  tryResolve(space, index, currentVersion, needsFormat = false) {
+    if (typeof space === 'number' && typeof index === 'number' && !needsFormat) return [space, index]
     if (currentVersion !== this.version) return null
     const sid = typeof space === 'number' ? space : this.byName.get(space)?.id
     if (sid === undefined) return null

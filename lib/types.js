@@ -147,9 +147,10 @@ class Datetime {
 }
 
 const INTERVAL_FIELDS = ['year', 'month', 'week', 'day', 'hour', 'min', 'sec', 'nsec', 'adjust']
-const ADJUST = ['none', 'excess', 'last']
+// Wire values of `adjust`, as Tarantool's mp_interval.c numbers them.
+const ADJUST = ['excess', 'none', 'last']
 
-/** A datetime interval (MP_EXT 6, Tarantool >= 2.10). `adjust` is 'none', 'excess' or 'last'. */
+/** A datetime interval (MP_EXT 6, Tarantool >= 2.10). `adjust` is 'none' (the default), 'excess' or 'last'. */
 class Interval {
   constructor(fields = {}) {
     for (const name of INTERVAL_FIELDS) this[name] = name === 'adjust' ? 'none' : 0

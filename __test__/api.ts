@@ -1,0 +1,359 @@
+// Type-checked by __test__/types-check.test.js (`tsc --noEmit -p __test__/tsconfig.json`),
+// never run: it uses the whole public API of index.d.ts with explicit types, and its
+// `@ts-expect-error` lines check that misuse is rejected.
+
+import {
+  connect,
+  Connection,
+  Call,
+  PreparedStatement,
+  Transport,
+  Response,
+  IPROTO,
+  Decimal,
+  Uuid,
+  Datetime,
+  Interval,
+  Extension,
+  KharonError,
+  ConnectionError,
+  TimeoutError,
+  ProtocolError,
+  TarantoolError,
+  PushOverflowError,
+  AbortError,
+  InternalError,
+} from '../index'
+import type {
+  ConnectOptions,
+  ClientOptions,
+  DeadlineOptions,
+  RequestOptions,
+  PushesOptions,
+  CallOptions,
+  SelectOptions,
+  TupleOptions,
+  TuplesMode,
+  Iterator,
+  Tuple,
+  UpdateOperation,
+  SqlColumn,
+  SqlResult,
+  SqlParams,
+  Schema,
+  SchemaSpace,
+  ServerStackEntry,
+  Callback,
+  RequestBody,
+} from '../index'
+
+// ---------------------------------------------------------------- connecting
+
+export async function connecting(): Promise<void> {
+  const byUri: Connection = await connect('tester:secret@127.0.0.1:3301')
+  const hostPort: Connection = await connect('127.0.0.1:3301', { tuples: 'objects', timeout: 5000 })
+  const unix: Connection = await connect('unix/:/tmp/tarantool.sock')
+  const target: ConnectOptions = {
+    host: '127.0.0.1',
+    port: 3301,
+    user: 'tester',
+    password: 'secret',
+    connectTimeout: 1000,
+    maxFrameSize: 1 << 20,
+    pushHighWaterMark: 1 << 16,
+  }
+  const client: ClientOptions = { tuples: 'arrays', timeout: 100, connectTimeout: 1000, maxFrameSize: 1024, pushHighWaterMark: 2048 }
+  const byOptions: Connection = await connect(target, client)
+  const merged: Connection = await connect({ path: '/tmp/tarantool.sock', port: '3301', tuples: 'objects', timeout: 10 })
+  const closedFlags: boolean[] = [byUri.closed, hostPort.closed, unix.closed, byOptions.closed, merged.closed]
+  void closedFlags
+  for (const c of [byUri, hostPort, unix, byOptions, merged]) await c.close()
+
+  // @ts-expect-error a number is neither a URI nor an options object
+  await connect(3301)
+  // @ts-expect-error tuples is 'arrays' or 'objects'
+  await connect('127.0.0.1:3301', { tuples: 'rows' })
+}
+
+export async function disposing(): Promise<number> {
+  await using conn = await connect('127.0.0.1:3301')
+  const disposable: AsyncDisposable = conn
+  void disposable
+  const dispose: Promise<void> = conn[Symbol.asyncDispose]()
+  await dispose
+  return conn.transport.pending
+}
+
+// ---------------------------------------------------------------- the client
+
+export async function requests(conn: Connection): Promise<void> {
+  const deadline: DeadlineOptions = { timeout: 1000, signal: AbortSignal.timeout(5000) }
+  const ac = new AbortController()
+
+  const pong: void = await conn.ping()
+  await conn.ping(deadline)
+  void pong
+
+  // call / eval: thenables of the values, iterables of the pushes
+  const call: Call = conn.call('echo', [1, 'two'], { timeout: 1000, signal: ac.signal, highWaterMark: 1 << 16 })
+  const values: any[] = await call
+  void values
+  for await (const push of conn.call('pushes', [3])) {
+    const p: unknown = push
+    void p
+  }
+  const perItem: AsyncIterableIterator<any> = conn.call('pushes', [3]).pushes({ timeout: 100 })
+  const pushesOptions: PushesOptions = { timeout: 50 }
+  for await (const push of conn.eval('box.session.push(1)').pushes(pushesOptions)) void push
+  await perItem.next()
+  const mapped: number = await conn.call('echo', [1]).then((v) => v.length)
+  const caught: any[] | string = await conn.call('echo').catch((err: unknown) => String(err))
+  const finished: any[] = await conn.eval('return 1').finally(() => undefined)
+  void mapped, caught, finished
+
+  interface Ctx { seen: number }
+  const ctx: Ctx = { seen: 0 }
+  const callOptions: CallOptions<Ctx> = {
+    onPush: (message: any, c: Ctx) => { c.seen += Number(message) },
+    onPushCtx: ctx,
+    timeout: 100,
+  }
+  await conn.call<Ctx>('pushes', [5], callOptions)
+  await conn.eval('box.session.push(...)', [1], { onPush: (m, c: Ctx) => { c.seen += m }, onPushCtx: ctx })
+  // @ts-expect-error the context must match onPush's second parameter
+  await conn.call<Ctx>('pushes', [1], { onPush: (m: any, c: Ctx) => void c, onPushCtx: 'not a Ctx' })
+
+  // select with every option
+  const iterators: Iterator[] = ['EQ', 'REQ', 'ALL', 'LT', 'LE', 'GE', 'GT', 'BITS_ALL_SET', 'BITS_ANY_SET', 'BITS_ALL_NOT_SET', 'OVERLAPS', 'NEIGHBOR', 5]
+  const selectOptions: SelectOptions = { limit: 10, offset: 2, iterator: iterators[0], tuples: 'objects', timeout: 100, signal: ac.signal }
+  const rows: any[] = await conn.select('test', 'pk', [1], selectOptions)
+  const byIds: any[] = await conn.select(512, 0, 1)
+  const all: any[] = await conn.select('test')
+  void rows, byIds, all
+  // @ts-expect-error not an iterator name
+  await conn.select('test', 'pk', [], { iterator: 'SIDEWAYS' })
+
+  // writes
+  const mode: TuplesMode = 'arrays'
+  const tupleOptions: TupleOptions = { tuples: mode, timeout: 100, signal: ac.signal }
+  const asArray: Tuple = [1, 'Ann']
+  const asObject: Tuple = { id: 1, name: 'Ann' }
+  const inserted: any = await conn.insert('people', asArray, tupleOptions)
+  const replaced: any = await conn.replace(512, asObject)
+  const ops: UpdateOperation[] = [['=', 1, 'Bob'], ['+', 'age', 1], ['#', 2, 1], ['!', 3, 'x']]
+  const updated: any = await conn.update('people', 'pk', [1], ops, tupleOptions)
+  const upserted: void = await conn.upsert('people', asObject, ops, deadline)
+  const deleted: any = await conn.delete(512, 0, [1], { tuples: 'objects' })
+  void inserted, replaced, updated, upserted, deleted
+  // @ts-expect-error an update operation starts with its operator string
+  await conn.update('people', 'pk', [1], [[1, '=', 'x']])
+
+  // SQL
+  const positional: SqlParams = [1, 'a']
+  const named: SqlParams = { id: 1, ':v': 'a' }
+  const result: SqlResult = await conn.execute('SELECT * FROM t WHERE id = ?', positional, tupleOptions)
+  const columns: SqlColumn[] = result.metadata
+  const firstName: string = columns[0].name
+  const firstType: string = columns[0].type
+  const rowCount: number | undefined = result.rowCount
+  const ids: number[] | undefined = result.autoincrementIds
+  const sqlRows: any[] = result.rows
+  void firstName, firstType, rowCount, ids, sqlRows
+  await conn.execute('SELECT 1')
+  const stmt: PreparedStatement = await conn.prepare('SELECT * FROM t WHERE id = :id', deadline)
+  const stmtId: number = stmt.id
+  const bindCount: number = stmt.bindCount
+  const params: SqlColumn[] = stmt.params
+  const meta: SqlColumn[] = stmt.metadata
+  void stmtId, bindCount, params, meta
+  const executed: SqlResult = await stmt.execute(named, { tuples: 'objects', timeout: 100 })
+  await stmt.execute()
+  const unprepared: void = await stmt.unprepare({ timeout: 100 })
+  void executed, unprepared
+
+  // the schema
+  const schema: Schema = conn.schema
+  const version: number = schema.version
+  const fetches: number = schema.fetches
+  const space: SchemaSpace | undefined = schema.byName.get('test')
+  if (space !== undefined) {
+    const id: number = space.id
+    const name: string = space.name
+    const fieldNames: string[] = space.fieldNames
+    const pk: number | undefined = space.indexes.get('pk')
+    void id, name, fieldNames, pk
+  }
+  const byId: SchemaSpace | undefined = schema.byId.get(512)
+  void version, fetches, byId
+
+  // the transport underneath, and closing
+  const transport: Transport = conn.transport
+  const closed: boolean = conn.closed
+  void transport, closed
+  const done: Promise<void> = conn.close()
+  await done
+
+  // @ts-expect-error a function name is a string
+  conn.call(123)
+  // @ts-expect-error the schema is read-only
+  conn.schema.fetches = 0
+}
+
+// ---------------------------------------------------------------- the raw transport
+
+export async function rawTransport(body: Buffer): Promise<void> {
+  const t1: Transport = await Transport.connect(3301)
+  const t2: Transport = await Transport.connect('3301', '127.0.0.1')
+  const t3: Transport = await Transport.connect({ path: '/tmp/t.sock', user: 'u', password: 'p', connectTimeout: 100 })
+  const cb: Callback<Transport> = (err: Error | null, t?: Transport) => { void err, t }
+  Transport.connect(3301, cb)
+  Transport.connect(3301, '127.0.0.1', cb)
+  Transport.connect(3301, undefined, (err, t) => { void err, t })
+  Transport.connect({ port: 3301 }, cb)
+
+  const pending: number = t1.pending
+  const sync: number = t1.nextSync
+  t1.nextSync = 7
+  const closed: boolean = t1.closed
+  const schemaVersion: number = t1.schemaVersion
+  const serverVersion: string = t1.serverVersion
+  const hwm: number = t1.pushHighWaterMark
+  void pending, sync, closed, schemaVersion, serverVersion, hwm
+
+  const bodies: RequestBody[] = [body, new Uint8Array(4), '\x80']
+  void bodies
+
+  // promise mode: a Response is a thenable of the body and an iterable of push bodies
+  const response: Response = t1.request(IPROTO.CALL, body, { timeout: 100, signal: AbortSignal.abort(), highWaterMark: 1024 })
+  for await (const chunk of response) {
+    const c: Buffer = chunk
+    void c
+  }
+  for await (const chunk of t1.request(IPROTO.CALL, body).pushes({ timeout: 100 })) void (chunk satisfies Buffer)
+  const final: Buffer = await response
+  const length: number = await t1.request(IPROTO.PING).then((b) => b.length)
+  const pingBody: Buffer = await t1.request(IPROTO.PING, undefined).catch(() => Buffer.alloc(0)).then((b) => b)
+  await t1.request(IPROTO.PING, '').finally(() => undefined)
+  void final, length, pingBody
+
+  // callback mode, with pushes to onPush(chunk, ctx)
+  t2.request(IPROTO.PING, '', (err: Error | null, b: Buffer) => { void err, b })
+  const requestOptions: RequestOptions<{ n: number }> = {
+    onPush: (chunk: Buffer, ctx: { n: number }) => { ctx.n += chunk.length },
+    onPushCtx: { n: 0 },
+    timeout: 100,
+  }
+  t2.request(IPROTO.CALL, body, requestOptions, (err, b) => { void err, b })
+  const raw: Response = t2.request(IPROTO.EVAL, body, requestOptions as RequestOptions)
+  void raw
+
+  t3.on('close', (err: Error) => { void err.message })
+  t3.once('close', (err) => { void err })
+  await Promise.all([t1.close(), t2.close(), t3.close()])
+
+  // @ts-expect-error the request type is a number
+  t1.request('PING')
+  // @ts-expect-error pending is read-only
+  t1.pending = 0
+}
+
+// every IPROTO constant is a literal
+export const iprotoTypes: number[] = [
+  IPROTO.SELECT, IPROTO.INSERT, IPROTO.REPLACE, IPROTO.UPDATE, IPROTO.DELETE, IPROTO.CALL_16, IPROTO.AUTH,
+  IPROTO.EVAL, IPROTO.UPSERT, IPROTO.CALL, IPROTO.EXECUTE, IPROTO.NOP, IPROTO.PREPARE, IPROTO.BEGIN,
+  IPROTO.COMMIT, IPROTO.ROLLBACK, IPROTO.PING, IPROTO.ID, IPROTO.WATCH, IPROTO.UNWATCH, IPROTO.EVENT,
+  IPROTO.WATCH_ONCE, IPROTO.OK, IPROTO.CHUNK, IPROTO.TYPE_ERROR,
+]
+export const iprotoKeys: number[] = [
+  IPROTO.REQUEST_TYPE, IPROTO.SYNC, IPROTO.SCHEMA_VERSION, IPROTO.STREAM_ID, IPROTO.SPACE_ID, IPROTO.INDEX_ID,
+  IPROTO.LIMIT, IPROTO.OFFSET, IPROTO.ITERATOR, IPROTO.KEY, IPROTO.TUPLE, IPROTO.FUNCTION_NAME,
+  IPROTO.USER_NAME, IPROTO.EXPR, IPROTO.OPS, IPROTO.DATA, IPROTO.ERROR_24, IPROTO.METADATA,
+  IPROTO.BIND_METADATA, IPROTO.BIND_COUNT, IPROTO.SQL_TEXT, IPROTO.SQL_BIND, IPROTO.SQL_INFO, IPROTO.STMT_ID,
+  IPROTO.ERROR, IPROTO.VERSION, IPROTO.FEATURES, IPROTO.TIMEOUT, IPROTO.EVENT_KEY, IPROTO.EVENT_DATA,
+  IPROTO.TXN_ISOLATION, IPROTO.AUTH_TYPE,
+]
+export const ping: 64 = IPROTO.PING
+export const chunk: 0x80 = IPROTO.CHUNK
+
+// ---------------------------------------------------------------- MessagePack types
+
+export function values(): void {
+  const d = new Decimal('-12.340')
+  const d2: Decimal = new Decimal(1.5)
+  const d3: Decimal = new Decimal(10n)
+  const text: string = d.toString()
+  const json: string = d.toJSON()
+  const num: number = d2.toNumber()
+  const prim: number = d3.valueOf()
+  const parts: { negative: boolean; digits: string; scale: number } = d.parts()
+  const fromDigits: Decimal = Decimal.fromDigits(true, '12340', 3)
+  void text, json, num, prim, parts, fromDigits
+
+  const u = new Uuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8')
+  const u2: Uuid = new Uuid(new Uint8Array(16))
+  const uText: string = u.toString()
+  const uJson: string = u.toJSON()
+  const bytes: Buffer = u.toBuffer()
+  const same: boolean = u.equals(u2)
+  void uText, uJson, bytes, same
+
+  const dt = new Datetime({ seconds: 1700000000n, nsec: 1, tzoffset: 180, tzindex: 0 })
+  const dt2: Datetime = new Datetime({ seconds: 5 })
+  const dt3: Datetime = new Datetime()
+  const seconds: bigint = dt.seconds
+  const fields: number[] = [dt.nsec, dt.tzoffset, dt.tzindex]
+  const asDate: Date = dt2.toDate()
+  const fromDate: Datetime = Datetime.fromDate(new Date())
+  void seconds, fields, asDate, fromDate, dt3
+
+  const iv = new Interval({ year: 1, month: -2, week: 3, day: 4, hour: 5, min: 6, sec: 7, nsec: 8, adjust: 'last' })
+  const iv2: Interval = new Interval()
+  const adjust: 'none' | 'excess' | 'last' = iv.adjust
+  const ivFields: number[] = [iv.year, iv.month, iv.week, iv.day, iv.hour, iv.min, iv.sec, iv2.nsec]
+  void adjust, ivFields
+  // @ts-expect-error adjust is one of three names
+  void new Interval({ adjust: 'sideways' })
+
+  const ext = new Extension(42, Buffer.from([1]))
+  const extType: number = ext.type
+  const extData: Buffer = ext.data
+  void extType, extData
+}
+
+// ---------------------------------------------------------------- errors
+
+export function errors(err: unknown): string {
+  if (err instanceof TarantoolError) {
+    const code: string = err.code
+    const errcode: number = err.errcode
+    const stack: ServerStackEntry[] = err.serverStack
+    const top: ServerStackEntry | undefined = stack[0]
+    if (top !== undefined) {
+      const entry: [string, string, number, string, number, number] = [top.type, top.file, top.line, top.message, top.errno, top.code]
+      const extra: Record<string, unknown> | undefined = top.fields
+      void entry, extra
+    }
+    return `${code} ${errcode}`
+  }
+  if (err instanceof TimeoutError) {
+    const code: 'ETIMEDOUT' = err.code
+    return code
+  }
+  if (err instanceof AbortError) {
+    const code: 'ABORT_ERR' = err.code
+    const cause: unknown = err.cause
+    void cause
+    return code
+  }
+  if (err instanceof ConnectionError || err instanceof ProtocolError || err instanceof PushOverflowError || err instanceof InternalError) {
+    const base: KharonError = err
+    const message: string = base.message
+    const name: string = base.name
+    return `${base.code} ${message} ${name}`
+  }
+  if (err instanceof KharonError) {
+    const e: Error = err
+    return e.message
+  }
+  return 'unknown'
+}
