@@ -225,11 +225,16 @@ describe('per-iteration timeout', () => {
     assert.deepEqual(data(await res), ['done'])
   }))
 
-  test('pushes() validates its timeout', () => withConnection(async (t) => {
-    const res = t.request(IPROTO.CALL, callBody('echo', [1]))
-    assert.throws(() => res.pushes({ timeout: -1 }), TypeError)
+  test('pushes() validates its timeout (TypeError for a non-number, RangeError out of range)', () => withConnection(async (t) => {
+    const res = t.request(IPROTO.CALL, callBody('pushes', [2]))
     assert.throws(() => res.pushes({ timeout: 'soon' }), TypeError)
-    await res
+    assert.throws(() => res.pushes({ timeout: -1 }), RangeError)
+    assert.throws(() => res.pushes({ timeout: NaN }), RangeError)
+    // A rejected call does not use up the request's single iteration.
+    const got = []
+    for await (const chunk of res.pushes({ timeout: 5000 })) got.push(pushed(chunk))
+    assert.deepEqual(got, [1, 2])
+    assert.deepEqual(data(await res), ['done'])
   }))
 })
 

@@ -71,7 +71,8 @@ class Response {
       }
       return
     }
-    if (this._discarded) return
+    // After a drop, later pushes would leave a silent gap: the iterator ends in an error.
+    if (this._discarded || this._overflowed) return
     if (this._iterating) {
       if (this._waiter !== null) {
         this._wakeWith(chunk)
@@ -85,7 +86,6 @@ class Response {
       }
       return
     }
-    if (this._overflowed) return
     if (this._bytes + chunk.length > this._highWaterMark) {
       this._overflowed = true
       return

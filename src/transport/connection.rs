@@ -41,7 +41,7 @@ impl ConnectOptions {
             credentials: None,
             connect_timeout: None,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            inbox_limit: 8 * 1024 * 1024,
+            inbox_limit: 1024 * 1024,
         }
     }
 }
