@@ -160,27 +160,55 @@ function readMapAsMap(n) {
   return m
 }
 
+const fcc = String.fromCharCode
+
 function readStr(n) {
   const end = pos + n
   if (end > src.length) throw new RangeError('MessagePack string is truncated')
-  if (n < 24) {
-    // Short strings dominate tuples; building them from char codes beats a native call.
-    let s = ''
-    for (let i = pos; i < end; i++) {
-      const c = src[i]
-      if (c >= 0x80) {
-        s = src.utf8Slice(pos, end)
-        pos = end
-        return s
+  // Short ASCII strings dominate tuples; building them in JS beats a native call.
+  if (n <= 64) {
+    let high = 0
+    for (let i = pos; i < end; i++) high |= src[i]
+    if (high < 0x80) {
+      let s = ''
+      let p = pos
+      let left = n
+      while (left > 16) {
+        s += ascii16(p, 16)
+        p += 16
+        left -= 16
       }
-      s += String.fromCharCode(c)
+      s += ascii16(p, left)
+      pos = end
+      return s
     }
-    pos = end
-    return s
   }
   const s = src.utf8Slice(pos, end)
   pos = end
   return s
+}
+
+// ASCII of at most 16 bytes in one fromCharCode call: no intermediate strings to collect.
+function ascii16(p, n) {
+  switch (n) {
+    case 0: return ''
+    case 1: return fcc(src[p])
+    case 2: return fcc(src[p], src[p + 1])
+    case 3: return fcc(src[p], src[p + 1], src[p + 2])
+    case 4: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3])
+    case 5: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4])
+    case 6: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5])
+    case 7: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6])
+    case 8: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7])
+    case 9: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8])
+    case 10: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9])
+    case 11: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10])
+    case 12: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11])
+    case 13: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12])
+    case 14: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13])
+    case 15: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13], src[p + 14])
+    case 16: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13], src[p + 14], src[p + 15])
+  }
 }
 
 function readBin(n) {
