@@ -27,12 +27,22 @@ export declare class NativeConnection {
 }
 
 /**
- * Connects and authenticates. `onDelivery(buffer, metaOffset, closed)` is called on the JS
- * thread with every frame that arrived since its last call (see `delivery.rs` for the
- * layout) and, once, with why the connection ended. Resolves to the connection, or to an
- * ErrorInfo describing why connecting failed.
+ * A user and what is kept of a password: its two SHA-1 digests, never the text. The client
+ * holds one to authenticate again on reconnect without keeping the password.
  */
-export declare function connect(options: NativeConnectOptions, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
+export declare class NativeCredentials {
+  constructor(user: string, password: string)
+  get user(): string
+}
+
+/**
+ * Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
+ * as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with every
+ * frame that arrived since its last call (see `delivery.rs` for the layout) and, once, with
+ * why the connection ended. Resolves to the connection, or to an ErrorInfo describing why
+ * connecting failed.
+ */
+export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
 
 /** Decodes an error response body into the same shape as other errors. */
 export declare function decodeError(errcode: number, body: Uint8Array): ErrorInfo

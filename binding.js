@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeConnection = nativeBinding.NativeConnection
+module.exports.NativeCredentials = nativeBinding.NativeCredentials
 module.exports.connect = nativeBinding.connect
 module.exports.decodeError = nativeBinding.decodeError
 module.exports.errcodeName = nativeBinding.errcodeName

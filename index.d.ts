@@ -11,6 +11,8 @@ export interface ConnectOptions {
   path?: string
   user?: string
   password?: string
+  /** Instead of user/password: hashes made once, e.g. to avoid keeping the password. */
+  credentials?: Credentials
   /** Milliseconds for TCP connect, greeting and auth together. */
   connectTimeout?: number
   /** Largest frame accepted from the server, in bytes (default 256 MiB). */
@@ -111,11 +113,26 @@ export declare const IPROTO: {
 
 export type TuplesMode = 'arrays' | 'objects'
 
+export interface ReconnectOptions {
+  /** First delay in ms (default 100); doubles each attempt, with jitter. */
+  initialDelay?: number
+  /** Longest delay in ms (default 5000). */
+  maxDelay?: number
+  /** Attempts before giving up (default Infinity). */
+  maxRetries?: number
+}
+
 export interface ClientOptions {
   /** Decode tuples and SQL rows as objects keyed by field name. Default 'arrays'. */
   tuples?: TuplesMode
   /** Default timeout (ms) of every request. */
   timeout?: number
+  /** Reconnect after a lost connection (default on), or false. */
+  reconnect?: ReconnectOptions | boolean
+  /** Queue requests issued while reconnecting (default true); false fails them at once. */
+  offlineQueue?: boolean
+  /** Most requests queued while reconnecting (default 10000). */
+  offlineQueueLimit?: number
   connectTimeout?: number
   maxFrameSize?: number
   pushHighWaterMark?: number
@@ -202,11 +219,23 @@ export interface Schema {
   readonly byId: ReadonlyMap<number, SchemaSpace>
 }
 
-export declare class Connection implements AsyncDisposable {
+export type ConnectionState = 'connected' | 'reconnecting' | 'closing' | 'closed'
+
+export interface ReconnectingEvent {
+  attempt: number
+  delay: number
+  error: Error
+}
+
+export declare class Connection extends EventEmitter implements AsyncDisposable {
   private constructor()
+  /** The raw Transport underneath (a new one after each reconnect). */
   readonly transport: Transport
   readonly schema: Schema
+  readonly state: ConnectionState
   readonly closed: boolean
+  /** Requests waiting for a reconnect. */
+  readonly queued: number
   ping(options?: DeadlineOptions): Promise<void>
   call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
   eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx>): Call
@@ -218,8 +247,26 @@ export declare class Connection implements AsyncDisposable {
   delete(space: string | number, index: string | number, key: any, options?: TupleOptions): Promise<any>
   execute(sql: string, params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
   prepare(sql: string, options?: DeadlineOptions): Promise<PreparedStatement>
-  close(): Promise<void>
+  /** Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. */
+  close(options?: { timeout?: number }): Promise<void>
+  /** Closes at once; everything pending or queued fails. */
+  destroy(): void
   [Symbol.asyncDispose](): Promise<void>
+
+  on(event: 'disconnect', listener: (err: Error) => void): this
+  on(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
+  on(event: 'connect' | 'close', listener: () => void): this
+  on(event: 'error', listener: (err: Error) => void): this
+  once(event: 'disconnect', listener: (err: Error) => void): this
+  once(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
+  once(event: 'connect' | 'close', listener: () => void): this
+  once(event: 'error', listener: (err: Error) => void): this
+}
+
+/** A user and the chap-sha1 hashes of a password; the text itself is not kept. */
+export declare class Credentials {
+  constructor(user: string, password: string)
+  readonly user: string
 }
 
 /**

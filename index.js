@@ -9,6 +9,7 @@ const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement } = require('./lib/client')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
+const { NativeCredentials: Credentials } = require('./binding.js')
 
 module.exports = {
   connect,
@@ -17,6 +18,7 @@ module.exports = {
   PreparedStatement,
   Transport,
   Response,
+  Credentials,
   IPROTO,
   Decimal,
   Uuid,

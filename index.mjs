@@ -7,6 +7,7 @@ export const {
   PreparedStatement,
   Transport,
   Response,
+  Credentials,
   Decimal,
   Uuid,
   Datetime,

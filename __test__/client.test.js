@@ -753,17 +753,19 @@ describe('closing', () => {
     assert.equal(conn.transport.closed, false)
   })
 
-  test('close() fails what is pending and every later request with ConnectionError', async () => {
+  test('close() lets in-flight requests finish, then fails every later request', async () => {
     const c = await connect(testerUri())
-    const inFlight = c.call('sleep_then', [1, 'x'])
+    const inFlight = c.call('sleep_then', [0.2, 'x'])
     const inFlightSelect = c.select('test', 'pk', [1])
-    await c.close()
+    const closing = c.close()
+    assert.equal(c.state, 'closing')
+    const early = await rejection(c.ping())
+    assert.ok(early instanceof ConnectionError && early.code === 'ERR_CONNECTION_CLOSED', 'new requests fail at once')
+    await closing
+    assert.deepEqual(await inFlight, ['x'])
+    assert.deepEqual(await inFlightSelect, [[1, 'hello', 42]])
     assert.equal(c.closed, true)
     assert.equal(c.transport.closed, true)
-    for (const err of [await rejection(inFlight), await rejection(inFlightSelect)]) {
-      assert.ok(err instanceof ConnectionError, `${err.name}: ${err.message}`)
-      assert.equal(err.code, 'ERR_CONNECTION_CLOSED')
-    }
     for (const p of [
       () => c.ping(),
       () => c.call('echo', [1]),
@@ -775,9 +777,27 @@ describe('closing', () => {
     ]) {
       const err = await rejection(p)
       assert.ok(err instanceof ConnectionError, `${err.name}: ${err.message}`)
+      assert.equal(err.code, 'ERR_CONNECTION_CLOSED')
     }
     await c.close() // a second close is harmless
     assert.deepEqual(await conn.select('test', 'pk', [50]), [])
+  })
+
+  test('close({ timeout }) stops waiting for slow requests; destroy() fails them at once', async () => {
+    const c = await connect(testerUri())
+    const slow = c.call('sleep_then', [5, 'late'])
+    const started = Date.now()
+    await c.close({ timeout: 100 })
+    assert.ok(Date.now() - started < 2000)
+    const err = await rejection(slow)
+    assert.equal(err.code, 'ERR_CONNECTION_CLOSED')
+
+    const d = await connect(testerUri())
+    const pending = d.call('sleep_then', [5, 'late'])
+    d.destroy()
+    assert.equal(d.closed, true)
+    const destroyed = await rejection(pending)
+    assert.ok(destroyed instanceof ConnectionError && destroyed.code === 'ERR_CONNECTION_CLOSED')
   })
 
   test('[Symbol.asyncDispose]() closes', async () => {

@@ -28,8 +28,17 @@ function describe(v) {
   return `${typeof v} ${String(v)}`
 }
 
+/** Checks the { timeout, signal } of a request. */
+function checkDeadline(options) {
+  if (options == null) return
+  if (options.timeout != null) checkNumber(options.timeout, 'timeout', MILLISECONDS)
+  if (options.signal != null && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`signal must be an AbortSignal, got ${describe(options.signal)}`)
+  }
+}
+
 const U32 = { min: 0, max: 0xffffffff, integer: true }
 const MILLISECONDS = { min: 0, max: 0x7fffffff }
 const BYTES = { min: 0, max: Number.MAX_SAFE_INTEGER }
 
-module.exports = { checkNumber, checkFunction, describe, U32, MILLISECONDS, BYTES }
+module.exports = { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES }

@@ -2,13 +2,20 @@
 
 // The high-level client: decoded values, names for spaces and indexes, typed errors.
 
+const { EventEmitter } = require('node:events')
+const native = require('../binding.js')
 const { Transport } = require('./transport')
+const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
 const { Response } = require('./response')
 const { decode } = require('./msgpack')
 const { Schema } = require('./schema')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
-const { checkNumber, checkFunction, describe, MILLISECONDS, BYTES, U32 } = require('./args')
+const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES, U32 } = require('./args')
+
+const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, maxRetries: Infinity })
+const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
+const kCreate = Symbol('kharon.connection')
 
 // The DATA (0x30) of a response body; most bodies are exactly {0x30: ...}.
 function dataOf(body) {
@@ -34,6 +41,7 @@ class Decoded {
     this._resolve = resolve
     this._reject = reject
     this._decode = decodeBody
+    this._transport = null
     this._timer = null
     this._signal = null
     this._onAbort = null
@@ -117,23 +125,59 @@ function parseUri(uri) {
   return out
 }
 
-/** A connection to one Tarantool. Create it with `connect()`. */
-class Connection {
+/**
+ * A connection to one Tarantool. Create it with `connect()`.
+ *
+ * When the connection is lost, what was in flight fails (it may have run on the server) and
+ * the client reconnects with exponential backoff and jitter, authenticating again and
+ * refetching the schema. Requests issued meanwhile wait in a bounded queue until then or
+ * until their timeout. Events: 'disconnect' (err), 'reconnecting' ({ attempt, delay, error }),
+ * 'connect' (after a reconnect, once the schema is fresh), 'error' (reconnecting gave up;
+ * emitted only when someone listens), 'close' (closed for good).
+ */
+class Connection extends EventEmitter {
   #transport
   #schema
   #tuples
   #timeout
+  #connectOptions
+  #reconnect
+  #offlineQueue
+  #offlineQueueLimit
+  #queue = []
+  #state = 'connected'
+  #attempt = 0
+  #reconnectTimer = null
+  #lastError = null
+  #closing = null
 
-  constructor(transport, schema, options) {
-    this.#transport = transport
-    this.#schema = schema
+  /** Use connect(). */
+  constructor(token, transport, connectOptions, options) {
+    if (token !== kCreate) throw new TypeError('use connect() to create a Connection')
+    super()
+    this.#connectOptions = connectOptions
     this.#tuples = options.tuples || 'arrays'
     this.#timeout = options.timeout
+    this.#reconnect = options.reconnect
+    this.#offlineQueue = options.offlineQueue
+    this.#offlineQueueLimit = options.offlineQueueLimit
+    this.#schema = new Schema((spaceId) => this.#fetchSpace(spaceId))
+    this.#adopt(transport)
   }
 
-  /** The raw Transport underneath. */
+  /** The raw Transport underneath (a new one after each reconnect). */
   get transport() {
     return this.#transport
+  }
+
+  /** 'connected', 'reconnecting', 'closing' or 'closed'. */
+  get state() {
+    return this.#state
+  }
+
+  /** Requests waiting for a reconnect. */
+  get queued() {
+    return this.#queue.length
   }
 
   /** Spaces and indexes known by name: { version, fetches, byName, byId }. */
@@ -142,7 +186,7 @@ class Connection {
   }
 
   get closed() {
-    return this.#transport.closed
+    return this.#state === 'closed'
   }
 
   ping(opts) {
@@ -222,13 +266,199 @@ class Connection {
     return this.#request(K.PREPARE, build.prepare(sql), (b) => new PreparedStatement(this, decode(b)), checkOptions(opts))
   }
 
-  /** Closes the connection; pending requests fail with ConnectionError. */
-  close() {
-    return this.#transport.close()
+  /**
+   * Closes gracefully: new requests fail at once, those in flight may finish (for at most
+   * `timeout` ms when given), then the socket closes. Requests waiting for a reconnect fail.
+   */
+  close(options) {
+    options = checkOptions(options)
+    if (options.timeout !== undefined) checkNumber(options.timeout, 'timeout', MILLISECONDS)
+    if (this.#closing !== null) return this.#closing
+    const wasConnected = this.#state === 'connected'
+    this.#stopReconnecting(closedError())
+    this.#state = 'closing'
+    this.#closing = (async () => {
+      if (wasConnected) {
+        const idle = this.#transport._idle()
+        if (options.timeout === undefined) await idle
+        else {
+          let timer
+          await Promise.race([idle, new Promise((resolve) => { timer = setTimeout(resolve, options.timeout) })])
+          clearTimeout(timer)
+        }
+      }
+      this.#finish()
+    })()
+    return this.#closing
+  }
+
+  /** Closes at once: everything pending or queued fails with ERR_CONNECTION_CLOSED. */
+  destroy() {
+    if (this.#state === 'closed') return
+    this.#stopReconnecting(closedError())
+    if (this.#closing === null) this.#closing = Promise.resolve()
+    this.#finish()
   }
 
   [Symbol.asyncDispose]() {
     return this.close()
+  }
+
+  #finish() {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    this.#transport.close()
+    this.emit('close')
+  }
+
+  #adopt(transport) {
+    this.#transport = transport
+    transport.once('close', (err) => this.#lost(transport, err))
+  }
+
+  // The socket is gone: what was in flight has failed; reconnect unless told not to.
+  #lost(transport, err) {
+    if (transport !== this.#transport || this.#state !== 'connected') return
+    this.#lastError = err
+    this.emit('disconnect', err)
+    if (this.#reconnect === false) {
+      this.#stopReconnecting(err)
+      this.#state = 'closed'
+      this.emit('close')
+      return
+    }
+    this.#state = 'reconnecting'
+    this.#attempt = 0
+    this.#scheduleReconnect()
+  }
+
+  #scheduleReconnect() {
+    this.#attempt++
+    const { initialDelay, maxDelay, maxRetries } = this.#reconnect
+    if (this.#attempt > maxRetries) {
+      const err = new ConnectionError(
+        `gave up reconnecting after ${maxRetries} attempts: ${this.#lastError.message}`,
+        this.#lastError.code, { cause: this.#lastError },
+      )
+      this.#stopReconnecting(err)
+      this.#state = 'closed'
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      this.emit('close')
+      return
+    }
+    const base = Math.min(maxDelay, initialDelay * 2 ** (this.#attempt - 1))
+    const delay = Math.round(base / 2 + (Math.random() * base) / 2)
+    this.emit('reconnecting', { attempt: this.#attempt, delay, error: this.#lastError })
+    this.#reconnectTimer = setTimeout(this.#tryReconnect, delay)
+    // An idle client must not keep Node alive while it waits to reconnect.
+    if (this.#queue.length === 0) this.#reconnectTimer.unref()
+  }
+
+  #tryReconnect = async () => {
+    this.#reconnectTimer = null
+    let transport
+    try {
+      transport = await Transport.connect(this.#connectOptions)
+    } catch (err) {
+      if (this.#state !== 'reconnecting') return
+      this.#lastError = err
+      this.#scheduleReconnect()
+      return
+    }
+    if (this.#state !== 'reconnecting') {
+      transport.close()
+      return
+    }
+    this.#adopt(transport)
+    this.#state = 'connected'
+    this.#attempt = 0
+    const queue = this.#queue
+    this.#queue = []
+    for (const q of queue) this.#release(q, (timeout) => transport._send(q.type, q.body, q.entry, { timeout, signal: q.signal }))
+    this.#schema.refresh().then(() => {
+      if (this.#transport === transport && this.#state === 'connected') this.emit('connect')
+    }, () => {})
+  }
+
+  #stopReconnecting(err) {
+    if (this.#reconnectTimer !== null) {
+      clearTimeout(this.#reconnectTimer)
+      this.#reconnectTimer = null
+    }
+    const queue = this.#queue
+    this.#queue = []
+    for (const q of queue) this.#release(q, () => q.entry._settle(err))
+  }
+
+  // Sends now, queues while reconnecting, fails once closed.
+  #dispatch(type, body, entry, options) {
+    if (this.#state === 'connected') {
+      this.#transport._send(type, body, entry, options)
+      return
+    }
+    checkDeadline(options)
+    let err = null
+    if (this.#state !== 'reconnecting') err = closedError()
+    else if (!this.#offlineQueue) {
+      err = new ConnectionError(`not connected (${this.#lastError.message})`, 'ERR_NOT_CONNECTED', { cause: this.#lastError })
+    } else if (this.#queue.length >= this.#offlineQueueLimit) {
+      err = new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL')
+    } else if (options?.signal?.aborted) err = abortError(options.signal)
+    if (err !== null) {
+      process.nextTick(() => entry._settle(err))
+      return
+    }
+    this.#enqueue(type, body, entry, options)
+  }
+
+  #enqueue(type, body, entry, options) {
+    const timeout = options?.timeout ?? undefined
+    const q = {
+      type,
+      // The shared encoder is reused by the next request: keep a copy.
+      body: typeof body === 'string' ? body : Buffer.from(body),
+      entry,
+      signal: options?.signal ?? undefined,
+      deadline: timeout === undefined ? undefined : performance.now() + timeout,
+      timer: null,
+      onAbort: null,
+    }
+    const drop = (err) => {
+      const i = this.#queue.indexOf(q)
+      if (i < 0) return
+      this.#queue.splice(i, 1)
+      this.#release(q, () => entry._settle(err))
+    }
+    if (timeout !== undefined) {
+      q.timer = setTimeout(() => drop(new TimeoutError(`request timed out after ${timeout} ms (waiting for a reconnect)`)), timeout)
+    }
+    if (q.signal !== undefined) {
+      q.onAbort = () => drop(abortError(q.signal))
+      q.signal.addEventListener('abort', q.onAbort, { once: true })
+    }
+    this.#queue.push(q)
+    // Someone waits for the reconnect now: it must keep Node alive.
+    if (this.#reconnectTimer !== null) this.#reconnectTimer.ref()
+  }
+
+  // Unhooks a queued request from its timer and signal, then hands it on with what is left
+  // of its timeout.
+  #release(q, next) {
+    if (q.timer !== null) clearTimeout(q.timer)
+    if (q.onAbort !== null) q.signal.removeEventListener('abort', q.onAbort)
+    next(q.deadline === undefined ? undefined : Math.max(0, q.deadline - performance.now()))
+  }
+
+  #fetchSpace(spaceId) {
+    return new Promise((resolve, reject) => {
+      const decodeSpace = (b) => ({ tuples: dataOf(b) || [], schemaVersion: this.#transport.schemaVersion })
+      this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), new Decoded(resolve, reject, decodeSpace))
+    })
+  }
+
+  /** Fetches the schema at connect. */
+  _init() {
+    return this.#schema.refresh()
   }
 
   _executePrepared(stmtId, params, opts) {
@@ -257,14 +487,14 @@ class Connection {
       ? this.#transport.pushHighWaterMark
       : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
     const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx)
-    this.#transport._send(type, body, result, this.#deadline(opts))
+    this.#dispatch(type, body, result, this.#deadline(opts))
     return result
   }
 
   #request(type, body, decodeBody, opts) {
     const options = this.#deadline(opts)
     return new Promise((resolve, reject) => {
-      this.#transport._send(type, body, new Decoded(resolve, reject, decodeBody), options)
+      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody), options)
     })
   }
 
@@ -363,7 +593,9 @@ class PreparedStatement {
  * Connects, authenticates and fetches the schema. `target` is a URI string or an options
  * object ({ host, port, path, user, password, connectTimeout, ... }); `options` adds client
  * options: tuples ('arrays' | 'objects'), timeout (ms, default for every request),
- * pushHighWaterMark, maxFrameSize.
+ * reconnect ({ initialDelay, maxDelay, maxRetries } or false), offlineQueue (default true),
+ * offlineQueueLimit, pushHighWaterMark, maxFrameSize. A failed first connect rejects; reconnecting
+ * starts only once a connection has been made.
  */
 async function connect(target, options = {}) {
   let base
@@ -374,20 +606,47 @@ async function connect(target, options = {}) {
   const merged = { ...base, ...options }
   checkTuplesMode(merged.tuples)
   if (merged.timeout !== undefined) checkNumber(merged.timeout, 'timeout', MILLISECONDS)
-  const transport = await Transport.connect(merged)
-  const schema = new Schema((spaceId) => new Promise((resolve, reject) => {
-    transport.request(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), (err, body) => {
-      if (err) reject(err)
-      else resolve({ tuples: dataOf(body), schemaVersion: transport.schemaVersion })
-    })
-  }))
+  const client = {
+    tuples: merged.tuples,
+    timeout: merged.timeout,
+    reconnect: reconnectOptions(merged.reconnect),
+    offlineQueue: merged.offlineQueue === undefined ? true : checkBoolean(merged.offlineQueue, 'offlineQueue'),
+    offlineQueueLimit: merged.offlineQueueLimit === undefined
+      ? DEFAULT_OFFLINE_QUEUE_LIMIT
+      : checkNumber(merged.offlineQueueLimit, 'offlineQueueLimit', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+  }
+  // Reconnects authenticate with the hashes; the password itself is not kept.
+  const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, ...connectOptions } = merged
+  if (connectOptions.credentials === undefined && user !== undefined && user !== null) {
+    if (typeof user !== 'string') throw new TypeError('user must be a string')
+    if (password !== undefined && password !== null && typeof password !== 'string') throw new TypeError('password must be a string')
+    connectOptions.credentials = new native.NativeCredentials(user, password || '')
+  }
+  const transport = await Transport.connect(connectOptions)
+  const conn = new Connection(kCreate, transport, connectOptions, client)
   try {
-    await schema.refresh()
+    await conn._init()
   } catch (err) {
-    await transport.close()
+    conn.destroy()
     throw err
   }
-  return new Connection(transport, schema, merged)
+  return conn
+}
+
+function reconnectOptions(v) {
+  if (v === undefined || v === true) return RECONNECT_DEFAULTS
+  if (v === false) return false
+  if (v === null || typeof v !== 'object') throw new TypeError('reconnect must be an object or false')
+  const out = { ...RECONNECT_DEFAULTS }
+  if (v.initialDelay !== undefined) out.initialDelay = checkNumber(v.initialDelay, 'reconnect.initialDelay', MILLISECONDS)
+  if (v.maxDelay !== undefined) out.maxDelay = checkNumber(v.maxDelay, 'reconnect.maxDelay', MILLISECONDS)
+  if (v.maxRetries !== undefined) out.maxRetries = checkNumber(v.maxRetries, 'reconnect.maxRetries', { min: 0 })
+  return Object.freeze(out)
+}
+
+function checkBoolean(v, name) {
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+  return v
 }
 
 module.exports = { connect, Connection, Call, PreparedStatement, parseUri }

@@ -89,6 +89,14 @@ function fromErrorExt(map) {
 
 setErrorDecoder(fromErrorExt)
 
+function abortError(signal) {
+  return new AbortError('the request was aborted', { cause: signal.reason })
+}
+
+function closedError() {
+  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED')
+}
+
 module.exports = {
   KharonError,
   ConnectionError,
@@ -99,4 +107,6 @@ module.exports = {
   AbortError,
   InternalError,
   fromInfo,
+  abortError,
+  closedError,
 }

@@ -286,6 +286,7 @@ class CallbackRequest {
     this._callback = callback
     this._onPush = onPush
     this._onPushCtx = onPushCtx
+    this._transport = null
     this._timer = null
     this._signal = null
     this._onAbort = null

@@ -2,9 +2,9 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { ConnectionError, TimeoutError, AbortError, fromInfo } = require('./errors')
+const { TimeoutError, fromInfo, abortError, closedError } = require('./errors')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
-const { checkNumber, checkFunction, describe, U32, MILLISECONDS, BYTES } = require('./args')
+const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 
 const CHUNK = 0x80
 const ERROR_FLAG = 0x8000
@@ -14,10 +14,6 @@ const MAX_HEAD = 17
 const INITIAL_OUT = 64 * 1024
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
-
-function connectionClosedError() {
-  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED')
-}
 
 /**
  * The raw IPROTO transport: sends request bodies already encoded as MessagePack and hands
@@ -38,6 +34,7 @@ class Transport extends EventEmitter {
   #flushQueued = false
   #pausedBy = 0
   #highWaterMark
+  #idleWaiters = []
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
@@ -141,14 +138,11 @@ class Transport extends EventEmitter {
    * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`.
    */
   _send(type, body, entry, options) {
+    checkDeadline(options)
     const timeout = options == null ? undefined : options.timeout
     const signal = options == null ? undefined : options.signal
-    if (timeout != null) checkNumber(timeout, 'timeout', MILLISECONDS)
-    if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
-      throw new TypeError('signal must be an AbortSignal')
-    }
     if (this.#closed) {
-      process.nextTick(() => entry._settle(connectionClosedError()))
+      process.nextTick(() => entry._settle(closedError()))
       return
     }
     if (signal != null && signal.aborted) {
@@ -159,6 +153,9 @@ class Transport extends EventEmitter {
     this.#encode(type, sync, body)
     if (this.#pending.size === 0) this.#native.ref()
     this.#pending.set(sync, entry)
+    // Push backpressure goes to the connection that carries the request (after a reconnect,
+    // not the one it was created on).
+    entry._transport = this
     if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, sync, timeout)
     if (signal != null) {
       entry._signal = signal
@@ -177,16 +174,31 @@ class Transport extends EventEmitter {
     if (entry === undefined) return
     this.#pending.delete(sync)
     this.#forgotten.add(sync)
-    if (this.#pending.size === 0) this.#native.unref()
+    if (this.#pending.size === 0) this.#becameIdle()
     release(entry)
     entry._settle(err)
+  }
+
+  /** Resolves once no request is pending (at once if none is). */
+  _idle() {
+    if (this.#pending.size === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  #becameIdle() {
+    this.#native.unref()
+    if (this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      for (const resolve of waiters) resolve()
+    }
   }
 
   /** Closes the connection; every pending request fails with ERR_CONNECTION_CLOSED. */
   close() {
     if (!this.#closed) {
       this.#native.close()
-      this.#end(connectionClosedError())
+      this.#end(closedError())
     }
     return Promise.resolve()
   }
@@ -270,7 +282,7 @@ class Transport extends EventEmitter {
           continue
         }
         pending.delete(meta[i + 1])
-        if (pending.size === 0) this.#native.unref()
+        if (pending.size === 0) this.#becameIdle()
         if (entry._timer !== null || entry._signal !== null) release(entry)
         this.schemaVersion = meta[i + 2]
         if (status & ERROR_FLAG) entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
@@ -294,7 +306,7 @@ class Transport extends EventEmitter {
     this.#forgotten.clear()
     const pending = this.#pending
     this.#pending = new Map()
-    if (pending.size > 0) this.#native.unref()
+    if (pending.size > 0) this.#becameIdle()
     for (const entry of pending.values()) {
       release(entry)
       entry._settle(err)
@@ -314,10 +326,6 @@ function release(entry) {
     entry._signal = null
     entry._onAbort = null
   }
-}
-
-function abortError(signal) {
-  return new AbortError('the request was aborted', { cause: signal.reason })
 }
 
 function normalizeConnectOptions(portOrOptions, host) {
@@ -341,25 +349,30 @@ function normalizeConnectOptions(portOrOptions, host) {
       out.host = o.host
     }
   }
-  if (o.user !== undefined && o.user !== null) {
+  let credentials = null
+  if (o.credentials !== undefined && o.credentials !== null) {
+    if (!(o.credentials instanceof native.NativeCredentials)) throw new TypeError('credentials must be a Credentials')
+    credentials = o.credentials
+  } else if (o.user !== undefined && o.user !== null) {
     if (typeof o.user !== 'string') throw new TypeError('user must be a string')
-    out.user = o.user
-    if (o.password !== undefined && o.password !== null) {
-      if (typeof o.password !== 'string') throw new TypeError('password must be a string')
-      out.password = o.password
+    if (o.password !== undefined && o.password !== null && typeof o.password !== 'string') {
+      throw new TypeError('password must be a string')
     }
+    // Hashed at once; the text goes no further than this call.
+    credentials = new native.NativeCredentials(o.user, o.password || '')
   }
   if (o.connectTimeout !== undefined) out.connectTimeout = checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
   if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
   return {
     native: out,
+    credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
   }
 }
 
 async function openTransport(options) {
   let transport
-  const result = await native.connect(options.native, (data, metaOffset, closed) => {
+  const result = await native.connect(options.native, options.credentials, (data, metaOffset, closed) => {
     transport._deliver(data, metaOffset, closed)
   })
   if (!(result instanceof native.NativeConnection)) throw fromInfo(result)

@@ -43,6 +43,26 @@ pub struct NativeConnectOptions {
     pub max_frame_size: Option<f64>,
 }
 
+/// A user and what is kept of a password: its two SHA-1 digests, never the text. The client
+/// holds one to authenticate again on reconnect without keeping the password.
+#[napi]
+pub struct NativeCredentials {
+    credentials: Credentials,
+}
+
+#[napi]
+impl NativeCredentials {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(user: String, password: String) -> Self {
+        NativeCredentials { credentials: Credentials::new(user, &password) }
+    }
+
+    #[napi(getter)]
+    pub fn user(&self) -> String {
+        self.credentials.user.clone()
+    }
+}
+
 type DeliveryFn = ThreadsafeFunction<(), Unknown<'static>, DeliveryArgs, Status, false, true>;
 
 /// A connected socket as the JS layer sees it.
@@ -109,21 +129,26 @@ impl NativeConnection {
     }
 }
 
-/// Connects and authenticates. `onDelivery(buffer, metaOffset, closed)` is called on the JS
-/// thread with every frame that arrived since its last call (see `delivery.rs` for the
-/// layout) and, once, with why the connection ended. Resolves to the connection, or to an
-/// ErrorInfo describing why connecting failed.
+/// Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
+/// as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with every
+/// frame that arrived since its last call (see `delivery.rs` for the layout) and, once, with
+/// why the connection ended. Resolves to the connection, or to an ErrorInfo describing why
+/// connecting failed.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: NativeConnectOptions, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void",
+    ts_args_type = "options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void",
     ts_return_type = "Promise<NativeConnection | ErrorInfo>"
 )]
 pub fn connect<'env>(
     env: &'env Env,
     options: NativeConnectOptions,
+    credentials: Option<&NativeCredentials>,
     on_delivery: Function<'_, DeliveryArgs, Unknown<'static>>,
 ) -> Result<PromiseRaw<'env, Either<NativeConnection, ErrorInfo>>> {
-    let connect_options = convert_options(options)?;
+    let mut connect_options = convert_options(options)?;
+    if let Some(c) = credentials {
+        connect_options.credentials = Some(c.credentials.clone());
+    }
     let slot: Arc<OnceLock<Weak<Connection>>> = Arc::new(OnceLock::new());
     let connection_slot = slot.clone();
     let deliver: Arc<DeliveryFn> = Arc::new(on_delivery
