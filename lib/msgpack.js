@@ -15,6 +15,9 @@ const EXT_INTERVAL = 6
 
 let src = null
 let pos = 0
+// Multi-byte numbers are read through a DataView: faster than Buffer's readers, and it throws
+// RangeError past the end, so truncation needs no separate check.
+let view = null
 let decodeErrorExt = null
 
 /** Installs the decoder for MP_ERROR payloads (errors.js depends on this module). */
@@ -26,8 +29,10 @@ function setErrorDecoder(fn) {
 function decode(buf, start = 0) {
   const savedSrc = src
   const savedPos = pos
+  const savedView = view
   src = buf
   pos = start
+  view = new DataView(buf.buffer, buf.byteOffset, buf.length)
   try {
     const value = read()
     if (pos > buf.length) throw new RangeError('MessagePack value is truncated')
@@ -35,6 +40,7 @@ function decode(buf, start = 0) {
   } finally {
     src = savedSrc
     pos = savedPos
+    view = savedView
   }
 }
 
@@ -55,8 +61,8 @@ function read() {
     case 0xc7: return readExt(u8())
     case 0xc8: return readExt(u16())
     case 0xc9: return readExt(u32())
-    case 0xca: { need(4); const v = src.readFloatBE(pos); pos += 4; return v }
-    case 0xcb: { need(8); const v = src.readDoubleBE(pos); pos += 8; return v }
+    case 0xca: { const v = view.getFloat32(pos); pos += 4; return v }
+    case 0xcb: { const v = view.getFloat64(pos); pos += 8; return v }
     case 0xcc: return u8()
     case 0xcd: return u16()
     case 0xce: return u32()
@@ -66,13 +72,12 @@ function read() {
       if (hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
-    case 0xd0: { need(1); const v = src.readInt8(pos); pos += 1; return v }
-    case 0xd1: { need(2); const v = src.readInt16BE(pos); pos += 2; return v }
-    case 0xd2: { need(4); const v = src.readInt32BE(pos); pos += 4; return v }
+    case 0xd0: { const v = view.getInt8(pos); pos += 1; return v }
+    case 0xd1: { const v = view.getInt16(pos); pos += 2; return v }
+    case 0xd2: { const v = view.getInt32(pos); pos += 4; return v }
     case 0xd3: {
-      need(8)
-      const hi = src.readInt32BE(pos)
-      const lo = src.readUInt32BE(pos + 4)
+      const hi = view.getInt32(pos)
+      const lo = view.getUint32(pos + 4)
       pos += 8
       // A number only within ±(2^53-1): -(2^53) itself is not safe.
       if ((hi > -0x200000 || (hi === -0x200000 && lo > 0)) && hi < 0x200000) return hi * 0x100000000 + lo
@@ -107,15 +112,13 @@ function u8() {
 }
 
 function u16() {
-  need(2)
-  const v = (src[pos] << 8) | src[pos + 1]
+  const v = view.getUint16(pos)
   pos += 2
   return v
 }
 
 function u32() {
-  need(4)
-  const v = src[pos] * 0x1000000 + ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3])
+  const v = view.getUint32(pos)
   pos += 4
   return v
 }
@@ -166,19 +169,18 @@ function readStr(n) {
   const end = pos + n
   if (end > src.length) throw new RangeError('MessagePack string is truncated')
   // Short ASCII strings dominate tuples; building them in JS beats a native call.
-  if (n <= 64) {
+  if (n <= 16) {
+    const s = ascii16(pos, n)
+    if (s !== null) {
+      pos = end
+      return s
+    }
+  } else if (n <= 64) {
     let high = 0
     for (let i = pos; i < end; i++) high |= src[i]
     if (high < 0x80) {
       let s = ''
-      let p = pos
-      let left = n
-      while (left > 16) {
-        s += ascii16(p, 16)
-        p += 16
-        left -= 16
-      }
-      s += ascii16(p, left)
+      for (let p = pos; p < end; p += 16) s += ascii16(p, Math.min(16, end - p))
       pos = end
       return s
     }
@@ -188,26 +190,75 @@ function readStr(n) {
   return s
 }
 
-// ASCII of at most 16 bytes in one fromCharCode call: no intermediate strings to collect.
+// At most 16 bytes as one string in one fromCharCode call (no intermediate strings to
+// collect); null if any byte is not ASCII.
 function ascii16(p, n) {
   switch (n) {
     case 0: return ''
-    case 1: return fcc(src[p])
-    case 2: return fcc(src[p], src[p + 1])
-    case 3: return fcc(src[p], src[p + 1], src[p + 2])
-    case 4: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3])
-    case 5: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4])
-    case 6: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5])
-    case 7: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6])
-    case 8: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7])
-    case 9: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8])
-    case 10: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9])
-    case 11: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10])
-    case 12: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11])
-    case 13: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12])
-    case 14: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13])
-    case 15: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13], src[p + 14])
-    case 16: return fcc(src[p], src[p + 1], src[p + 2], src[p + 3], src[p + 4], src[p + 5], src[p + 6], src[p + 7], src[p + 8], src[p + 9], src[p + 10], src[p + 11], src[p + 12], src[p + 13], src[p + 14], src[p + 15])
+    case 1: {
+      const c0 = src[p]
+      return (c0) & 0x80 ? null : fcc(c0)
+    }
+    case 2: {
+      const c0 = src[p], c1 = src[p + 1]
+      return (c0 | c1) & 0x80 ? null : fcc(c0, c1)
+    }
+    case 3: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2]
+      return (c0 | c1 | c2) & 0x80 ? null : fcc(c0, c1, c2)
+    }
+    case 4: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3]
+      return (c0 | c1 | c2 | c3) & 0x80 ? null : fcc(c0, c1, c2, c3)
+    }
+    case 5: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4]
+      return (c0 | c1 | c2 | c3 | c4) & 0x80 ? null : fcc(c0, c1, c2, c3, c4)
+    }
+    case 6: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5]
+      return (c0 | c1 | c2 | c3 | c4 | c5) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5)
+    }
+    case 7: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6)
+    }
+    case 8: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7)
+    }
+    case 9: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8)
+    }
+    case 10: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9)
+    }
+    case 11: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10)
+    }
+    case 12: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11)
+    }
+    case 13: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12)
+    }
+    case 14: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13)
+    }
+    case 15: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14)
+    }
+    case 16: {
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15]
+      return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)
+    }
   }
 }
 
@@ -220,8 +271,7 @@ function readBin(n) {
 }
 
 function readExt(n) {
-  need(1)
-  const type = src.readInt8(pos++)
+  const type = view.getInt8(pos++)
   const start = pos
   const end = pos + n
   if (end > src.length) throw new RangeError('MessagePack extension is truncated')
@@ -254,13 +304,13 @@ function readDecimal(end) {
 }
 
 function readDatetime(start, n) {
-  const seconds = src.readBigInt64LE(start)
+  const seconds = view.getBigInt64(start, true)
   if (n === 8) return new Datetime({ seconds })
   return new Datetime({
     seconds,
-    nsec: src.readInt32LE(start + 8),
-    tzoffset: src.readInt16LE(start + 12),
-    tzindex: src.readInt16LE(start + 14),
+    nsec: view.getInt32(start + 8, true),
+    tzoffset: view.getInt16(start + 12, true),
+    tzindex: view.getInt16(start + 14, true),
   })
 }
 
