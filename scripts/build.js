@@ -1,7 +1,10 @@
 'use strict'
 
-// Builds the native addon with napi-rs. `--if-missing` (the install step) builds only when no
-// binary for this platform is present, so an installed prebuilt package is used as is.
+// Builds the native addon. In this repository it runs napi-rs's CLI (which also regenerates
+// binding.js and binding.d.ts). In an installed package, where the CLI (a devDependency) is
+// absent, it runs cargo itself and puts the library where binding.js looks for it.
+// `--if-missing` (the install step) builds only when no binary for this platform is present,
+// so a prebuilt per-platform package, when installed, is used as it is.
 
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -10,7 +13,6 @@ const path = require('node:path')
 const root = path.join(__dirname, '..')
 
 function hasBinary() {
-  if (fs.readdirSync(root).some((f) => f.startsWith('kharon.') && f.endsWith('.node'))) return true
   try {
     require(path.join(root, 'binding.js'))
     return true
@@ -19,16 +21,46 @@ function hasBinary() {
   }
 }
 
+// The file name binding.js loads for this platform: kharon.<platform>-<arch>[-<abi>].node
+function binaryName() {
+  const { platform, arch } = process
+  let abi = ''
+  if (platform === 'linux') {
+    const report = process.report && process.report.getReport ? process.report.getReport() : null
+    const glibc = report && report.header && report.header.glibcVersionRuntime
+    abi = glibc ? '-gnu' : '-musl'
+  } else if (platform === 'win32') {
+    abi = '-msvc'
+  }
+  return `kharon.${platform}-${arch}${abi}.node`
+}
+
+function cargoLibrary(targetDir) {
+  const name = { win32: 'kharon.dll', darwin: 'libkharon.dylib' }[process.platform] || 'libkharon.so'
+  return path.join(targetDir, 'release', name)
+}
+
+function run(cmd, args, env) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
+  if (r.error) throw r.error
+  if (r.status !== 0) process.exit(r.status === null ? 1 : r.status)
+}
+
 if (process.argv.includes('--if-missing') && hasBinary()) process.exit(0)
 
 const cargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' })
 if (cargo.error || cargo.status !== 0) {
   console.error('kharon: no prebuilt binary for this platform, and cargo (Rust) is not installed to build one.')
-  console.error('Install Rust from https://rustup.rs and run `npm run build`.')
+  console.error('Install Rust from https://rustup.rs (then reinstall kharon), or use a platform with a prebuilt package.')
   process.exit(1)
 }
 
-const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-const args = ['build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts']
-const result = spawnSync(process.execPath, [napi, ...args], { cwd: root, stdio: 'inherit' })
-process.exit(result.status === null ? 1 : result.status)
+const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+if (fs.existsSync(napiCli)) {
+  run(process.execPath, [napiCli, 'build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'])
+} else {
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+  console.error(`kharon: building the native addon from source with cargo (${binaryName()})…`)
+  run('cargo', ['build', '--release', '--lib'], { CARGO_TARGET_DIR: targetDir })
+  fs.copyFileSync(cargoLibrary(targetDir), path.join(root, binaryName()))
+}

@@ -1,0 +1,80 @@
+'use strict'
+
+// The path users take: `npm pack`, install the tarball into a fresh project, require/import it
+// there. With no prebuilt package for this platform, the install builds from the shipped
+// sources with cargo (CARGO_TARGET_DIR points at this repository's target/ to reuse its build).
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { execFileSync, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { startTarantool } = require('./helpers/tarantool')
+
+const root = path.join(__dirname, '..')
+let server
+let project
+
+const npm = (args, cwd) => execFileSync('npm', args, {
+  cwd,
+  encoding: 'utf8',
+  env: { ...process.env, CARGO_TARGET_DIR: path.join(root, 'target') },
+  stdio: ['ignore', 'pipe', 'pipe'],
+})
+
+before(async () => {
+  server = await startTarantool()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-pack-'))
+  const tarball = npm(['pack', '--silent', '--pack-destination', dir], root).trim().split('\n').pop()
+  project = path.join(dir, 'project')
+  fs.mkdirSync(project)
+  npm(['init', '-y'], project)
+  npm(['install', '--no-audit', '--no-fund', path.join(dir, tarball)], project)
+})
+
+after(async () => {
+  await server.stop()
+  fs.rmSync(path.dirname(project), { recursive: true, force: true })
+})
+
+test('the tarball is lean: sources and the JS API, no tests, benchmarks or build output', () => {
+  const files = fs.readdirSync(path.join(project, 'node_modules', 'kharon'))
+  for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib', 'src', 'Cargo.toml', 'LICENSE']) {
+    assert.ok(files.includes(f), `${f} is shipped`)
+  }
+  for (const f of ['__test__', 'bench', 'target', 'examples', '.ci']) assert.ok(!files.includes(f), `${f} is not shipped`)
+  assert.ok(files.some((f) => /^kharon\..+\.node$/.test(f)), 'the install built the addon for this platform')
+})
+
+function runIn(file, source) {
+  fs.writeFileSync(path.join(project, file), source)
+  const r = spawnSync(process.execPath, [file, String(server.port)], { cwd: project, encoding: 'utf8', timeout: 30000 })
+  assert.equal(r.status, 0, `${file} exited by itself with 0: ${r.stderr}`)
+  return r.stdout.trim().split('\n')
+}
+
+test("require('kharon') in the installed project: a request and a for-await over pushes, then exit", () => {
+  const lines = runIn('app.cjs', `
+    const { connect } = require('kharon')
+    ;(async () => {
+      const conn = await connect('127.0.0.1:' + process.argv[2])
+      console.log(JSON.stringify(await conn.call('echo', ['hi'])))
+      const call = conn.call('pushes', [3])
+      for await (const msg of call) console.log('push', msg)
+      console.log(JSON.stringify(await call))
+    })()
+  `)
+  assert.deepEqual(lines, ['["hi"]', 'push 1', 'push 2', 'push 3', '["done"]'])
+})
+
+test("import { connect } from 'kharon' works the same", () => {
+  const lines = runIn('app.mjs', `
+    import { connect, Transport, IPROTO } from 'kharon'
+    const conn = await connect('127.0.0.1:' + process.argv[2])
+    const call = conn.call('pushes', [2])
+    for await (const msg of call) console.log('push', msg)
+    console.log(JSON.stringify(await call), typeof Transport.connect, IPROTO.CALL)
+  `)
+  assert.deepEqual(lines, ['push 1', 'push 2', '["done"] function 10'])
+})
