@@ -320,16 +320,17 @@ class Connection extends EventEmitter {
   #lost(transport, err) {
     if (transport !== this.#transport || this.#state !== 'connected') return
     this.#lastError = err
-    this.emit('disconnect', err)
-    if (this.#reconnect === false) {
-      this.#stopReconnecting(err)
-      this.#state = 'closed'
-      this.emit('close')
-      return
-    }
-    this.#state = 'reconnecting'
+    // The state moves first, so a request made by a 'disconnect' listener is queued (or
+    // refused) rather than sent on the dead transport.
+    this.#state = this.#reconnect === false ? 'closed' : 'reconnecting'
     this.#attempt = 0
-    this.#scheduleReconnect()
+    this.emit('disconnect', err)
+    if (this.#state === 'closed') {
+      this.#stopReconnecting(err)
+      this.emit('close')
+    } else if (this.#state === 'reconnecting' && this.#reconnectTimer === null) {
+      this.#scheduleReconnect()
+    }
   }
 
   #scheduleReconnect() {

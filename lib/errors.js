@@ -83,8 +83,11 @@ function fromErrorExt(map) {
   const stack = entries.map((e) => ({
     type: e[0], file: e[1], line: e[2], message: e[3], errno: e[4], code: e[5], fields: e[6],
   }))
-  const top = stack[0] || { message: 'unknown error', code: 0 }
-  return new TarantoolError(top.message, native.errcodeName(top.code || 0), top.code || 0, stack)
+  const top = stack[0] || {}
+  // The payload comes from the wire: anything but a u32 code is treated as unknown (0).
+  const code = Number.isInteger(top.code) && top.code >= 0 && top.code <= 0xffffffff ? top.code : 0
+  const message = typeof top.message === 'string' ? top.message : 'unknown error'
+  return new TarantoolError(message, native.errcodeName(code), code, stack)
 }
 
 setErrorDecoder(fromErrorExt)

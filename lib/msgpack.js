@@ -288,16 +288,25 @@ function readExt(n) {
   return value
 }
 
+// Tarantool decimals have at most 38 digits and exponents within a few hundred; a scale
+// beyond this bound would only be a way to make the decoder build a huge string.
+const MAX_DECIMAL_SCALE = 400
+
 function readDecimal(end) {
   const scale = read()
+  if (!Number.isInteger(scale) || scale > MAX_DECIMAL_SCALE || scale < -MAX_DECIMAL_SCALE) {
+    throw new RangeError(`decimal scale ${scale} is out of range`)
+  }
   let digits = ''
   let negative = false
   for (let i = pos; i < end; i++) {
     const byte = src[i]
     const hi = byte >> 4
     const lo = byte & 0x0f
+    const last = i === end - 1
+    if (hi > 9 || (!last && lo > 9)) throw new RangeError('invalid BCD digit in a decimal')
     digits += hi
-    if (i === end - 1) negative = lo === 0x0d || lo === 0x0b
+    if (last) negative = lo === 0x0d || lo === 0x0b
     else digits += lo
   }
   return Decimal.fromDigits(negative, digits, scale)
