@@ -276,6 +276,58 @@ export declare class Credentials {
 export declare function connect(target: string | ConnectOptions, options?: ClientOptions): Promise<Connection>
 export declare function connect(target: ConnectOptions & ClientOptions): Promise<Connection>
 
+// ---------------------------------------------------------------- pool
+
+export type PoolMode = 'rw' | 'ro' | 'prefer-ro' | 'prefer-rw' | 'any'
+
+export interface PoolOptions extends ClientOptions {
+  /** How often roles are re-checked and down instances retried, in ms (default 1000). */
+  checkInterval?: number
+}
+
+export interface PoolRequestOptions {
+  /** Where the request may go; defaults: 'any' for ping and select, 'rw' for the rest. */
+  mode?: PoolMode
+}
+
+export interface PoolInstance {
+  uri: string
+  connected: boolean
+  /** box.info.ro, or null before the first check. */
+  ro: boolean | null
+  lastError: Error | null
+}
+
+export interface PoolChange extends PoolInstance {
+  added?: boolean
+  removed?: boolean
+}
+
+/** Routes requests over a replica set by role (see connectPool). */
+export declare class Pool extends EventEmitter implements AsyncDisposable {
+  private constructor()
+  instances(): PoolInstance[]
+  add(uri: string): Promise<void>
+  remove(uri: string): Promise<void>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+  ping(options?: DeadlineOptions & PoolRequestOptions): Promise<void>
+  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
+  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
+  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions & PoolRequestOptions): Promise<any[]>
+  insert(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
+  replace(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
+  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions & PoolRequestOptions): Promise<any>
+  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions & PoolRequestOptions): Promise<void>
+  delete(space: string | number, index: string | number, key: any, options?: TupleOptions & PoolRequestOptions): Promise<any>
+  execute(sql: string, params?: SqlParams, options?: TupleOptions & PoolRequestOptions): Promise<SqlResult>
+  on(event: 'change', listener: (change: PoolChange) => void): this
+  on(event: 'error', listener: (err: Error, uri: string) => void): this
+}
+
+/** Connects to every instance (URIs as for connect()); resolves once at least one is up. */
+export declare function connectPool(uris: string[], options?: PoolOptions): Promise<Pool>
+
 // ---------------------------------------------------------------- MessagePack types
 
 /** MP_EXT 1: an exact decimal that keeps every digit. */

@@ -7,12 +7,15 @@ const { Transport } = require('./lib/transport')
 const { Response } = require('./lib/response')
 const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement } = require('./lib/client')
+const { connectPool, Pool } = require('./lib/pool')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
 const { NativeCredentials: Credentials } = require('./binding.js')
 
 module.exports = {
   connect,
+  connectPool,
+  Pool,
   Connection,
   Call,
   PreparedStatement,

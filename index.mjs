@@ -2,6 +2,8 @@ import kharon from './index.js'
 
 export const {
   connect,
+  connectPool,
+  Pool,
   Connection,
   Call,
   PreparedStatement,

@@ -63,6 +63,11 @@ class TarantoolServer {
     this.output = ''
   }
 
+  /** Extra arguments for the Lua script, after LISTEN and WORKDIR. */
+  get args() {
+    return []
+  }
+
   get listen() {
     return this.socketPath ? `unix/:${this.socketPath}` : `${this.host}:${this.port}`
   }
@@ -70,7 +75,7 @@ class TarantoolServer {
   /** Starts (or restarts, on the same port and dir) and waits for the greeting. */
   async start() {
     this.output = ''
-    const proc = spawn('tarantool', [this.script, this.listen, this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn('tarantool', [this.script, this.listen, this.dir, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] })
     proc.stdout.on('data', (d) => { this.output += d })
     proc.stderr.on('data', (d) => { this.output += d })
     running.add(proc)
@@ -123,4 +128,4 @@ async function startTarantool({ unix = false, script } = {}) {
   return server.start()
 }
 
-module.exports = { startTarantool, freePort }
+module.exports = { startTarantool, freePort, TarantoolServer }

@@ -1,0 +1,322 @@
+'use strict'
+
+// A pool over a Tarantool replica set: one client Connection per instance, requests routed by
+// the instance's role (box.info.ro) in round-robin, roles re-checked periodically, after every
+// reconnect and at once when a write meets ER_READONLY. Replication itself is Tarantool's.
+
+const { EventEmitter } = require('node:events')
+const { connect } = require('./client')
+const { ConnectionError, TimeoutError, abortError } = require('./errors')
+const { checkNumber, checkDeadline, describe, MILLISECONDS } = require('./args')
+
+const MODES = ['rw', 'ro', 'prefer-ro', 'prefer-rw', 'any']
+const DEFAULT_MODE = Object.freeze({ ping: 'any', select: 'any' })
+const WRITE_MODE = 'rw'
+const ER_READONLY = 'ER_READONLY'
+const DEFAULT_CHECK_INTERVAL = 1000
+const DEFAULT_WAIT = 10000
+
+class Instance {
+  constructor(uri) {
+    this.uri = uri
+    this.conn = null
+    this.ro = null
+    this.lastError = null
+    this.checking = null
+  }
+
+  get connected() {
+    return this.conn !== null && this.conn.state === 'connected'
+  }
+
+  info() {
+    return { uri: this.uri, connected: this.connected, ro: this.ro, lastError: this.lastError }
+  }
+}
+
+/**
+ * Events: 'change' ({ uri, connected, ro, added?, removed? }) on a role or membership change,
+ * 'error' (err, uri) when an instance fails and someone listens.
+ */
+class Pool extends EventEmitter {
+  #instances = new Map()
+  #options
+  #checkInterval
+  #timer = null
+  #next = 0
+  #waiters = new Set()
+  #closed = false
+
+  constructor(options) {
+    super()
+    const { checkInterval, ...clientOptions } = options
+    this.#checkInterval = checkInterval
+    this.#options = clientOptions
+    this.#timer = setInterval(() => this.#checkAll(), checkInterval)
+    this.#timer.unref()
+  }
+
+  /** [{ uri, connected, ro, lastError }] */
+  instances() {
+    return [...this.#instances.values()].map((i) => i.info())
+  }
+
+  /** Adds an instance and connects to it (in the background when it is down). */
+  add(uri) {
+    if (typeof uri !== 'string' || uri === '') throw new TypeError('uri must be a non-empty string')
+    if (this.#closed) throw new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED')
+    if (this.#instances.has(uri)) return this.#instances.get(uri).checking || Promise.resolve()
+    const inst = new Instance(uri)
+    this.#instances.set(uri, inst)
+    this.#emitChange(inst, { added: true })
+    return this.#open(inst)
+  }
+
+  /** Removes an instance: its connection closes gracefully. */
+  async remove(uri) {
+    const inst = this.#instances.get(uri)
+    if (inst === undefined) return
+    this.#instances.delete(uri)
+    this.#emitChange(inst, { removed: true })
+    if (inst.conn !== null) await inst.conn.close()
+  }
+
+  async close() {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#timer)
+    for (const w of this.#waiters) w.fail(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    await Promise.all([...this.#instances.values()].map((i) => (i.conn === null ? null : i.conn.close())))
+  }
+
+  [Symbol.asyncDispose]() {
+    return this.close()
+  }
+
+  ping(opts) { return this.#route('ping', opts, (c) => c.ping(opts)) }
+  select(space, index, key, opts) { return this.#route('select', opts, (c) => c.select(space, index, key, opts)) }
+  insert(space, tuple, opts) { return this.#route('insert', opts, (c) => c.insert(space, tuple, opts)) }
+  replace(space, tuple, opts) { return this.#route('replace', opts, (c) => c.replace(space, tuple, opts)) }
+  update(space, index, key, ops, opts) { return this.#route('update', opts, (c) => c.update(space, index, key, ops, opts)) }
+  upsert(space, tuple, ops, opts) { return this.#route('upsert', opts, (c) => c.upsert(space, tuple, ops, opts)) }
+  delete(space, index, key, opts) { return this.#route('delete', opts, (c) => c.delete(space, index, key, opts)) }
+  execute(sql, params, opts) { return this.#route('execute', opts, (c) => c.execute(sql, params, opts)) }
+
+  /** Like Connection#call: a thenable of the result and an async iterable of pushes. */
+  call(name, args, opts) {
+    return this.#routeCall(opts, (c) => c.call(name, args, opts))
+  }
+
+  eval(expr, args, opts) {
+    return this.#routeCall(opts, (c) => c.eval(expr, args, opts))
+  }
+
+  async #open(inst) {
+    inst.checking = (async () => {
+      try {
+        const conn = await connect(inst.uri, this.#options)
+        if (!this.#instances.has(inst.uri) || this.#closed) {
+          conn.destroy()
+          return
+        }
+        inst.conn = conn
+        inst.lastError = null
+        conn.on('disconnect', (err) => {
+          inst.lastError = err
+          this.#emitChange(inst)
+        })
+        conn.on('connect', () => this.#check(inst))
+        await this.#check(inst)
+      } catch (err) {
+        inst.lastError = err
+        if (this.listenerCount('error') > 0) this.emit('error', err, inst.uri)
+      } finally {
+        inst.checking = null
+      }
+    })()
+    return inst.checking
+  }
+
+  // Reads box.info.ro; a change of role is announced and may release waiting requests.
+  async #check(inst) {
+    if (inst.conn === null) return
+    let ro
+    try {
+      ;[ro] = await inst.conn.eval('return box.info.ro', [], { timeout: this.#checkInterval })
+    } catch (err) {
+      inst.lastError = err
+      return
+    }
+    if (ro !== inst.ro) {
+      inst.ro = ro
+      this.#emitChange(inst)
+    }
+    this.#wakeWaiters()
+  }
+
+  #checkAll() {
+    for (const inst of this.#instances.values()) {
+      if (inst.checking !== null) continue
+      if (inst.conn === null) this.#open(inst)
+      else if (inst.connected) this.#check(inst)
+    }
+  }
+
+  #emitChange(inst, extra) {
+    this.emit('change', { ...inst.info(), ...extra })
+  }
+
+  // Round-robin over connected instances of the wanted role; null when there is none.
+  #pick(mode) {
+    const all = [...this.#instances.values()].filter((i) => i.connected && i.ro !== null)
+    const rw = all.filter((i) => !i.ro)
+    const ro = all.filter((i) => i.ro)
+    let eligible
+    switch (mode) {
+      case 'rw': eligible = rw; break
+      case 'ro': eligible = ro; break
+      case 'prefer-ro': eligible = ro.length > 0 ? ro : rw; break
+      case 'prefer-rw': eligible = rw.length > 0 ? rw : ro; break
+      default: eligible = all
+    }
+    if (eligible.length === 0) return null
+    return eligible[this.#next++ % eligible.length]
+  }
+
+  #mode(method, opts) {
+    const mode = opts == null || opts.mode === undefined ? DEFAULT_MODE[method] || WRITE_MODE : opts.mode
+    if (!MODES.includes(mode)) throw new TypeError(`mode must be one of ${MODES.join(', ')}, got ${describe(mode)}`)
+    return mode
+  }
+
+  // Sends through an eligible instance, waiting for one (up to the request's timeout) when
+  // there is none; a write that meets a read-only instance triggers a role check at once.
+  #route(method, opts, send) {
+    let mode
+    try {
+      mode = this.#mode(method, opts)
+      checkDeadline(opts)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#instanceFor(mode, opts).then((inst) => this.#watchReadOnly(inst, send(inst.conn)))
+  }
+
+  #routeCall(opts, send) {
+    const mode = this.#mode('call', opts)
+    checkDeadline(opts)
+    const inst = this.#closed ? null : this.#pick(mode)
+    if (inst !== null) {
+      const call = send(inst.conn)
+      this.#watchReadOnly(inst, call)
+      return call
+    }
+    return new PendingCall(this.#instanceFor(mode, opts).then((i) => {
+      const call = send(i.conn)
+      this.#watchReadOnly(i, call)
+      return call
+    }))
+  }
+
+  #watchReadOnly(inst, result) {
+    Promise.resolve(result).catch((err) => {
+      if (err && err.code === ER_READONLY) this.#check(inst)
+    })
+    return result
+  }
+
+  #instanceFor(mode, opts) {
+    if (this.#closed) return Promise.reject(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    const inst = this.#pick(mode)
+    if (inst !== null) return Promise.resolve(inst)
+    const wait = opts?.timeout ?? this.#options.timeout ?? DEFAULT_WAIT
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        mode,
+        timer: setTimeout(() => waiter.fail(new TimeoutError(
+          `no ${mode === 'rw' ? 'writable (master)' : mode} instance available within ${wait} ms`,
+        )), wait),
+        signal: opts?.signal,
+        onAbort: null,
+        done: (i) => { waiter.cleanup(); resolve(i) },
+        fail: (err) => { waiter.cleanup(); reject(err) },
+        cleanup: () => {
+          this.#waiters.delete(waiter)
+          clearTimeout(waiter.timer)
+          if (waiter.onAbort !== null) waiter.signal.removeEventListener('abort', waiter.onAbort)
+        },
+      }
+      if (waiter.signal != null) {
+        if (waiter.signal.aborted) return waiter.fail(abortError(waiter.signal))
+        waiter.onAbort = () => waiter.fail(abortError(waiter.signal))
+        waiter.signal.addEventListener('abort', waiter.onAbort, { once: true })
+      }
+      this.#waiters.add(waiter)
+    })
+  }
+
+  #wakeWaiters() {
+    for (const w of [...this.#waiters]) {
+      const inst = this.#pick(w.mode)
+      if (inst !== null) w.done(inst)
+    }
+  }
+}
+
+/** A call/eval waiting for an eligible instance: the same thenable + async iterable shape. */
+class PendingCall {
+  #call
+
+  constructor(call) {
+    this.#call = call
+    call.catch(() => {})
+  }
+
+  then(onFulfilled, onRejected) {
+    return this.#call.then((c) => c).then(onFulfilled, onRejected)
+  }
+
+  catch(onRejected) {
+    return this.then(undefined, onRejected)
+  }
+
+  finally(onFinally) {
+    return this.then().finally(onFinally)
+  }
+
+  pushes(options) {
+    return this.#iterate((c) => c.pushes(options))
+  }
+
+  [Symbol.asyncIterator]() {
+    return this.#iterate((c) => c[Symbol.asyncIterator]())
+  }
+
+  async * #iterate(open) {
+    yield * open(await this.#call)
+  }
+}
+
+/**
+ * Connects to every URI of a replica set (or to vshard routers, as plain instances) and
+ * resolves once at least one is up; the others keep being retried every `checkInterval` ms.
+ */
+async function connectPool(uris, options = {}) {
+  if (!Array.isArray(uris) || uris.length === 0 || uris.some((u) => typeof u !== 'string' || u === '')) {
+    throw new TypeError('connectPool() takes a non-empty array of URI strings')
+  }
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
+  const checkInterval = options.checkInterval === undefined
+    ? DEFAULT_CHECK_INTERVAL
+    : checkNumber(options.checkInterval, 'checkInterval', { ...MILLISECONDS, min: 1 })
+  const pool = new Pool({ ...options, checkInterval })
+  await Promise.all(uris.map((u) => pool.add(u)))
+  if (!pool.instances().some((i) => i.connected)) {
+    const errors = pool.instances().map((i) => `${i.uri.replace(/^[^@]*@/, '')}: ${i.lastError?.message}`)
+    await pool.close()
+    throw new ConnectionError(`no instance of the pool could be reached (${errors.join('; ')})`, 'ERR_NO_INSTANCE')
+  }
+  return pool
+}
+
+module.exports = { connectPool, Pool }
