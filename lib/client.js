@@ -17,11 +17,11 @@ const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, ma
 const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
 const kCreate = Symbol('kharon.connection')
 
-// The DATA (0x30) of a response body; most bodies are exactly {0x30: ...}.
-function dataOf(body) {
-  if (body.length === 0) return undefined
-  if (body[0] === 0x81 && body[1] === 0x30) return decode(body, 2)
-  return decode(body)[K.DATA]
+// The DATA (0x30) of a response body in buf[start..end]; most are exactly {0x30: ...}.
+function dataOf(buf, start = 0, end = buf.length) {
+  if (end === start) return undefined
+  if (buf[start] === 0x81 && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
+  return decode(buf, start, end)[K.DATA]
 }
 
 /** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
@@ -32,6 +32,17 @@ class Call extends Response {
 
   _finalValue(body) {
     return dataOf(body)
+  }
+
+  // Decodes straight from the delivery: no Buffer made for the body.
+  _complete(data, start, end) {
+    let value
+    try {
+      value = dataOf(data, start, end)
+    } catch (err) {
+      return this._settle(err)
+    }
+    this._settleDecoded(value)
   }
 }
 
@@ -49,15 +60,19 @@ class Decoded {
 
   _push() {}
 
-  _settle(err, body) {
-    if (err) return this._reject(err)
+  _complete(data, start, end) {
     let value
     try {
-      value = this._decode(body)
+      value = this._decode(data, start, end)
     } catch (decodeErr) {
       return this._reject(decodeErr)
     }
     this._resolve(value)
+  }
+
+  _settle(err, body) {
+    if (err) return this._reject(err)
+    this._complete(body, 0, body.length)
   }
 }
 
@@ -214,7 +229,7 @@ class Connection extends EventEmitter {
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
     return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
-      this.#request(K.SELECT, build.select(sid, iid, key, opts), (b) => this.#tuplesOf(b, sid, mode), opts))
+      this.#request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => this.#tuplesOf(b, s, e, sid, mode), opts))
   }
 
   insert(space, tuple, opts) {
@@ -232,7 +247,7 @@ class Connection extends EventEmitter {
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
-      this.#request(K.UPDATE, build.update(sid, iid, key, ops), (b) => this.#firstTuple(b, sid, mode), opts))
+      this.#request(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
   upsert(space, tuple, ops, opts) {
@@ -249,7 +264,7 @@ class Connection extends EventEmitter {
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
-      this.#request(K.DELETE, build.del(sid, iid, key), (b) => this.#firstTuple(b, sid, mode), opts))
+      this.#request(K.DELETE, build.del(sid, iid, key), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
   /** Runs SQL: { metadata: [{ name, type }], rows, rowCount?, autoincrementIds? }. */
@@ -257,13 +272,13 @@ class Connection extends EventEmitter {
     if (typeof sql !== 'string') throw new TypeError('sql must be a string')
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#request(K.EXECUTE, build.execute(sql, params), (b) => sqlResult(b, mode), opts)
+    return this.#request(K.EXECUTE, build.execute(sql, params), (b, s, e) => sqlResult(b, s, e, mode), opts)
   }
 
   /** Prepares SQL on the server; the statement runs with stmt.execute(params). */
   prepare(sql, opts) {
     if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-    return this.#request(K.PREPARE, build.prepare(sql), (b) => new PreparedStatement(this, decode(b)), checkOptions(opts))
+    return this.#request(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e)), checkOptions(opts))
   }
 
   /**
@@ -452,7 +467,7 @@ class Connection extends EventEmitter {
 
   #fetchSpace(spaceId) {
     return new Promise((resolve, reject) => {
-      const decodeSpace = (b) => ({ tuples: dataOf(b) || [], schemaVersion: this.#transport.schemaVersion })
+      const decodeSpace = (b, s, e) => ({ tuples: dataOf(b, s, e) || [], schemaVersion: this.#transport.schemaVersion })
       this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), new Decoded(resolve, reject, decodeSpace))
     })
   }
@@ -465,7 +480,7 @@ class Connection extends EventEmitter {
   _executePrepared(stmtId, params, opts) {
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#request(K.EXECUTE, build.execute(stmtId, params), (b) => sqlResult(b, mode), opts)
+    return this.#request(K.EXECUTE, build.execute(stmtId, params), (b, s, e) => sqlResult(b, s, e, mode), opts)
   }
 
   _unprepare(stmtId, opts) {
@@ -477,7 +492,7 @@ class Connection extends EventEmitter {
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     return this.#withIds(space, 0, mode === 'objects' || !Array.isArray(tuple), (sid) =>
-      this.#request(type, build.tuple(sid, this.#tupleArray(sid, tuple)), (b) => this.#firstTuple(b, sid, mode), opts))
+      this.#request(type, build.tuple(sid, this.#tupleArray(sid, tuple)), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
   #withPushes(type, body, opts) {
@@ -532,15 +547,15 @@ class Connection extends EventEmitter {
     return out
   }
 
-  #tuplesOf(body, spaceId, mode) {
-    const rows = dataOf(body) || []
+  #tuplesOf(buf, start, end, spaceId, mode) {
+    const rows = dataOf(buf, start, end) || []
     if (mode !== 'objects') return rows
     const names = this.#schema.fieldNames(spaceId) || []
     return rows.map((row) => toObject(row, names))
   }
 
-  #firstTuple(body, spaceId, mode) {
-    const rows = this.#tuplesOf(body, spaceId, mode)
+  #firstTuple(buf, start, end, spaceId, mode) {
+    const rows = this.#tuplesOf(buf, start, end, spaceId, mode)
     return rows.length === 0 ? null : rows[0]
   }
 }
@@ -552,8 +567,8 @@ function toObject(row, names) {
   return o
 }
 
-function sqlResult(body, mode) {
-  const m = body.length === 0 ? {} : decode(body)
+function sqlResult(buf, start, end, mode) {
+  const m = end === start ? {} : decode(buf, start, end)
   const metadata = (m[K.METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
   let rows = m[K.DATA] || []
   if (mode === 'objects' && metadata.length > 0) {

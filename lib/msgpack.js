@@ -16,8 +16,14 @@ const EXT_INTERVAL = 6
 let src = null
 let pos = 0
 // Multi-byte numbers are read through a DataView: faster than Buffer's readers, and it throws
-// RangeError past the end, so truncation needs no separate check.
+// RangeError past the end, so truncation needs no separate check. Made on first use: small
+// responses often need none.
 let view = null
+
+function dv() {
+  if (view === null) view = new DataView(src.buffer, src.byteOffset, src.length)
+  return view
+}
 let decodeErrorExt = null
 
 /** Installs the decoder for MP_ERROR payloads (errors.js depends on this module). */
@@ -25,17 +31,17 @@ function setErrorDecoder(fn) {
   decodeErrorExt = fn
 }
 
-/** Decodes one value starting at `start` of `buf`. */
-function decode(buf, start = 0) {
+/** Decodes one value from `buf[start..end]`. */
+function decode(buf, start = 0, end = buf.length) {
   const savedSrc = src
   const savedPos = pos
   const savedView = view
   src = buf
   pos = start
-  view = new DataView(buf.buffer, buf.byteOffset, buf.length)
+  view = null
   try {
     const value = read()
-    if (pos > buf.length) throw new RangeError('MessagePack value is truncated')
+    if (pos > end) throw new RangeError('MessagePack value is truncated')
     return value
   } finally {
     src = savedSrc
@@ -61,8 +67,8 @@ function read() {
     case 0xc7: return readExt(u8())
     case 0xc8: return readExt(u16())
     case 0xc9: return readExt(u32())
-    case 0xca: { const v = view.getFloat32(pos); pos += 4; return v }
-    case 0xcb: { const v = view.getFloat64(pos); pos += 8; return v }
+    case 0xca: { const v = dv().getFloat32(pos); pos += 4; return v }
+    case 0xcb: { const v = dv().getFloat64(pos); pos += 8; return v }
     case 0xcc: return u8()
     case 0xcd: return u16()
     case 0xce: return u32()
@@ -72,12 +78,12 @@ function read() {
       if (hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
-    case 0xd0: { const v = view.getInt8(pos); pos += 1; return v }
-    case 0xd1: { const v = view.getInt16(pos); pos += 2; return v }
-    case 0xd2: { const v = view.getInt32(pos); pos += 4; return v }
+    case 0xd0: { const v = dv().getInt8(pos); pos += 1; return v }
+    case 0xd1: { const v = dv().getInt16(pos); pos += 2; return v }
+    case 0xd2: { const v = dv().getInt32(pos); pos += 4; return v }
     case 0xd3: {
-      const hi = view.getInt32(pos)
-      const lo = view.getUint32(pos + 4)
+      const hi = dv().getInt32(pos)
+      const lo = dv().getUint32(pos + 4)
       pos += 8
       // A number only within ±(2^53-1): -(2^53) itself is not safe.
       if ((hi > -0x200000 || (hi === -0x200000 && lo > 0)) && hi < 0x200000) return hi * 0x100000000 + lo
@@ -112,13 +118,13 @@ function u8() {
 }
 
 function u16() {
-  const v = view.getUint16(pos)
+  const v = dv().getUint16(pos)
   pos += 2
   return v
 }
 
 function u32() {
-  const v = view.getUint32(pos)
+  const v = dv().getUint32(pos)
   pos += 4
   return v
 }
@@ -271,7 +277,7 @@ function readBin(n) {
 }
 
 function readExt(n) {
-  const type = view.getInt8(pos++)
+  const type = dv().getInt8(pos++)
   const start = pos
   const end = pos + n
   if (end > src.length) throw new RangeError('MessagePack extension is truncated')
@@ -313,13 +319,13 @@ function readDecimal(end) {
 }
 
 function readDatetime(start, n) {
-  const seconds = view.getBigInt64(start, true)
+  const seconds = dv().getBigInt64(start, true)
   if (n === 8) return new Datetime({ seconds })
   return new Datetime({
     seconds,
-    nsec: view.getInt32(start + 8, true),
-    tzoffset: view.getInt16(start + 12, true),
-    tzindex: view.getInt16(start + 14, true),
+    nsec: dv().getInt32(start + 8, true),
+    tzoffset: dv().getInt16(start + 12, true),
+    tzindex: dv().getInt16(start + 14, true),
   })
 }
 

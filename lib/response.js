@@ -9,6 +9,7 @@ const PENDING = 0
 const DONE = 1
 const FAILED = 2
 const DONE_RESULT = Object.freeze({ value: undefined, done: true })
+const EMPTY_QUEUE = Object.freeze([])
 
 function rethrowLater(err) {
   process.nextTick(() => {
@@ -38,7 +39,8 @@ class Response {
     this._promise = null
     this._resolve = null
     this._reject = null
-    this._queue = []
+    // Made on the first buffered push: most requests have none.
+    this._queue = EMPTY_QUEUE
     this._head = 0
     this._bytes = 0
     this._iterating = false
@@ -78,8 +80,7 @@ class Response {
         this._wakeWith(chunk)
         return
       }
-      this._queue.push(chunk)
-      this._bytes += chunk.length
+      this._enqueue(chunk)
       if (!this._pausing && this._bytes > this._highWaterMark) {
         this._pausing = true
         this._transport._pauseReading()
@@ -90,28 +91,47 @@ class Response {
       this._overflowed = true
       return
     }
+    this._enqueue(chunk)
+  }
+
+  _enqueue(chunk) {
+    if (this._queue === EMPTY_QUEUE) this._queue = []
     this._queue.push(chunk)
     this._bytes += chunk.length
   }
 
+  /** Called by the transport with a successful final body, as a range of a delivery. */
+  _complete(data, start, end) {
+    this._settle(null, data.subarray(start, end))
+  }
+
   /** Called by the transport once, with the final response or the failure. */
   _settle(err, body) {
-    if (!err) {
-      try {
-        body = this._finalValue(body)
-      } catch (decodeErr) {
-        err = decodeErr
-      }
+    if (err) return this._settleFailed(err)
+    let value
+    try {
+      value = this._finalValue(body)
+    } catch (decodeErr) {
+      return this._settleFailed(decodeErr)
     }
-    if (err) {
-      this._state = FAILED
-      this._result = err
-      if (this._reject !== null) this._reject(err)
-    } else {
-      this._state = DONE
-      this._result = body
-      if (this._resolve !== null) this._resolve(body)
-    }
+    this._settleDecoded(value)
+  }
+
+  _settleFailed(err) {
+    this._state = FAILED
+    this._result = err
+    if (this._reject !== null) this._reject(err)
+    this._afterSettle()
+  }
+
+  _settleDecoded(value) {
+    this._state = DONE
+    this._result = value
+    if (this._resolve !== null) this._resolve(value)
+    this._afterSettle()
+  }
+
+  _afterSettle() {
     this._resolve = this._reject = null
     // Nothing more can arrive for this request, so its buffer can no longer grow.
     this._stopPausing()
@@ -172,7 +192,7 @@ class Response {
       this._queue[this._head++] = undefined
       this._bytes -= chunk.length
       if (this._head === this._queue.length) {
-        this._queue = []
+        this._queue = EMPTY_QUEUE
         this._head = 0
       } else if (this._head > 1024 && this._head * 2 > this._queue.length) {
         this._queue = this._queue.slice(this._head)
@@ -245,7 +265,7 @@ class Response {
   /** Drops what is buffered and everything still to come (net.box future:discard()). */
   _discard() {
     this._discarded = true
-    this._queue = []
+    this._queue = EMPTY_QUEUE
     this._head = 0
     this._bytes = 0
     this._stopPausing()
@@ -299,6 +319,10 @@ class CallbackRequest {
     } catch (err) {
       rethrowLater(err)
     }
+  }
+
+  _complete(data, start, end) {
+    this._settle(null, data.subarray(start, end))
   }
 
   _settle(err, body) {

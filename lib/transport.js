@@ -276,17 +276,20 @@ class Transport extends EventEmitter {
           if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
           continue
         }
-        const body = data.subarray(meta[i + 3], meta[i + 4])
         if (status === CHUNK) {
-          entry._push(body)
+          entry._push(data.subarray(meta[i + 3], meta[i + 4]))
           continue
         }
         pending.delete(meta[i + 1])
         if (pending.size === 0) this.#becameIdle()
         if (entry._timer !== null || entry._signal !== null) release(entry)
         this.schemaVersion = meta[i + 2]
-        if (status & ERROR_FLAG) entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
-        else entry._settle(null, body)
+        if (status & ERROR_FLAG) {
+          const body = data.subarray(meta[i + 3], meta[i + 4])
+          entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
+        } else {
+          entry._complete(data, meta[i + 3], meta[i + 4])
+        }
       }
     }
     if (closed !== undefined && closed !== null && !this.#closed) this.#end(fromInfo(closed))
