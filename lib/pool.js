@@ -21,6 +21,7 @@ class Instance {
     this.uri = uri
     this.conn = null
     this.ro = null
+    this.running = false
     this.lastError = null
     this.checking = null
   }
@@ -125,7 +126,10 @@ class Pool extends EventEmitter {
           inst.lastError = err
           this.#emitChange(inst)
         })
-        conn.on('connect', () => this.#check(inst))
+        conn.on('connect', () => {
+          this.#emitChange(inst)
+          this.#check(inst)
+        })
         await this.#check(inst)
       } catch (err) {
         inst.lastError = err
@@ -141,12 +145,15 @@ class Pool extends EventEmitter {
   async #check(inst) {
     if (inst.conn === null) return
     let ro
+    let status
     try {
-      ;[ro] = await inst.conn.eval('return box.info.ro', [], { timeout: this.#checkInterval })
+      ;[ro, status] = await inst.conn.eval('return box.info.ro, box.info.status', [], { timeout: this.#checkInterval })
     } catch (err) {
       inst.lastError = err
       return
     }
+    // An instance still loading (or orphaned) is not offered requests.
+    inst.running = status === 'running'
     if (ro !== inst.ro) {
       inst.ro = ro
       this.#emitChange(inst)
@@ -168,7 +175,7 @@ class Pool extends EventEmitter {
 
   // Round-robin over connected instances of the wanted role; null when there is none.
   #pick(mode) {
-    const all = [...this.#instances.values()].filter((i) => i.connected && i.ro !== null)
+    const all = [...this.#instances.values()].filter((i) => i.connected && i.running && i.ro !== null)
     const rw = all.filter((i) => !i.ro)
     const ro = all.filter((i) => i.ro)
     let eligible
@@ -199,28 +206,25 @@ class Pool extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#instanceFor(mode, opts).then((inst) => this.#watchReadOnly(inst, send(inst.conn)))
+    return this.#instanceFor(mode, opts).then((inst) => this.#watchReadOnly(send(inst.conn)))
   }
 
   #routeCall(opts, send) {
     const mode = this.#mode('call', opts)
     checkDeadline(opts)
     const inst = this.#closed ? null : this.#pick(mode)
-    if (inst !== null) {
-      const call = send(inst.conn)
-      this.#watchReadOnly(inst, call)
-      return call
-    }
-    return new PendingCall(this.#instanceFor(mode, opts).then((i) => {
-      const call = send(i.conn)
-      this.#watchReadOnly(i, call)
-      return call
-    }))
+    if (inst !== null) return this.#watchReadOnly(send(inst.conn))
+    // Wrapped, so that the promise holds the Call itself rather than adopting its result.
+    return new PendingCall(this.#instanceFor(mode, opts).then((i) => ({ call: this.#watchReadOnly(send(i.conn)) })))
   }
 
-  #watchReadOnly(inst, result) {
+  // A write refused as read-only means the roles moved: look at every instance now, since
+  // the new master is elsewhere.
+  #watchReadOnly(result) {
     Promise.resolve(result).catch((err) => {
-      if (err && err.code === ER_READONLY) this.#check(inst)
+      if (err && err.code === ER_READONLY) {
+        for (const inst of this.#instances.values()) if (inst.connected) this.#check(inst)
+      }
     })
     return result
   }
@@ -267,13 +271,14 @@ class Pool extends EventEmitter {
 class PendingCall {
   #call
 
+  /** `call`: a promise of { call } once an instance is chosen. */
   constructor(call) {
     this.#call = call
     call.catch(() => {})
   }
 
   then(onFulfilled, onRejected) {
-    return this.#call.then((c) => c).then(onFulfilled, onRejected)
+    return this.#call.then(({ call }) => call).then(onFulfilled, onRejected)
   }
 
   catch(onRejected) {
@@ -293,7 +298,8 @@ class PendingCall {
   }
 
   async * #iterate(open) {
-    yield * open(await this.#call)
+    const { call } = await this.#call
+    yield * open(call)
   }
 }
 
