@@ -12,6 +12,7 @@ const {
   KharonError, ConnectionError, TimeoutError, TarantoolError, AbortError,
 } = require('..')
 const { startTarantool, freePort } = require('./helpers/tarantool')
+const { rejection } = require('./helpers/wait')
 
 const HOST = '127.0.0.1'
 let server
@@ -29,15 +30,6 @@ after(async () => {
   if (conn) await conn.close()
   if (server) await server.stop()
 })
-
-async function rejection(promiseOrFn) {
-  try {
-    await (typeof promiseOrFn === 'function' ? promiseOrFn() : promiseOrFn)
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
 
 /**
  * Bad arguments fail, thrown or as a rejection, following Node's convention: a TypeError for

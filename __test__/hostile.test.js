@@ -18,6 +18,7 @@ const { spawn } = require('node:child_process')
 const { connect, Transport, IPROTO, Extension, ProtocolError, ConnectionError } = require('..')
 const { encode: mpEncode, decode: mpDecode } = require('../lib/msgpack')
 const { startTarantool } = require('./helpers/tarantool')
+const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { encode, decode, callBody } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
@@ -33,31 +34,6 @@ after(async () => {
   if (real) real.destroy()
   if (server) await server.stop()
 })
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-function withTimeout(promise, ms, what) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-function next(emitter, event) {
-  return new Promise((resolve) => emitter.once(event, resolve))
-}
 
 function assertProtocolError(err, what) {
   assert.ok(err instanceof ProtocolError, `${what}: expected ProtocolError, got ${err && err.name}: ${err && err.message}`)

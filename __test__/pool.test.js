@@ -17,36 +17,15 @@ const {
 } = require('..')
 const { startReplicaSet } = require('./helpers/replicaset')
 const { freePort } = require('./helpers/tarantool')
+const { rejection, sleep, withTimeout } = require('./helpers/wait')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
 // Fast reconnects keep the restart tests short; roles re-checked every 200 ms.
 const POOL_OPTIONS = Object.freeze({ checkInterval: 200, reconnect: { initialDelay: 50, maxDelay: 300 } })
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
 /** The pool URI of a member (the tester user). */
 function poolUri(member) {
   return `tester:secret@${member.uri}`
-}
-
-/** Rejection of a call that may also throw synchronously. */
-async function failure(fn) {
-  try {
-    await fn()
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a failure')
-}
-
-function withTimeout(promise, ms, what) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
 
 /** Polls `cond` (may be async) every 20 ms until it is truthy; fails after `ms`. */
@@ -140,23 +119,23 @@ function waitHealthy(pool, rs, roles, ms = 15000) {
 describe('connectPool arguments', () => {
   test('uris must be a non-empty array of non-empty strings: TypeError', async () => {
     for (const bad of [undefined, null, '127.0.0.1:3301', 3301, {}, [], [3301], [''], ['127.0.0.1:1', null]]) {
-      const err = await failure(() => connectPool(bad))
+      const err = await rejection(() => connectPool(bad))
       assert.ok(err instanceof TypeError, `${JSON.stringify(bad)}: ${err.name}: ${err.message}`)
     }
   })
 
   test('options must be an object; checkInterval a positive number of ms', async () => {
     for (const bad of [null, 'fast', 5]) {
-      const err = await failure(() => connectPool(['127.0.0.1:1'], bad))
+      const err = await rejection(() => connectPool(['127.0.0.1:1'], bad))
       assert.ok(err instanceof TypeError, `options ${JSON.stringify(bad)}: ${err.name}: ${err.message}`)
     }
     for (const bad of ['1000', null, true, {}]) {
-      const err = await failure(() => connectPool(['127.0.0.1:1'], { checkInterval: bad }))
+      const err = await rejection(() => connectPool(['127.0.0.1:1'], { checkInterval: bad }))
       assert.ok(err instanceof TypeError, `checkInterval ${JSON.stringify(bad)}: ${err.name}: ${err.message}`)
       assert.match(err.message, /checkInterval/)
     }
     for (const bad of [0, -1, NaN, Infinity, 2 ** 31]) {
-      const err = await failure(() => connectPool(['127.0.0.1:1'], { checkInterval: bad }))
+      const err = await rejection(() => connectPool(['127.0.0.1:1'], { checkInterval: bad }))
       assert.ok(err instanceof RangeError, `checkInterval ${bad}: ${err.name}: ${err.message}`)
       assert.match(err.message, /checkInterval/)
     }
@@ -164,7 +143,7 @@ describe('connectPool arguments', () => {
 
   test('no reachable instance: ConnectionError ERR_NO_INSTANCE naming each URI, without its password', async () => {
     const [p1, p2] = [await freePort(), await freePort()]
-    const err = await failure(() => connectPool([`tester:hunter2@127.0.0.1:${p1}`, `127.0.0.1:${p2}`], { checkInterval: 100 }))
+    const err = await rejection(() => connectPool([`tester:hunter2@127.0.0.1:${p1}`, `127.0.0.1:${p2}`], { checkInterval: 100 }))
     assert.ok(err instanceof ConnectionError, `${err.name}: ${err.message}`)
     assert.equal(err.code, 'ERR_NO_INSTANCE')
     assert.ok(err.message.includes(String(p1)) && err.message.includes(String(p2)), err.message)
@@ -224,7 +203,7 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
         ['call', () => pool.call('echo', [1], { mode })],
         ['eval', () => pool.eval('return 1', [], { mode })],
       ]) {
-        const err = await failure(fn)
+        const err = await rejection(fn)
         assert.ok(err instanceof TypeError, `${what} mode ${JSON.stringify(mode)}: ${err.name}: ${err.message}`)
         assert.match(err.message, /mode/)
       }
@@ -326,10 +305,10 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
   })
 
   test('timeouts and AbortSignal through the pool', async () => {
-    const err = await failure(() => pool.call('sleep_then', [1, 'late'], { timeout: 50, mode: 'ro' }))
+    const err = await rejection(() => pool.call('sleep_then', [1, 'late'], { timeout: 50, mode: 'ro' }))
     assert.ok(err instanceof TimeoutError, `${err.name}: ${err.message}`)
     assert.equal(err.code, 'ETIMEDOUT')
-    const selErr = await failure(() => pool.eval("require('fiber').sleep(1)", [], { timeout: 50 }))
+    const selErr = await rejection(() => pool.eval("require('fiber').sleep(1)", [], { timeout: 50 }))
     assert.ok(selErr instanceof TimeoutError, `${selErr.name}: ${selErr.message}`)
 
     // an already aborted signal
@@ -340,7 +319,7 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
       ['select', () => pool.select('test', 'pk', [], { signal: ac.signal, mode: 'ro' })],
       ['insert', () => pool.insert('test', [1100], { signal: ac.signal })],
     ]) {
-      const e = await failure(fn)
+      const e = await rejection(fn)
       assert.ok(e instanceof AbortError, `${what}: ${e.name}: ${e.message}`)
       assert.equal(e.code, 'ABORT_ERR')
     }
@@ -350,12 +329,12 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
     const ac2 = new AbortController()
     const inflight = pool.call('sleep_then', [1, 'late'], { signal: ac2.signal, mode: 'ro' })
     setTimeout(() => ac2.abort(), 50)
-    const e2 = await failure(() => inflight)
+    const e2 = await rejection(() => inflight)
     assert.ok(e2 instanceof AbortError, `${e2.name}: ${e2.message}`)
 
     // a bad timeout or signal is a TypeError/RangeError, not a hang
-    assert.ok((await failure(() => pool.select('test', 'pk', [], { timeout: -1 }))) instanceof RangeError)
-    assert.ok((await failure(() => pool.call('echo', [], { signal: 'x' }))) instanceof TypeError)
+    assert.ok((await rejection(() => pool.select('test', 'pk', [], { timeout: -1 }))) instanceof RangeError)
+    assert.ok((await rejection(() => pool.call('echo', [], { signal: 'x' }))) instanceof TypeError)
     // the pool is fine afterwards
     assert.deepEqual(await pool.call('echo', ['still fine'], { mode: 'ro' }), ['still fine'])
   })
@@ -426,7 +405,7 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
     const solo = await connectPool([poolUri(rs.master)], POOL_OPTIONS)
     const waiting = solo.call('echo', [1], { mode: 'ro', timeout: 20000 })
     const waitingSelect = solo.select('test', 'pk', [], { mode: 'ro', timeout: 20000 })
-    const waitingErrors = [failure(() => waiting), failure(() => waitingSelect)]
+    const waitingErrors = [rejection(() => waiting), rejection(() => waitingSelect)]
     await sleep(50)
     // one in flight on a live connection finishes (graceful close)
     const inflight = p.call('sleep_then', [0.2, 'finished'], { mode: 'ro' })
@@ -444,7 +423,7 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
       ['call', () => p.call('echo', [1])],
       ['eval', () => p.eval('return 1', [], { mode: 'any' })],
     ]) {
-      const err = await withTimeout(failure(fn), 2000, what)
+      const err = await withTimeout(rejection(fn), 2000, what)
       assert.ok(err instanceof ConnectionError, `${what} after close(): ${err.name}: ${err.message}`)
     }
     assert.throws(() => p.add(poolUri(rs.master)), ConnectionError)
@@ -530,10 +509,10 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
       }
       const preferRo = counts(await whoamis(pool, 'prefer-ro', 6))
       assert.deepEqual([...preferRo], [[masterUuid, 6]])
-      const err = await withTimeout(failure(() => pool.call('whoami', [], { mode: 'ro', timeout: 300 })), 3000, "'ro' with no replica")
+      const err = await withTimeout(rejection(() => pool.call('whoami', [], { mode: 'ro', timeout: 300 })), 3000, "'ro' with no replica")
       assert.ok(err instanceof TimeoutError, `${err.name}: ${err.message}`)
       assert.match(err.message, /\bro\b/)
-      const selErr = await withTimeout(failure(() => pool.select('test', 'pk', [], { mode: 'ro', timeout: 300 })), 3000, "'ro' select")
+      const selErr = await withTimeout(rejection(() => pool.select('test', 'pk', [], { mode: 'ro', timeout: 300 })), 3000, "'ro' select")
       assert.ok(selErr instanceof TimeoutError, `${selErr.name}: ${selErr.message}`)
       // an 'ro' request waiting with a longer timeout is served once a replica comes back
       const waiting = pool.eval(WHOAMI, [], { mode: 'ro', timeout: 20000 })
@@ -589,7 +568,7 @@ describe('failover (fresh replica set)', () => {
       const t0 = Date.now()
       const p = fn()
       issued.push(p)
-      const err = await withTimeout(failure(() => p), 3000, what)
+      const err = await withTimeout(rejection(() => p), 3000, what)
       assert.ok(err instanceof TimeoutError, `${what}: ${err.name}: ${err.message}`)
       assert.equal(err.code, 'ETIMEDOUT')
       assert.match(err.message, /writable/, what)
@@ -600,7 +579,7 @@ describe('failover (fresh replica set)', () => {
     const p = pool.insert('test', [2], { signal: ac.signal, timeout: 20000 })
     issued.push(p)
     setTimeout(() => ac.abort(), 50)
-    const err = await withTimeout(failure(() => p), 3000, 'the aborted wait')
+    const err = await withTimeout(rejection(() => p), 3000, 'the aborted wait')
     assert.ok(err instanceof AbortError, `${err.name}: ${err.message}`)
   })
 
@@ -698,7 +677,7 @@ describe('ER_READONLY triggers an immediate re-check (checkInterval 60000)', () 
       await direct(rs.master, 'box.cfg{read_only = true}')
       await direct(promoted, 'box.cfg{read_only = false}')
 
-      const err = await failure(() => pool.insert('test', [1, 'refused']))
+      const err = await rejection(() => pool.insert('test', [1, 'refused']))
       assert.ok(err instanceof TarantoolError, `${err.name}: ${err.message}`)
       assert.equal(err.code, 'ER_READONLY')
       await sleep(300)

@@ -19,11 +19,11 @@ const {
   PushOverflowError,
 } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
+const { sleep } = require('./helpers/wait')
 const { callBody, evalBody, data } = require('./helpers/msgpack')
 
 const execFileP = promisify(execFile)
 const FIXTURES = path.join(__dirname, 'fixtures')
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const pushed = (chunk) => data(chunk)[0]
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 

@@ -18,6 +18,7 @@ const {
   KharonError, ConnectionError, TimeoutError, AbortError, TarantoolError,
 } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
+const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { evalBody } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
@@ -39,32 +40,7 @@ function uri(srv, user = 'tester', password = 'secret') {
   return `${user}:${password}@${HOST}:${srv.port}`
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-function withTimeout(promise, ms, what) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
 /** Resolves with the first argument of the next `event`. */
-function next(emitter, event) {
-  return new Promise((resolve) => emitter.once(event, resolve))
-}
-
 /** Polls `cond` every 10 ms until it holds; fails after `ms`. */
 async function waitFor(cond, ms, what) {
   const deadline = Date.now() + ms

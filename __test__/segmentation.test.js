@@ -10,6 +10,7 @@ const net = require('node:net')
 
 const { Transport, IPROTO, TarantoolError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
+const { sleep } = require('./helpers/wait')
 const { callBody, evalBody, data } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
@@ -23,8 +24,6 @@ before(async () => {
 after(async () => {
   if (server) await server.stop()
 })
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Length of the whole IPROTO frame at the start of `buf`, or 0 if it is not all there. */
 function frameLength(buf) {

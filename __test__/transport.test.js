@@ -9,6 +9,7 @@ const net = require('node:net')
 
 const { Transport, IPROTO, ConnectionError, TarantoolError, TimeoutError, ProtocolError } = require('..')
 const { startTarantool, freePort } = require('./helpers/tarantool')
+const { rejection, withTimeout } = require('./helpers/wait')
 const { callBody, evalBody, decode, data } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
@@ -30,25 +31,6 @@ function connect(extra = {}) {
 /** callback-style request as a promise of [err, body]. */
 function requestCb(t, type, body) {
   return new Promise((resolve) => t.request(type, body, (err, b) => resolve([err, b])))
-}
-
-async function rejection(promise) {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  assert.fail('expected a rejection')
-}
-
-function withTimeout(promise, ms, what) {
-  let timer
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
-    }),
-  ]).finally(() => clearTimeout(timer))
 }
 
 async function echo(t, ...args) {
