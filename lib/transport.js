@@ -240,7 +240,7 @@ class Transport extends EventEmitter {
     this.#outLen = p
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(this.#flush)
+      setImmediate(this.#flush)
     }
   }
 
@@ -254,7 +254,10 @@ class Transport extends EventEmitter {
     this.#out = grown
   }
 
-  // Everything encoded in this tick leaves in one crossing (and usually one syscall).
+  // Everything encoded in this turn of the event loop leaves in one crossing (and usually one
+  // syscall). The flush runs after the microtasks drain, so requests issued from a chain of
+  // promise continuations (await loops) coalesce too; a microtask flush would run between
+  // them and write each alone.
   #flush = () => {
     this.#flushQueued = false
     if (this.#outLen === 0) return
