@@ -321,6 +321,8 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions & PoolRequestOptions): Promise<void>
   delete(space: string | number, index: string | number, key: any, options?: TupleOptions & PoolRequestOptions): Promise<any>
   execute(sql: string, params?: SqlParams, options?: TupleOptions & PoolRequestOptions): Promise<SqlResult>
+  /** Prepares on one instance; the statement runs on that instance's connection. */
+  prepare(sql: string, options?: DeadlineOptions & PoolRequestOptions): Promise<PreparedStatement>
   on(event: 'change', listener: (change: PoolChange) => void): this
   on(event: 'error', listener: (err: Error, uri: string) => void): this
 }

@@ -78,3 +78,15 @@ test("import { connect } from 'kharon' works the same", () => {
   `)
   assert.deepEqual(lines, ['push 1', 'push 2', '["done"] function 10'])
 })
+
+test('without a prebuilt binary and without cargo, the build says so clearly', () => {
+  const build = path.join(project, 'node_modules', 'kharon', 'scripts', 'build.js')
+  const r = spawnSync(process.execPath, [build], {
+    cwd: path.dirname(build),
+    encoding: 'utf8',
+    env: { ...process.env, PATH: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-no-cargo-')) },
+  })
+  assert.equal(r.status, 1)
+  assert.match(r.stderr, /cargo \(Rust\) is not installed/)
+  assert.match(r.stderr, /rustup\.rs/)
+})

@@ -212,6 +212,14 @@ describe('pool over a replica set (1 master, 2 replicas)', () => {
     assert.deepEqual(await pool.select('test', 'pk', [999999], { mode: 'rw' }), [])
   })
 
+  test('prepare() prepares on one instance; the statement runs there', async () => {
+    const stmt = await pool.prepare('SELECT ? AS x', { mode: 'ro' })
+    assert.equal(stmt.bindCount, 1)
+    const result = await stmt.execute([42])
+    assert.deepEqual(result.rows, [[42]])
+    await stmt.unprepare()
+  })
+
   test('writes (insert, replace, update, upsert, delete, call, eval) go to the master and replicate', async () => {
     // call and eval default to 'rw'
     for (let i = 0; i < 4; i++) {

@@ -102,6 +102,8 @@ class Pool extends EventEmitter {
   upsert(space, tuple, ops, opts) { return this.#route('upsert', opts, (c) => c.upsert(space, tuple, ops, opts)) }
   delete(space, index, key, opts) { return this.#route('delete', opts, (c) => c.delete(space, index, key, opts)) }
   execute(sql, params, opts) { return this.#route('execute', opts, (c) => c.execute(sql, params, opts)) }
+  /** Prepares on one instance; the statement then runs on that instance's connection. */
+  prepare(sql, opts) { return this.#route('prepare', opts, (c) => c.prepare(sql, opts)) }
 
   /** Like Connection#call: a thenable of the result and an async iterable of pushes. */
   call(name, args, opts) {

@@ -1,0 +1,279 @@
+'use strict'
+
+// `npm run bench`: kharon beside tarantool-driver, net.box, a raw socket and msgpackr, all
+// against one throwaway Tarantool in one run. Each figure is the median of REPEATS runs.
+// Writes bench/results.json and bench/ratios.svg and prints a table.
+
+const { spawn } = require('node:child_process')
+const fs = require('node:fs')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+
+const { startTarantool } = require('../__test__/helpers/tarantool')
+const kharon = require('..')
+const { decode } = require('../lib/msgpack')
+const { Unpackr } = require('msgpackr')
+const TarantoolDriver = require('tarantool-driver')
+
+const REPEATS = Number(process.env.BENCH_REPEATS || 3)
+const SEQUENTIAL = 20000
+const PIPELINED = 200000
+const WINDOWS = [1, 100, 1000, 10000]
+const BURST = 100000
+const PUSHES = 1000000
+const SELECTS = 10
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const now = () => Number(process.hrtime.bigint()) / 1e9
+
+// `window` requests in flight: a new one is issued as soon as the oldest completes.
+async function windows(issue, total, window) {
+  const ring = new Array(Math.min(window, total))
+  const t = now()
+  for (let i = 0; i < total; i++) {
+    const slot = i % ring.length
+    if (ring[slot] !== undefined) await ring[slot]
+    ring[slot] = issue()
+  }
+  await Promise.all(ring)
+  return total / (now() - t)
+}
+
+async function sequential(issue, n) {
+  const t = now()
+  for (let i = 0; i < n; i++) await issue()
+  return n / (now() - t)
+}
+
+async function selectMs(select) {
+  const t = now()
+  for (let i = 0; i < SELECTS; i++) {
+    const rows = await select()
+    if (rows.length !== 10000) throw new Error(`select returned ${rows.length} rows`)
+  }
+  return ((now() - t) * 1000) / SELECTS
+}
+
+async function benchKharon(server, record) {
+  const conn = await kharon.connect(`${server.host}:${server.port}`)
+  const echo = () => conn.call('echo', [1])
+  record('sequential_call', await sequential(echo, SEQUENTIAL))
+  for (const w of WINDOWS) record(`pipelined_${w}`, await windows(echo, PIPELINED, w))
+  record('burst_100000', await windows(echo, BURST, BURST))
+
+  let n = 0
+  let t = now()
+  for await (const _ of conn.call('pushes', [PUSHES])) n++
+  record('pushes_for_await', n / (now() - t))
+  n = 0
+  t = now()
+  await conn.call('pushes', [PUSHES], { onPush: () => { n++ } })
+  record('pushes_on_push', n / (now() - t))
+
+  record('select_10k_ms', await selectMs(() => conn.select('bench', 'pk', [], { iterator: 'ALL', limit: 10000 })))
+
+  // The raw path: pre-encoded body, callbacks, no decoding.
+  const body = Buffer.from([0x82, 0x22, 0xa4, ...Buffer.from('echo'), 0x21, 0x91, 0x01])
+  const t2 = conn.transport
+  const rawIssue = () => new Promise((resolve, reject) => {
+    t2.request(kharon.IPROTO.CALL, body, (err, b) => (err ? reject(err) : resolve(b)))
+  })
+  record('raw_pipelined_1000', await windows(rawIssue, PIPELINED, 1000))
+  await conn.close()
+}
+
+// tarantool-driver stalls for good under some loads (10,000 in flight here): each figure has a
+// deadline, a stall is recorded as such, and the driver goes on with a new connection.
+const DRIVER_DEADLINE_MS = 20000
+
+async function benchDriver(server, record, stalls) {
+  const open = async () => {
+    const c = new TarantoolDriver({ host: server.host, port: server.port, lazyConnect: true })
+    await c.connect()
+    return c
+  }
+  let conn = await open()
+  const echo = () => conn.call('echo', 1)
+  const figures = [
+    ['sequential_call', () => sequential(echo, SEQUENTIAL)],
+    ...WINDOWS.map((w) => [`pipelined_${w}`, () => windows(echo, PIPELINED, w)]),
+    ['burst_100000', () => windows(echo, BURST, BURST)],
+    ['select_10k_ms', () => selectMs(() => conn.select('bench', 'pk', 10000, 0, 'all', []))],
+  ]
+  for (const [name, measure] of figures) {
+    let timer
+    const stalled = new Promise((resolve) => { timer = setTimeout(resolve, DRIVER_DEADLINE_MS, 'stalled') })
+    const running = measure()
+    // After a stall its requests fail when the connection is dropped; nobody waits for them.
+    running.catch(() => {})
+    const value = await Promise.race([running, stalled])
+    clearTimeout(timer)
+    if (value === 'stalled') {
+      stalls.add(name)
+      process.stderr.write(`tarantool-driver ${name} stalled (no progress in ${DRIVER_DEADLINE_MS / 1000} s)\n`)
+      conn.disconnect()
+      conn = await open()
+      continue
+    }
+    record(name, value)
+  }
+  conn.disconnect()
+}
+
+// The latency floor: pre-encoded frames over a plain socket, one at a time.
+async function benchRawSocket(server, record) {
+  const sock = net.connect({ host: server.host, port: server.port, noDelay: true })
+  let buf = Buffer.alloc(0)
+  let wake = null
+  sock.on('data', (d) => {
+    buf = buf.length === 0 ? d : Buffer.concat([buf, d])
+    if (wake) wake()
+  })
+  const need = async (n) => {
+    while (buf.length < n) await new Promise((r) => { wake = r })
+    wake = null
+  }
+  await need(128)
+  buf = buf.subarray(128)
+  const body = Buffer.from([0x82, 0x22, 0xa4, ...Buffer.from('echo'), 0x21, 0x91, 0x01])
+  const frame = Buffer.concat([Buffer.from([0xce, 0, 0, 0, 9 + body.length, 0x82, 0x00, 0x0a, 0x01, 0xce, 0, 0, 0, 0]), body])
+  const t = now()
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    sock.write(frame)
+    await need(5)
+    const len = 5 + buf.readUInt32BE(1)
+    await need(len)
+    buf = buf.subarray(len)
+  }
+  record('sequential_call', SEQUENTIAL / (now() - t))
+  sock.destroy()
+}
+
+function timeDecode(fn, bytes) {
+  for (let i = 0; i < 5; i++) fn(bytes)
+  const samples = []
+  for (let i = 0; i < 15; i++) {
+    const t = now()
+    fn(bytes)
+    samples.push((now() - t) * 1000)
+  }
+  return median(samples)
+}
+
+function runNetbox(server) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn('tarantool', [path.join(__dirname, 'netbox.lua'), `${server.host}:${server.port}`, String(REPEATS)], {
+      cwd: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-netbox-')),
+    })
+    const out = {}
+    let text = ''
+    proc.stdout.on('data', (d) => { text += d })
+    proc.stderr.on('data', (d) => { text += d })
+    proc.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`net.box bench failed: ${text}`))
+      for (const line of text.split('\n')) {
+        const [name, value] = line.split('\t')
+        if (value !== undefined) (out[name] ||= []).push(Number(value))
+      }
+      resolve(out)
+    })
+  })
+}
+
+async function main() {
+  const server = await startTarantool({ script: path.join(__dirname, 'server.lua') })
+  const results = { kharon: {}, 'tarantool-driver': {}, 'net.box': {}, 'raw socket': {}, msgpackr: {} }
+  const stalls = new Set()
+  const recorder = (who) => (name, value) => {
+    ;(results[who][name] ||= []).push(value)
+    process.stderr.write(`${who} ${name} ${value.toFixed(1)}\n`)
+  }
+  try {
+    // The 10k-tuple select's exact body bytes, for the decode comparison.
+    const conn = await kharon.connect(`${server.host}:${server.port}`)
+    const selectBody = await new Promise((resolve, reject) => {
+      const spaceId = conn.schema.byName.get('bench').id
+      conn.transport.request(kharon.IPROTO.SELECT, require('../lib/requests').select(spaceId, 0, [], { iterator: 'ALL', limit: 10000 }),
+        (err, b) => (err ? reject(err) : resolve(Buffer.from(b))))
+    })
+    await conn.close()
+    const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false })
+
+    for (let r = 0; r < REPEATS; r++) {
+      await benchRawSocket(server, recorder('raw socket'))
+      await benchKharon(server, recorder('kharon'))
+      await benchDriver(server, recorder('tarantool-driver'), stalls)
+      recorder('kharon')('decode_10k_ms', timeDecode((b) => decode(b), selectBody))
+      recorder('msgpackr')('decode_10k_ms', timeDecode((b) => unpackr.unpack(b), selectBody))
+    }
+    Object.assign(results['net.box'], await runNetbox(server))
+  } finally {
+    await server.stop()
+  }
+  report(results, stalls)
+}
+
+function report(results, stalls) {
+  const med = {}
+  for (const [who, figures] of Object.entries(results)) {
+    med[who] = {}
+    for (const [name, xs] of Object.entries(figures)) med[who][name] = median(xs)
+  }
+  const k = med.kharon
+  const ratios = {
+    'pipelined 1000 vs tarantool-driver (≥ 3)': k.pipelined_1000 / med['tarantool-driver'].pipelined_1000,
+    'pipelined 1000 vs net.box (≥ 1.0)': k.pipelined_1000 / med['net.box'].pipelined_1000,
+    'sequential latency vs raw socket (≤ 1.1)': med['raw socket'].sequential_call / k.sequential_call,
+    'for-await pushes vs net.box on_push (≥ 1.0)': k.pushes_for_await / med['net.box'].pushes_on_push,
+    '10k select decode vs msgpackr (≤ 1.0)': k.decode_10k_ms / med.msgpackr.decode_10k_ms,
+    'pipelined 10000 vs 100 (flat: 0.9–1.1)': k.pipelined_10000 / k.pipelined_100,
+  }
+  const names = [...new Set(Object.values(med).flatMap((f) => Object.keys(f)))]
+  const who = Object.keys(med)
+  const fmt = (v) => (v === undefined ? '—' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2))
+  const lines = [`| figure | ${who.join(' | ')} |`, `|---|${who.map(() => '---:').join('|')}|`]
+  const cell = (w, n) => (w === 'tarantool-driver' && med[w][n] === undefined && stalls.has(n) ? 'stalled' : fmt(med[w][n]))
+  for (const n of names) lines.push(`| ${n} | ${who.map((w) => cell(w, n)).join(' | ')} |`)
+  lines.push('', '| ratio | value |', '|---|---:|')
+  for (const [n, v] of Object.entries(ratios)) lines.push(`| ${n} | ${v.toFixed(2)} |`)
+  const meta = {
+    date: new Date().toISOString().slice(0, 10),
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    node: process.version,
+    tarantool: require('node:child_process').execFileSync('tarantool', ['--version']).toString().split('\n')[0],
+    kharon: require('../package.json').version,
+    repeats: REPEATS,
+  }
+  console.log(`${meta.date}, ${meta.cpus} CPUs (${meta.cpu}), Node ${meta.node}, ${meta.tarantool}, median of ${REPEATS}`)
+  console.log('Rates are per second; *_ms are milliseconds (lower is better).\n')
+  console.log(lines.join('\n'))
+  if (stalls.size > 0) console.log(`\ntarantool-driver stalled (no progress for ${DRIVER_DEADLINE_MS / 1000} s) at: ${[...stalls].join(', ')}`)
+  fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ meta, median: med, samples: results, ratios, stalls: [...stalls] }, null, 2))
+  fs.writeFileSync(path.join(__dirname, 'ratios.svg'), chart(ratios))
+}
+
+// A horizontal bar per ratio, with the target drawn as a line at 1.0.
+function chart(ratios) {
+  const entries = Object.entries(ratios)
+  const width = 760
+  const rowH = 34
+  const left = 330
+  const scale = (width - left - 60) / Math.max(3.5, ...entries.map(([, v]) => v))
+  const rows = entries.map(([name, v], i) => {
+    const y = 20 + i * rowH
+    return `<text x="${left - 8}" y="${y + 16}" text-anchor="end">${name.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}</text>` +
+      `<rect x="${left}" y="${y + 4}" width="${(v * scale).toFixed(1)}" height="18" fill="#3b7dd8"/>` +
+      `<text x="${(left + v * scale + 6).toFixed(1)}" y="${y + 17}">${v.toFixed(2)}×</text>`
+  })
+  const height = 40 + entries.length * rowH
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">` +
+    `<line x1="${left + scale}" y1="10" x2="${left + scale}" y2="${height - 10}" stroke="#c33" stroke-dasharray="4"/>` +
+    rows.join('') + '</svg>\n'
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exitCode = 1
+})
