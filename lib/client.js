@@ -3,8 +3,7 @@
 // The high-level client: decoded values, names for spaces and indexes, typed errors.
 
 const { EventEmitter } = require('node:events')
-const native = require('../binding.js')
-const { Transport } = require('./transport')
+const { Transport, credentialsOf } = require('./transport')
 const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
 const { Response } = require('./response')
 const { decode } = require('./msgpack')
@@ -30,10 +29,6 @@ class Call extends Response {
     return dataOf(chunk)[0]
   }
 
-  _finalValue(body) {
-    return dataOf(body)
-  }
-
   // Decodes straight from the delivery: no Buffer made for the body.
   _complete(data, start, end) {
     let value
@@ -42,7 +37,7 @@ class Call extends Response {
     } catch (err) {
       return this._settle(err)
     }
-    this._settleDecoded(value)
+    this._settleValue(value)
   }
 }
 
@@ -70,9 +65,9 @@ class Decoded {
     this._resolve(value)
   }
 
-  _settle(err, body) {
-    if (err) return this._reject(err)
-    this._complete(body, 0, body.length)
+  /** Failures only: successes arrive through _complete. */
+  _settle(err) {
+    this._reject(err)
   }
 }
 
@@ -633,11 +628,7 @@ async function connect(target, options = {}) {
   }
   // Reconnects authenticate with the hashes; the password itself is not kept.
   const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, ...connectOptions } = merged
-  if (connectOptions.credentials === undefined && user !== undefined && user !== null) {
-    if (typeof user !== 'string') throw new TypeError('user must be a string')
-    if (password !== undefined && password !== null && typeof password !== 'string') throw new TypeError('password must be a string')
-    connectOptions.credentials = new native.NativeCredentials(user, password || '')
-  }
+  connectOptions.credentials = credentialsOf(merged)
   const transport = await Transport.connect(connectOptions)
   const conn = new Connection(kCreate, transport, connectOptions, client)
   try {

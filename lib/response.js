@@ -58,11 +58,6 @@ class Response {
     return chunk
   }
 
-  /** The value the request resolves to; the client's Call decodes it. */
-  _finalValue(body) {
-    return body
-  }
-
   /** Called by the transport for each push of this request, in server order. */
   _push(chunk) {
     if (this._onPush !== undefined) {
@@ -107,14 +102,8 @@ class Response {
 
   /** Called by the transport once, with the final response or the failure. */
   _settle(err, body) {
-    if (err) return this._settleFailed(err)
-    let value
-    try {
-      value = this._finalValue(body)
-    } catch (decodeErr) {
-      return this._settleFailed(decodeErr)
-    }
-    this._settleDecoded(value)
+    if (err) this._settleFailed(err)
+    else this._settleValue(body)
   }
 
   _settleFailed(err) {
@@ -124,7 +113,7 @@ class Response {
     this._afterSettle()
   }
 
-  _settleDecoded(value) {
+  _settleValue(value) {
     this._state = DONE
     this._result = value
     if (this._resolve !== null) this._resolve(value)

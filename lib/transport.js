@@ -355,18 +355,7 @@ function normalizeConnectOptions(portOrOptions, host) {
       out.host = o.host
     }
   }
-  let credentials = null
-  if (o.credentials !== undefined && o.credentials !== null) {
-    if (!(o.credentials instanceof native.NativeCredentials)) throw new TypeError('credentials must be a Credentials')
-    credentials = o.credentials
-  } else if (o.user !== undefined && o.user !== null) {
-    if (typeof o.user !== 'string') throw new TypeError('user must be a string')
-    if (o.password !== undefined && o.password !== null && typeof o.password !== 'string') {
-      throw new TypeError('password must be a string')
-    }
-    // Hashed at once; the text goes no further than this call.
-    credentials = new native.NativeCredentials(o.user, o.password || '')
-  }
+  const credentials = credentialsOf(o)
   if (o.connectTimeout !== undefined) out.connectTimeout = checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
   if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
   return {
@@ -374,6 +363,23 @@ function normalizeConnectOptions(portOrOptions, host) {
     credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
   }
+}
+
+/**
+ * The Credentials to sign in with: `o.credentials` as given, else made from `o.user` and
+ * `o.password` (hashed at once; the text goes no further), else null (guest).
+ */
+function credentialsOf(o) {
+  if (o.credentials !== undefined && o.credentials !== null) {
+    if (!(o.credentials instanceof native.NativeCredentials)) throw new TypeError('credentials must be a Credentials')
+    return o.credentials
+  }
+  if (o.user === undefined || o.user === null) return null
+  if (typeof o.user !== 'string') throw new TypeError('user must be a string')
+  if (o.password !== undefined && o.password !== null && typeof o.password !== 'string') {
+    throw new TypeError('password must be a string')
+  }
+  return new native.NativeCredentials(o.user, o.password || '')
 }
 
 async function openTransport(options) {
@@ -386,4 +392,4 @@ async function openTransport(options) {
   return transport
 }
 
-module.exports = { Transport }
+module.exports = { Transport, credentialsOf }
