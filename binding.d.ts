@@ -37,10 +37,10 @@ export declare class NativeCredentials {
 
 /**
  * Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
- * as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with every
- * frame that arrived since its last call (see `delivery.rs` for the layout) and, once, with
- * why the connection ended. Resolves to the connection, or to an ErrorInfo describing why
- * connecting failed.
+ * as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with the
+ * frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
+ * with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
+ * why connecting failed.
  */
 export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
 

@@ -102,3 +102,13 @@ test('after an error response and a request with a long timeout answered in time
   assert.deepEqual(r.stdout.trim().split('\n'), ['ER_NO_SUCH_PROC', 'in time'])
   assert.ok(r.ms < 12000, `took ${r.ms} ms: the 60 s timeout kept the process alive`)
 })
+
+test('connections in worker threads: closed, left open, or terminated mid-request, the workers and the process end cleanly', async () => {
+  const r = await runFixture('worker-threads.js')
+  assertExitedCleanly(r, 'worker-threads.js')
+  assert.deepEqual(r.stdout.trim().split('\n'), [
+    'closed: ["from a worker"]', 'closed: exit 0',
+    'left open: ["from a worker"]', 'left open: exit 0',
+    'terminated: ["from a worker"]', 'terminated: exit 1',
+  ])
+})

@@ -29,14 +29,12 @@ function binaryName() {
     const report = process.report && process.report.getReport ? process.report.getReport() : null
     const glibc = report && report.header && report.header.glibcVersionRuntime
     abi = glibc ? '-gnu' : '-musl'
-  } else if (platform === 'win32') {
-    abi = '-msvc'
   }
   return `kharon.${platform}-${arch}${abi}.node`
 }
 
 function cargoLibrary(targetDir) {
-  const name = { win32: 'kharon.dll', darwin: 'libkharon.dylib' }[process.platform] || 'libkharon.so'
+  const name = process.platform === 'darwin' ? 'libkharon.dylib' : 'libkharon.so'
   return path.join(targetDir, 'release', name)
 }
 

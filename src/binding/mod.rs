@@ -1,9 +1,11 @@
-//! The napi binding: converts options and errors, owns the ThreadsafeFunction that carries
-//! deliveries into JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
+//! The napi binding: converts options and errors, watches each socket on Node's event loop
+//! (`read_watch`), owns the ThreadsafeFunction that brings an end found on the tokio side into
+//! JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
 #![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 
 mod delivery;
 mod errors;
+mod read_watch;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -14,14 +16,15 @@ use napi_derive::napi;
 
 use crate::protocol::auth::Credentials;
 use crate::protocol::error::{code_name, decode};
-use crate::transport::{Address, ConnectOptions, Connection, Delivery, TransportError};
+use crate::transport::{Address, ConnectOptions, Connection, Delivery};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
+use read_watch::ReadWatch;
 
 #[napi_derive::module_init]
 fn init() {
-    // One worker: a connection's reader does little work per byte, and the machine's other
-    // cores are better left to Node's main thread and to the server.
+    // One worker: it only connects and finishes backlogged writes (reads run on Node's loop),
+    // and the machine's other cores are better left to Node's main thread and to the server.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -68,8 +71,9 @@ type DeliveryFn = ThreadsafeFunction<(), Unknown<'static>, DeliveryArgs, Status,
 /// A connected socket as the JS layer sees it.
 #[napi]
 pub struct NativeConnection {
+    watch: ReadWatch,
     connection: Arc<Connection>,
-    deliver: Arc<DeliveryFn>,
+    ended: Arc<DeliveryFn>,
     referenced: bool,
 }
 
@@ -85,7 +89,7 @@ impl NativeConnection {
     #[napi(js_name = "ref", catch_unwind)]
     pub fn keep_alive(&mut self, env: &Env) -> Result<()> {
         if !self.referenced {
-            check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.deliver.raw()) })?;
+            check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.ended.raw()) })?;
             self.referenced = true;
         }
         Ok(())
@@ -94,7 +98,7 @@ impl NativeConnection {
     #[napi(catch_unwind)]
     pub fn unref(&mut self, env: &Env) -> Result<()> {
         if self.referenced {
-            check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.deliver.raw()) })?;
+            check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.ended.raw()) })?;
             self.referenced = false;
         }
         Ok(())
@@ -103,17 +107,18 @@ impl NativeConnection {
     /// Stops reading from the socket until `resume` (push backpressure).
     #[napi(catch_unwind)]
     pub fn pause(&self) {
-        self.connection.pause_reading();
+        self.watch.pause();
     }
 
     #[napi(catch_unwind)]
     pub fn resume(&self) {
-        self.connection.resume_reading();
+        self.watch.resume();
     }
 
     /// Closes the socket at once; the close reason still reaches the delivery callback.
     #[napi(catch_unwind)]
     pub fn close(&self) {
+        self.watch.stop();
         self.connection.close();
     }
 
@@ -130,10 +135,10 @@ impl NativeConnection {
 }
 
 /// Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
-/// as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with every
-/// frame that arrived since its last call (see `delivery.rs` for the layout) and, once, with
-/// why the connection ended. Resolves to the connection, or to an ErrorInfo describing why
-/// connecting failed.
+/// as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with the
+/// frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
+/// with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
+/// why connecting failed.
 #[napi(
     catch_unwind,
     ts_args_type = "options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void",
@@ -149,39 +154,39 @@ pub fn connect<'env>(
     if let Some(c) = credentials {
         connect_options.credentials = Some(c.credentials.clone());
     }
+    let mut callback = std::ptr::null_mut();
+    check_status!(unsafe { sys::napi_create_reference(env.raw(), on_delivery.raw(), 1, &mut callback) })?;
+    // Carried through the (Send) completion closure as a number; only the JS thread uses it.
+    let callback = callback as usize;
     let slot: Arc<OnceLock<Weak<Connection>>> = Arc::new(OnceLock::new());
     let connection_slot = slot.clone();
-    let deliver: Arc<DeliveryFn> = Arc::new(on_delivery
+    let ended: Arc<DeliveryFn> = Arc::new(on_delivery
         .build_threadsafe_function::<()>()
         .callee_handled::<false>()
         .weak::<true>()
         .build_callback(move |_ctx| {
-            // A panic must not unwind into Node: report it as the connection's end instead.
-            let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                connection_slot.get().and_then(Weak::upgrade).map(|c| c.take_delivery())
-            }));
-            Ok(DeliveryArgs::from(match taken {
-                Ok(delivery) => delivery.unwrap_or_default(),
-                Err(_) => Delivery {
-                    batch: None,
-                    closed: Some(TransportError::Internal("panic while taking a delivery".into())),
-                },
-            }))
+            let closed = connection_slot.get().and_then(Weak::upgrade).and_then(|c| c.take_end());
+            Ok(DeliveryArgs::from(Delivery { batch: None, closed }))
         })?);
-    let waker = deliver.clone();
-    let wake = Box::new(move || {
-        waker.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    let notifier = ended.clone();
+    let on_end = Box::new(move || {
+        notifier.call((), ThreadsafeFunctionCallMode::NonBlocking);
     });
     let promise = env.spawn_future_with_callback(
-        async move { Ok(Connection::open(connect_options, wake).await) },
-        move |_env, opened| {
+        async move { Ok(Connection::open(connect_options, on_end).await) },
+        move |env, opened| {
+            let callback = callback as sys::napi_ref;
             Ok(match opened {
                 Ok(connection) => {
                     let connection = Arc::new(connection);
                     let _ = slot.set(Arc::downgrade(&connection));
-                    Either::A(NativeConnection { connection, deliver, referenced: false })
+                    let watch = ReadWatch::start(env, callback, connection.clone())?;
+                    Either::A(NativeConnection { watch, connection, ended, referenced: false })
                 }
-                Err(e) => Either::B(ErrorInfo::from(&e)),
+                Err(e) => {
+                    unsafe { sys::napi_delete_reference(env.raw(), callback) };
+                    Either::B(ErrorInfo::from(&e))
+                }
             })
         },
     )?;

@@ -1,12 +1,13 @@
-//! The tokio side: sockets, handshake, write coalescing, frame assembly and delivery
-//! batching. Knows nothing of JS: the binding passes a wake function and takes deliveries.
+//! The socket side: connect and handshake on tokio, write coalescing with a tokio writer task
+//! for backlogs, frame assembly into batches. Knows nothing of JS: the binding reads when the
+//! socket is readable and is told when the connection ends.
 
+mod batch;
 mod connection;
 mod error;
-mod inbox;
 mod stream;
 
 pub use connection::{ConnectOptions, Connection};
 pub use error::TransportError;
-pub use inbox::{Batch, Delivery, META_WORDS};
+pub use batch::{Batch, Delivery, META_WORDS};
 pub use stream::Address;

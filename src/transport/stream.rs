@@ -1,20 +1,22 @@
-//! One socket type over TCP and unix sockets. Both tokio streams allow readiness waits and
-//! non-blocking reads/writes through `&self`, which lets the JS thread write directly while a
-//! task reads, without splitting the stream.
+//! One socket type over TCP and unix sockets. `Stream` is the tokio stream used while
+//! connecting and authenticating. `Socket` is the established connection: the JS thread reads
+//! it (woken by libuv) and writes it directly, and tokio watches only its writability, for the
+//! writer task that finishes what the socket did not take at once.
 
-use std::io;
-#[cfg(unix)]
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
-use tokio::net::TcpStream;
-#[cfg(unix)]
-use tokio::net::UnixStream;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::{TcpStream, UnixStream};
 
 /// Where to connect.
 #[derive(Debug, Clone)]
 pub enum Address {
     Tcp { host: String, port: u16 },
-    #[cfg(unix)]
     Unix(PathBuf),
 }
 
@@ -22,7 +24,6 @@ impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Address::Tcp { host, port } => write!(f, "{host}:{port}"),
-            #[cfg(unix)]
             Address::Unix(path) => write!(f, "unix/:{}", path.display()),
         }
     }
@@ -30,7 +31,6 @@ impl std::fmt::Display for Address {
 
 pub enum Stream {
     Tcp(TcpStream),
-    #[cfg(unix)]
     Unix(UnixStream),
 }
 
@@ -38,7 +38,6 @@ macro_rules! each {
     ($self:ident, $s:ident => $e:expr) => {
         match $self {
             Stream::Tcp($s) => $e,
-            #[cfg(unix)]
             Stream::Unix($s) => $e,
         }
     };
@@ -53,9 +52,21 @@ impl Stream {
                 s.set_nodelay(true)?;
                 Ok(Stream::Tcp(s))
             }
-            #[cfg(unix)]
             Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
         }
+    }
+
+    /// The established socket. Must be called inside the runtime (it registers with tokio).
+    pub fn establish(self) -> io::Result<Socket> {
+        let std = match self {
+            Stream::Tcp(s) => StdSocket::Tcp(s.into_std()?),
+            Stream::Unix(s) => StdSocket::Unix(s.into_std()?),
+        };
+        // Read interest stays off: readiness to read is libuv's to report, and the tokio
+        // thread must not wake for every response.
+        // SAFETY: the std socket owns its fd and is never replaced while the AsyncFd holds it.
+        let registered = unsafe { AsyncFd::register_with_interest(std, Interest::WRITABLE) };
+        Ok(Socket(registered.map_err(io::Error::from)?))
     }
 
     pub async fn readable(&self) -> io::Result<()> {
@@ -99,5 +110,70 @@ impl Stream {
             }
         }
         Ok(())
+    }
+}
+
+enum StdSocket {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl AsRawFd for StdSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            StdSocket::Tcp(s) => s.as_raw_fd(),
+            StdSocket::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+/// An established, non-blocking connection. Reads and direct writes work from any thread
+/// through `&self`; `write_all` waits for writability on the tokio runtime.
+pub struct Socket(AsyncFd<StdSocket>);
+
+impl Socket {
+    pub fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Reads into `buf`'s spare capacity, without initialising it first.
+    pub fn read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: read(2) only writes into the slice, and only the `n` bytes it reports are
+        // then treated as initialised.
+        let spare = unsafe { &mut *(spare as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        let n = match self.0.get_ref() {
+            StdSocket::Tcp(s) => (&*s).read(spare)?,
+            StdSocket::Unix(s) => (&*s).read(spare)?,
+        };
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
+    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        match self.0.get_ref() {
+            StdSocket::Tcp(s) => (&*s).write(data),
+            StdSocket::Unix(s) => (&*s).write(data),
+        }
+    }
+
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut ready = self.0.writable().await?;
+            match ready.try_io(|_| self.try_write(data)) {
+                Ok(Ok(n)) => data = &data[n..],
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends both directions at once: the reader then sees the end, whatever thread failed.
+    pub fn shutdown(&self) {
+        let _ = match self.0.get_ref() {
+            StdSocket::Tcp(s) => s.shutdown(Shutdown::Both),
+            StdSocket::Unix(s) => s.shutdown(Shutdown::Both),
+        };
     }
 }

@@ -1,0 +1,195 @@
+//! Reading on Node's own event loop: a libuv poll handle on the socket runs
+//! `Connection::read` when the socket is readable and hands the frames to JS in the same turn
+//! of the loop. A reader thread would add a second thread wake-up to every round trip.
+//!
+//! Everything here runs on the JS thread. The poll handle's memory and its `Watch` live until
+//! libuv's close callback, so a callback that closes the connection from JS is safe.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::os::raw::c_int;
+use std::ptr::null_mut;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+
+use super::delivery::DeliveryArgs;
+use crate::transport::{Connection, Delivery, TransportError};
+
+// libuv's stable v1 ABI, resolved from the node binary when the addon is loaded.
+type PollCallback = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type CloseCallback = unsafe extern "C" fn(handle: *mut c_void);
+extern "C" {
+    fn uv_handle_size(handle_type: c_int) -> usize;
+    fn uv_poll_init(event_loop: *mut sys::uv_loop_s, handle: *mut c_void, fd: c_int) -> c_int;
+    fn uv_poll_start(handle: *mut c_void, events: c_int, callback: PollCallback) -> c_int;
+    fn uv_poll_stop(handle: *mut c_void) -> c_int;
+    fn uv_close(handle: *mut c_void, callback: CloseCallback);
+    fn uv_unref(handle: *mut c_void);
+}
+const UV_POLL: c_int = 8;
+const UV_READABLE: c_int = 1;
+
+/// What the handle's callbacks need; pointed to by the handle's first field (`data`).
+struct Watch {
+    env: sys::napi_env,
+    callback: sys::napi_ref,
+    async_context: sys::napi_async_context,
+    connection: Arc<Connection>,
+    state: Rc<State>,
+    /// The handle's memory, freed in the close callback.
+    memory: *mut [u64],
+}
+
+struct State {
+    /// Also true until the first `resume` starts the handle.
+    paused: Cell<bool>,
+    closing: Cell<bool>,
+    /// Node is tearing the environment down: no more napi calls.
+    env_gone: Cell<bool>,
+}
+
+/// The binding's handle on a watch. Dropping it stops the watch.
+pub struct ReadWatch {
+    handle: *mut c_void,
+    state: Rc<State>,
+}
+
+impl ReadWatch {
+    /// Starts watching `connection`'s socket; the function `callback` refers to gets each
+    /// delivery (the watch owns that reference from here on). The handle does not keep the
+    /// loop alive: the delivery ThreadsafeFunction's ref does, while requests are pending.
+    pub fn start(env: &Env, callback: sys::napi_ref, connection: Arc<Connection>) -> Result<ReadWatch> {
+        let env = env.raw();
+        unsafe {
+            let mut event_loop = null_mut();
+            check_status!(sys::napi_get_uv_event_loop(env, &mut event_loop))?;
+            let mut name = null_mut();
+            check_status!(sys::napi_create_string_utf8(env, c"kharon:read".as_ptr(), 11, &mut name))?;
+            let mut async_context = null_mut();
+            check_status!(sys::napi_async_init(env, null_mut(), name, &mut async_context))?;
+
+            let memory = Box::into_raw(vec![0u64; uv_handle_size(UV_POLL).div_ceil(8)].into_boxed_slice());
+            let handle = memory as *mut c_void;
+            let state = Rc::new(State { paused: Cell::new(true), closing: Cell::new(false), env_gone: Cell::new(false) });
+            let watch = Box::new(Watch { env, callback, async_context, connection, state: state.clone(), memory });
+            let fd = watch.connection.raw_fd();
+            if uv_poll_init(event_loop, handle, fd) != 0 {
+                free(Box::into_raw(watch));
+                return Err(Error::new(Status::GenericFailure, "libuv refused to watch the socket"));
+            }
+            *(handle as *mut *mut Watch) = Box::into_raw(watch);
+            uv_unref(handle);
+            check_status!(sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), handle))?;
+            let watch = ReadWatch { handle, state };
+            watch.resume();
+            Ok(watch)
+        }
+    }
+
+    /// Stops reading, so TCP pushes back on the server (push high-water mark).
+    pub fn pause(&self) {
+        if !self.state.closing.get() && !self.state.paused.replace(true) {
+            unsafe { uv_poll_stop(self.handle) };
+        }
+    }
+
+    pub fn resume(&self) {
+        if !self.state.closing.get() && self.state.paused.replace(false) {
+            unsafe { uv_poll_start(self.handle, UV_READABLE, on_readable) };
+        }
+    }
+
+    pub fn stop(&self) {
+        // Once closing, the handle may already be freed.
+        if !self.state.closing.get() {
+            unsafe { close(self.handle) }
+        }
+    }
+}
+
+impl Drop for ReadWatch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+unsafe fn watch_of(handle: *mut c_void) -> *mut Watch {
+    *(handle as *mut *mut Watch)
+}
+
+unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
+    let watch = &*watch_of(handle);
+    // A panic must not unwind into libuv: it ends the connection instead.
+    let delivery = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if status < 0 {
+            watch.connection.fail(TransportError::io(&std::io::Error::from_raw_os_error(-status)));
+        }
+        watch.connection.read()
+    }))
+    .unwrap_or_else(|_| {
+        watch.connection.fail(TransportError::Internal("panic while reading the socket".into()));
+        Delivery { batch: None, closed: watch.connection.take_end() }
+    });
+    if watch.connection.has_ended() {
+        close(handle);
+    }
+    if !delivery.is_empty() {
+        call_js(watch, delivery);
+    }
+}
+
+/// Calls the delivery callback as Node calls its own I/O callbacks: in a callback scope, so
+/// promise reactions and nextTicks run before the loop goes on.
+unsafe fn call_js(watch: &Watch, delivery: Delivery) {
+    let env = watch.env;
+    let mut scope = null_mut();
+    if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+        return;
+    }
+    let mut callback = null_mut();
+    let mut receiver = null_mut();
+    let ready = sys::napi_get_reference_value(env, watch.callback, &mut callback) == sys::Status::napi_ok
+        && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok;
+    if let (true, Ok(args)) = (ready, DeliveryArgs::from(delivery).into_vec(env)) {
+        let mut result = null_mut();
+        let status = sys::napi_make_callback(env, watch.async_context, receiver, callback, args.len(), args.as_ptr(), &mut result);
+        if status == sys::Status::napi_pending_exception {
+            let mut error = null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut error);
+            sys::napi_fatal_exception(env, error);
+        }
+    }
+    sys::napi_close_handle_scope(env, scope);
+}
+
+unsafe fn close(handle: *mut c_void) {
+    let watch = &*watch_of(handle);
+    if watch.state.closing.replace(true) {
+        return;
+    }
+    if !watch.state.env_gone.get() {
+        sys::napi_remove_env_cleanup_hook(watch.env, Some(on_env_teardown), handle);
+    }
+    uv_close(handle, on_closed);
+}
+
+unsafe extern "C" fn on_env_teardown(handle: *mut c_void) {
+    let watch = &*watch_of(handle);
+    watch.state.env_gone.set(true);
+    close(handle);
+}
+
+unsafe extern "C" fn on_closed(handle: *mut c_void) {
+    free(watch_of(handle));
+}
+
+unsafe fn free(watch: *mut Watch) {
+    let watch = Box::from_raw(watch);
+    if !watch.state.env_gone.get() {
+        sys::napi_delete_reference(watch.env, watch.callback);
+        sys::napi_async_destroy(watch.env, watch.async_context);
+    }
+    drop(Box::from_raw(watch.memory));
+}
