@@ -122,6 +122,25 @@ describe('strings and binary', () => {
     assert.deepEqual(await conn.eval("return 'ünï' .. 'cødé'"), ['ünïcødé'])
   })
 
+  test('every length from 0 to 70: ASCII, and with one non-ASCII character first, inside or last', async () => {
+    const values = []
+    for (let n = 0; n <= 70; n++) {
+      const ascii = Array.from({ length: n }, (_, i) => String.fromCharCode(0x21 + (i % 90))).join('')
+      values.push(ascii)
+      if (n > 0) {
+        for (const at of new Set([0, n >> 1, n - 1])) values.push(ascii.slice(0, at) + 'é' + ascii.slice(at + 1))
+      }
+    }
+    const out = await conn.call('echo', values)
+    assert.equal(out.length, values.length)
+    out.forEach((v, i) => assert.equal(v, values[i], `string #${i} (length ${values[i].length})`))
+  })
+
+  test('arrays of every length from 0 to 20 keep their elements in order', async () => {
+    const arrays = Array.from({ length: 21 }, (_, n) => Array.from({ length: n }, (_, i) => (i % 2 ? `e${i}` : i)))
+    assert.deepEqual(await conn.call('echo', arrays), arrays)
+  })
+
   test('long strings (> 64 KiB), ASCII and multi-byte', async () => {
     const ascii = 'abcdefghij'.repeat(10000)
     const wide = 'é✓😀'.repeat(20000) // 180 000 bytes of UTF-8
