@@ -117,14 +117,18 @@ function u8() {
   return src[pos++]
 }
 
+// Lengths and unsigned ints from bytes: a call's result array has a 32-bit length, and making a
+// DataView for it cost more than decoding the rest of a small reply.
 function u16() {
-  const v = dv().getUint16(pos)
+  need(2)
+  const v = (src[pos] << 8) | src[pos + 1]
   pos += 2
   return v
 }
 
 function u32() {
-  const v = dv().getUint32(pos)
+  need(4)
+  const v = src[pos] * 0x1000000 + ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3])
   pos += 4
   return v
 }
