@@ -59,7 +59,6 @@ async function selectMs(select) {
 async function benchKharon(server, record) {
   const conn = await kharon.connect(`${server.host}:${server.port}`)
   const echo = () => conn.call('echo', [1])
-  record('sequential_call', await sequential(echo, SEQUENTIAL))
   for (const w of WINDOWS) record(`pipelined_${w}`, await windows(echo, w === 1 ? SEQUENTIAL : PIPELINED, w))
   record('burst_100000', await windows(echo, BURST, BURST))
 
@@ -137,8 +136,10 @@ async function benchDriver(server, record, stalls) {
   conn.disconnect()
 }
 
-// The latency floor: pre-encoded frames over a plain socket, one at a time.
-async function benchRawSocket(server, record) {
+// The floor: pre-encoded frames over a plain socket. `roundTrip()` sends one and waits for its
+// reply (latency); `window(w)` keeps w in flight like the clients do (a new frame for each reply,
+// sent when a read brings replies).
+async function openRawSocket(server) {
   const sock = net.connect({ host: server.host, port: server.port, noDelay: true })
   let buf = Buffer.alloc(0)
   let wake = null
@@ -150,31 +151,74 @@ async function benchRawSocket(server, record) {
     while (buf.length < n) await new Promise((r) => { wake = r })
     wake = null
   }
+  const wholeFrame = async () => {
+    await need(5)
+    await need(5 + buf.readUInt32BE(1))
+  }
   await need(128)
   buf = buf.subarray(128)
   const body = Buffer.from([0x82, 0x22, 0xa4, ...Buffer.from('echo'), 0x21, 0x91, 0x01])
   const frame = Buffer.concat([Buffer.from([0xce, 0, 0, 0, 9 + body.length, 0x82, 0x00, 0x0a, 0x01, 0xce, 0, 0, 0, 0]), body])
-  const t = now()
-  for (let i = 0; i < SEQUENTIAL; i++) {
-    sock.write(frame)
-    await need(5)
-    const len = 5 + buf.readUInt32BE(1)
-    await need(len)
-    buf = buf.subarray(len)
+  return {
+    async roundTrip() {
+      sock.write(frame)
+      await wholeFrame()
+      buf = buf.subarray(5 + buf.readUInt32BE(1))
+    },
+    async window(w) {
+      const t = now()
+      let sent = 0
+      let received = 0
+      const send = (k) => {
+        sock.write(Buffer.concat(new Array(k).fill(frame)))
+        sent += k
+      }
+      send(Math.min(w, PIPELINED))
+      while (received < PIPELINED) {
+        await wholeFrame()
+        let replies = 0
+        while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+          buf = buf.subarray(5 + buf.readUInt32BE(1))
+          replies++
+        }
+        received += replies
+        if (sent < PIPELINED) send(Math.min(replies, PIPELINED - sent))
+      }
+      return PIPELINED / (now() - t)
+    },
+    close: () => sock.destroy(),
   }
-  record('sequential_call', SEQUENTIAL / (now() - t))
-  sock.destroy()
 }
 
-function timeDecode(fn, bytes) {
-  for (let i = 0; i < 5; i++) fn(bytes)
-  const samples = []
-  for (let i = 0; i < 15; i++) {
-    const t = now()
-    fn(bytes)
-    samples.push((now() - t) * 1000)
+// Latency, the raw socket and kharon taken in alternating blocks (ABBA), so that the machine's
+// slow and fast phases (seconds long on a shared VM) fall on both alike.
+async function sequentialInterleaved(raw, conn, record) {
+  const BLOCK = 1000
+  const time = { raw: 0, kharon: 0 }
+  const clients = { raw: () => raw.roundTrip(), kharon: () => conn.call('echo', [1]) }
+  for (let b = 0; b < SEQUENTIAL / BLOCK; b++) {
+    for (const who of b % 2 ? ['kharon', 'raw'] : ['raw', 'kharon']) {
+      const t = now()
+      for (let i = 0; i < BLOCK; i++) await clients[who]()
+      time[who] += now() - t
+    }
   }
-  return median(samples)
+  record('raw socket', 'sequential_call', SEQUENTIAL / time.raw)
+  record('kharon', 'sequential_call', SEQUENTIAL / time.kharon)
+}
+
+// Median milliseconds per decode of `bytes` for each decoder, their samples alternating so that
+// both see the same phases of the machine.
+function timeDecodes(decoders, bytes) {
+  const samples = Object.fromEntries(Object.keys(decoders).map((who) => [who, []]))
+  for (let i = 0; i < 60; i++) {
+    for (const [who, decodeWith] of Object.entries(decoders)) {
+      const t = now()
+      decodeWith(bytes)
+      if (i >= 10) samples[who].push((now() - t) * 1000)
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([who, xs]) => [who, median(xs)]))
 }
 
 function runNetbox(server) {
@@ -217,11 +261,16 @@ async function main() {
     const unpackr = new Unpackr({ mapsAsObjects: true, useRecords: false })
 
     for (let r = 0; r < REPEATS; r++) {
-      await benchRawSocket(server, recorder('raw socket'))
+      const raw = await openRawSocket(server)
+      const conn = await kharon.connect(`${server.host}:${server.port}`)
+      await sequentialInterleaved(raw, conn, (who, name, value) => recorder(who)(name, value))
+      await conn.close()
+      for (const w of WINDOWS.filter((w) => w > 1)) recorder('raw socket')(`pipelined_${w}`, await raw.window(w))
+      raw.close()
       await benchKharon(server, recorder('kharon'))
       await benchDriver(server, recorder('tarantool-driver'), stalls)
-      recorder('kharon')('decode_10k_ms', timeDecode((b) => decode(b), selectBody))
-      recorder('msgpackr')('decode_10k_ms', timeDecode((b) => unpackr.unpack(b), selectBody))
+      const decodeMs = timeDecodes({ kharon: (b) => decode(b), msgpackr: (b) => unpackr.unpack(b) }, selectBody)
+      for (const [who, ms] of Object.entries(decodeMs)) recorder(who)('decode_10k_ms', ms)
     }
     Object.assign(results['net.box'], await runNetbox(server))
   } finally {
