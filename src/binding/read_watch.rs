@@ -81,8 +81,9 @@ impl ReadWatch {
             }
             *(handle as *mut *mut Watch) = Box::into_raw(watch);
             uv_unref(handle);
-            check_status!(sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), handle))?;
             let watch = ReadWatch { handle, state };
+            // Dropping `watch` on failure closes the handle.
+            check_status!(sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), handle))?;
             watch.resume();
             Ok(watch)
         }
