@@ -8,7 +8,7 @@ use super::error::TransportError;
 pub const META_WORDS: usize = 5;
 
 /// Frames cut from the socket's bytes, in arrival order. Bodies are byte ranges of `data`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
     pub data: Vec<u8>,
     pub meta: Vec<u32>,
@@ -20,7 +20,7 @@ impl Batch {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Delivery {
     pub batch: Option<Batch>,
     /// Set once, when the connection has ended; always after its last frames.

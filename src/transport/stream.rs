@@ -34,11 +34,12 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
+/// Runs the same expression on whichever socket a TCP-or-unix enum holds.
 macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Stream::Tcp($s) => $e,
-            Stream::Unix($s) => $e,
+    ($kind:ident, $value:expr, $s:ident => $e:expr) => {
+        match $value {
+            $kind::Tcp($s) => $e,
+            $kind::Unix($s) => $e,
         }
     };
 }
@@ -70,19 +71,19 @@ impl Stream {
     }
 
     pub async fn readable(&self) -> io::Result<()> {
-        each!(self, s => s.readable().await)
+        each!(Stream, self, s => s.readable().await)
     }
 
     pub async fn writable(&self) -> io::Result<()> {
-        each!(self, s => s.writable().await)
+        each!(Stream, self, s => s.writable().await)
     }
 
     pub fn try_read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        each!(self, s => s.try_read_buf(buf))
+        each!(Stream, self, s => s.try_read_buf(buf))
     }
 
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
-        each!(self, s => s.try_write(data))
+        each!(Stream, self, s => s.try_write(data))
     }
 
     /// Reads until `buf` holds at least `len` bytes.
@@ -120,10 +121,7 @@ enum StdSocket {
 
 impl AsRawFd for StdSocket {
     fn as_raw_fd(&self) -> RawFd {
-        match self {
-            StdSocket::Tcp(s) => s.as_raw_fd(),
-            StdSocket::Unix(s) => s.as_raw_fd(),
-        }
+        each!(StdSocket, self, s => s.as_raw_fd())
     }
 }
 
@@ -142,19 +140,13 @@ impl Socket {
         // SAFETY: read(2) only writes into the slice, and only the `n` bytes it reports are
         // then treated as initialised.
         let spare = unsafe { &mut *(spare as *mut [MaybeUninit<u8>] as *mut [u8]) };
-        let n = match self.0.get_ref() {
-            StdSocket::Tcp(s) => (&*s).read(spare)?,
-            StdSocket::Unix(s) => (&*s).read(spare)?,
-        };
+        let n = each!(StdSocket, self.0.get_ref(), s => (&*s).read(spare)?);
         unsafe { buf.set_len(buf.len() + n) };
         Ok(n)
     }
 
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
-        match self.0.get_ref() {
-            StdSocket::Tcp(s) => (&*s).write(data),
-            StdSocket::Unix(s) => (&*s).write(data),
-        }
+        each!(StdSocket, self.0.get_ref(), s => (&*s).write(data))
     }
 
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
@@ -171,9 +163,6 @@ impl Socket {
 
     /// Ends both directions at once: the reader then sees the end, whatever thread failed.
     pub fn shutdown(&self) {
-        let _ = match self.0.get_ref() {
-            StdSocket::Tcp(s) => s.shutdown(Shutdown::Both),
-            StdSocket::Unix(s) => s.shutdown(Shutdown::Both),
-        };
+        let _ = each!(StdSocket, self.0.get_ref(), s => s.shutdown(Shutdown::Both));
     }
 }
