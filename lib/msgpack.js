@@ -218,131 +218,131 @@ function ascii32(p, n) {
   switch (n) {
     case 0: return ''
     case 1: {
-      const c0 = src[p + 0]
+      const c0 = src[p]
       return (c0) & 0x80 ? null : fcc(c0)
     }
     case 2: {
-      const c0 = src[p + 0], c1 = src[p + 1]
+      const c0 = src[p], c1 = src[p + 1]
       return (c0 | c1) & 0x80 ? null : fcc(c0, c1)
     }
     case 3: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2]
       return (c0 | c1 | c2) & 0x80 ? null : fcc(c0, c1, c2)
     }
     case 4: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3]
       return (c0 | c1 | c2 | c3) & 0x80 ? null : fcc(c0, c1, c2, c3)
     }
     case 5: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4]
       return (c0 | c1 | c2 | c3 | c4) & 0x80 ? null : fcc(c0, c1, c2, c3, c4)
     }
     case 6: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5]
       return (c0 | c1 | c2 | c3 | c4 | c5) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5)
     }
     case 7: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6)
     }
     case 8: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7)
     }
     case 9: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8)
     }
     case 10: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9)
     }
     case 11: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10)
     }
     case 12: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11)
     }
     case 13: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12)
     }
     case 14: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13)
     }
     case 15: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14)
     }
     case 16: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)
     }
     case 17: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16)
     }
     case 18: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17)
     }
     case 19: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18)
     }
     case 20: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19)
     }
     case 21: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20)
     }
     case 22: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21)
     }
     case 23: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22)
     }
     case 24: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23)
     }
     case 25: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24)
     }
     case 26: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25)
     }
     case 27: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26)
     }
     case 28: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26 | c27) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27)
     }
     case 29: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26 | c27 | c28) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28)
     }
     case 30: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26 | c27 | c28 | c29) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29)
     }
     case 31: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29], c30 = src[p + 30]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29], c30 = src[p + 30]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26 | c27 | c28 | c29 | c30) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30)
     }
     case 32: {
-      const c0 = src[p + 0], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29], c30 = src[p + 30], c31 = src[p + 31]
+      const c0 = src[p], c1 = src[p + 1], c2 = src[p + 2], c3 = src[p + 3], c4 = src[p + 4], c5 = src[p + 5], c6 = src[p + 6], c7 = src[p + 7], c8 = src[p + 8], c9 = src[p + 9], c10 = src[p + 10], c11 = src[p + 11], c12 = src[p + 12], c13 = src[p + 13], c14 = src[p + 14], c15 = src[p + 15], c16 = src[p + 16], c17 = src[p + 17], c18 = src[p + 18], c19 = src[p + 19], c20 = src[p + 20], c21 = src[p + 21], c22 = src[p + 22], c23 = src[p + 23], c24 = src[p + 24], c25 = src[p + 25], c26 = src[p + 26], c27 = src[p + 27], c28 = src[p + 28], c29 = src[p + 29], c30 = src[p + 30], c31 = src[p + 31]
       return (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15 | c16 | c17 | c18 | c19 | c20 | c21 | c22 | c23 | c24 | c25 | c26 | c27 | c28 | c29 | c30 | c31) & 0x80 ? null : fcc(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, c29, c30, c31)
     }
   }
