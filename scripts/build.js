@@ -44,7 +44,8 @@ function run(cmd, args, env) {
   if (r.status !== 0) process.exit(r.status === null ? 1 : r.status)
 }
 
-if (process.argv.includes('--if-missing') && hasBinary()) process.exit(0)
+const ifMissing = process.argv.includes('--if-missing')
+if (ifMissing && hasBinary()) process.exit(0)
 
 const cargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' })
 if (cargo.error || cargo.status !== 0) {
@@ -54,6 +55,13 @@ if (cargo.error || cargo.status !== 0) {
 }
 
 const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+// A fresh clone (the lockfile is there; npm never packs it) has no devDependencies yet: install
+// them from the lockfile, so `npm test` or `npm run demo` can be the first command. Not during
+// `npm install` itself (--if-missing), which installs them anyway.
+if (!ifMissing && !fs.existsSync(napiCli) && fs.existsSync(path.join(root, 'package-lock.json'))) {
+  console.error('kharon: installing the devDependencies from package-lock.json (npm ci)…')
+  run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'])
+}
 if (fs.existsSync(napiCli)) {
   run(process.execPath, [napiCli, 'build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'])
 } else {
