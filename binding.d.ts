@@ -24,6 +24,10 @@ export declare class NativeConnection {
   /** The server's version from its greeting, e.g. "2.6.0". */
   get serverVersion(): string
   get greeting(): string
+  /** The server's IPROTO version from IPROTO_ID; 0 when none was exchanged. */
+  get protocolVersion(): number
+  /** The server's feature ids from IPROTO_ID; empty when none was exchanged. */
+  get protocolFeatures(): Array<number>
 }
 
 /**
@@ -43,9 +47,6 @@ export declare class NativeCredentials {
  * why connecting failed.
  */
 export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
-
-/** Decodes an error response body into the same shape as other errors. */
-export declare function decodeError(errcode: number, body: Uint8Array): ErrorInfo
 
 /** Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33). */
 export declare function errcodeName(errcode: number): string
@@ -68,6 +69,12 @@ export interface NativeConnectOptions {
   /** Milliseconds. */
   connectTimeout?: number
   maxFrameSize?: number
+  /**
+   * IPROTO_ID to offer a 2.10+ server: our protocol version and feature ids. Without
+   * `features`, no ID is sent.
+   */
+  protocolVersion?: number
+  features?: Array<number>
 }
 
 export interface StackEntryInfo {

@@ -838,5 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeConnection = nativeBinding.NativeConnection
 module.exports.NativeCredentials = nativeBinding.NativeCredentials
 module.exports.connect = nativeBinding.connect
-module.exports.decodeError = nativeBinding.decodeError
 module.exports.errcodeName = nativeBinding.errcodeName

@@ -1,7 +1,10 @@
 'use strict'
 
 const native = require('../binding.js')
-const { setErrorDecoder } = require('./msgpack')
+const { decode, setErrorDecoder } = require('./msgpack')
+
+const ERROR_24 = 0x31
+const ERROR = 0x52
 
 // Every error kharon raises is one of these classes, each with a stable string `code`.
 
@@ -25,12 +28,28 @@ class TimeoutError extends KharonError {
 /** The peer broke the IPROTO protocol; the connection is closed. */
 class ProtocolError extends KharonError {}
 
-/** An error the server reported: `code` is Tarantool's name (ER_NO_SUCH_PROC), `errcode` its number. */
+/**
+ * An error the server reported: `code` is Tarantool's name (ER_NO_SUCH_PROC), `errcode` its
+ * number, `serverStack` the IPROTO_ERROR stack (newest first), `type` and `fields` those of its
+ * newest entry; the older entries (`box.error` causes) follow as the `cause` chain.
+ */
 class TarantoolError extends KharonError {
   constructor(message, code, errcode, serverStack = [], options) {
     super(message, code, options)
     this.errcode = errcode
     this.serverStack = serverStack
+    const top = serverStack[0]
+    this.type = top === undefined ? undefined : top.type
+    this.fields = top === undefined ? undefined : top.fields
+  }
+}
+
+/** The server lacks a feature: `feature` names it, `serverVersion` is the server's. */
+class UnsupportedError extends KharonError {
+  constructor(message, { feature, serverVersion }) {
+    super(message, 'ERR_UNSUPPORTED')
+    this.feature = feature
+    this.serverVersion = serverVersion
   }
 }
 
@@ -51,7 +70,7 @@ class AbortError extends KharonError {
 /** A bug in kharon, reported instead of crashing the process. */
 class InternalError extends KharonError {}
 
-for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, PushOverflowError, AbortError, InternalError]) {
+for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, UnsupportedError, PushOverflowError, AbortError, InternalError]) {
   Object.defineProperty(cls.prototype, 'name', { value: cls.name, writable: true, configurable: true })
 }
 
@@ -76,18 +95,53 @@ function fromInfo(info) {
   return new Cls(info.message, info.code)
 }
 
-// An error travelling as a value (MP_EXT 3): the decoded {0: [entry...]} map, entries keyed
-// TYPE 0, FILE 1, LINE 2, MESSAGE 3, ERRNO 4, CODE 5, FIELDS 6.
-function fromErrorExt(map) {
-  const entries = Array.isArray(map && map[0]) ? map[0] : []
-  const stack = entries.map((e) => ({
-    type: e[0], file: e[1], line: e[2], message: e[3], errno: e[4], code: e[5], fields: e[6],
+// The IPROTO_ERROR map ({0: [entry...]}, entries keyed TYPE 0, FILE 1, LINE 2, MESSAGE 3,
+// ERRNO 4, CODE 5, FIELDS 6), decoded, as a stack of plain entries.
+function stackOf(map) {
+  const entries = map !== null && typeof map === 'object' && Array.isArray(map[0]) ? map[0] : []
+  return entries.map((e) => ({
+    type: e?.[0], file: e?.[1], line: e?.[2], message: e?.[3], errno: e?.[4], code: e?.[5], fields: e?.[6],
   }))
-  const top = stack[0] || {}
-  // The payload comes from the wire: anything but a u32 code is treated as unknown (0).
-  const code = Number.isInteger(top.code) && top.code >= 0 && top.code <= 0xffffffff ? top.code : 0
-  const message = typeof top.message === 'string' ? top.message : 'unknown error'
-  return new TarantoolError(message, native.errcodeName(code), code, stack)
+}
+
+// The payload comes from the wire: anything but a u32 code is treated as unknown (0).
+function u32Code(code) {
+  return Number.isInteger(code) && code >= 0 && code <= 0xffffffff ? code : 0
+}
+
+/** A TarantoolError for the newest entry of `stack`, with the older ones as its `cause` chain. */
+function fromStack(stack, fallbackMessage, errcode) {
+  let err
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const entry = stack[i]
+    const message = typeof entry.message === 'string' && entry.message !== '' ? entry.message : i === 0 ? fallbackMessage : 'unknown error'
+    const code = u32Code(entry.code)
+    err = new TarantoolError(message, native.errcodeName(code), code, stack.slice(i), err === undefined ? undefined : { cause: err })
+  }
+  return err ?? new TarantoolError(fallbackMessage, native.errcodeName(errcode), errcode, [])
+}
+
+// An error travelling as a value (MP_EXT 3): the decoded IPROTO_ERROR map.
+function fromErrorExt(map) {
+  return fromStack(stackOf(map), 'unknown error', 0)
+}
+
+/**
+ * An error response (type 0x8000 | errcode): IPROTO_ERROR when present (2.4.1+), else the
+ * ERROR_24 message. A body that cannot be read still gives the error with the status's code.
+ */
+function fromErrorResponse(errcode, buf, start, end) {
+  let body = null
+  try {
+    if (end > start) body = decode(buf, start, end)
+  } catch {}
+  const stack = body === null ? [] : stackOf(body[ERROR])
+  const message24 = typeof body?.[ERROR_24] === 'string' ? body[ERROR_24] : `Tarantool error ${errcode}`
+  const err = fromStack(stack, message24, errcode)
+  // The status's code is authoritative for the response itself.
+  err.errcode = errcode
+  err.code = native.errcodeName(errcode)
+  return err
 }
 
 setErrorDecoder(fromErrorExt)
@@ -106,10 +160,12 @@ module.exports = {
   TimeoutError,
   ProtocolError,
   TarantoolError,
+  UnsupportedError,
   PushOverflowError,
   AbortError,
   InternalError,
   fromInfo,
+  fromErrorResponse,
   abortError,
   closedError,
 }

@@ -2,7 +2,8 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { TimeoutError, fromInfo, abortError, closedError } = require('./errors')
+const { TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
+const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 
@@ -35,6 +36,8 @@ class Transport extends EventEmitter {
   #pausedBy = 0
   #highWaterMark
   #idleWaiters = []
+  #protocol
+  #sessionFeatures
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
@@ -44,12 +47,31 @@ class Transport extends EventEmitter {
     this.#highWaterMark = options.pushHighWaterMark
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
+    this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
+    // The session's features: what was offered, as far as the server has it.
+    const offered = options.native.features || []
+    this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#protocol.features.includes(f)))
+  }
+
+  /**
+   * The server's side of IPROTO_ID: `{ version, features }` (feature names as net.box spells
+   * them). `{ version: 0, features: [] }` for servers before 2.10, which have no ID.
+   */
+  get protocol() {
+    return this.#protocol
+  }
+
+  /** Whether the session uses `feature`: kharon offered it and the server has it. */
+  _uses(feature) {
+    return this.#sessionFeatures.has(feature)
   }
 
   /**
    * Connects (and authenticates when `user` is given).
    * connect(port, host?, callback?) or connect({ host, port, path, user, password,
-   * connectTimeout, maxFrameSize, pushHighWaterMark }, callback?).
+   * connectTimeout, maxFrameSize, pushHighWaterMark, features, required }, callback?).
+   * With a 2.10+ server, IPROTO_ID is exchanged first, offering `features` (default: all that
+   * kharon implements); `required: { version, features }` refuses a server that lacks them.
    */
   static connect(portOrOptions, host, callback) {
     if (typeof host === 'function') {
@@ -292,8 +314,7 @@ class Transport extends EventEmitter {
         if (entry._timer !== null || entry._signal !== null) release(entry)
         this.schemaVersion = meta[i + 2]
         if (status & ERROR_FLAG) {
-          const body = data.subarray(meta[i + 3], meta[i + 4])
-          entry._settle(fromInfo(native.decodeError(status & ~ERROR_FLAG, body)))
+          entry._settle(fromErrorResponse(status & ~ERROR_FLAG, data, meta[i + 3], meta[i + 4]))
         } else {
           entry._complete(data, meta[i + 3], meta[i + 4])
         }
@@ -362,8 +383,11 @@ function normalizeConnectOptions(portOrOptions, host) {
   const credentials = credentialsOf(o)
   if (o.connectTimeout !== undefined) out.connectTimeout = checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
   if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
+  out.protocolVersion = PROTOCOL_VERSION
+  out.features = offeredFeatureIds(o.features)
   return {
     native: out,
+    required: checkRequired(o.required),
     credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
   }
@@ -393,6 +417,11 @@ async function openTransport(options) {
   })
   if (!(result instanceof native.NativeConnection)) throw fromInfo(result)
   transport = new Transport(kConnect, result, options)
+  const refused = requirementError(options.required, transport.protocol, transport.serverVersion)
+  if (refused !== null) {
+    transport.close()
+    throw refused
+  }
   return transport
 }
 

@@ -15,7 +15,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 
 use crate::protocol::auth::Credentials;
-use crate::protocol::error::{code_name, decode};
+use crate::protocol::error::code_name;
+use crate::protocol::id::Protocol;
 use crate::transport::{Address, ConnectOptions, Connection, Delivery};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
@@ -44,6 +45,10 @@ pub struct NativeConnectOptions {
     /// Milliseconds.
     pub connect_timeout: Option<f64>,
     pub max_frame_size: Option<f64>,
+    /// IPROTO_ID to offer a 2.10+ server: our protocol version and feature ids. Without
+    /// `features`, no ID is sent.
+    pub protocol_version: Option<u32>,
+    pub features: Option<Vec<u32>>,
 }
 
 /// A user and what is kept of a password: its two SHA-1 digests, never the text. The client
@@ -132,6 +137,18 @@ impl NativeConnection {
     pub fn greeting(&self) -> String {
         self.connection.greeting.banner.clone()
     }
+
+    /// The server's IPROTO version from IPROTO_ID; 0 when none was exchanged.
+    #[napi(getter)]
+    pub fn protocol_version(&self) -> f64 {
+        self.connection.protocol.version as f64
+    }
+
+    /// The server's feature ids from IPROTO_ID; empty when none was exchanged.
+    #[napi(getter)]
+    pub fn protocol_features(&self) -> Vec<u32> {
+        self.connection.protocol.features.clone()
+    }
 }
 
 /// Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
@@ -193,12 +210,6 @@ pub fn connect<'env>(
     Ok(promise)
 }
 
-/// Decodes an error response body into the same shape as other errors.
-#[napi(catch_unwind)]
-pub fn decode_error(errcode: u32, body: &[u8]) -> ErrorInfo {
-    ErrorInfo::from(&decode(errcode, body))
-}
-
 /// Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33).
 #[napi(catch_unwind)]
 pub fn errcode_name(errcode: u32) -> String {
@@ -229,6 +240,9 @@ fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {
             return Err(Error::new(Status::InvalidArg, "maxFrameSize must be a number of bytes from 16 to 2^32-1"));
         }
         options.max_frame_size = max as usize;
+    }
+    if let Some(features) = o.features {
+        options.negotiate = Some(Protocol { version: o.protocol_version.unwrap_or(0).into(), features });
     }
     Ok(options)
 }

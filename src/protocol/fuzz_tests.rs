@@ -6,6 +6,7 @@
 use super::error::decode;
 use super::frame::{self, encode_request, Check};
 use super::greeting;
+use super::id::parse_id_response;
 use super::msgpack::{validate_one, Reader};
 
 struct XorShift(u64);
@@ -34,12 +35,13 @@ fn iterations(default: u64) -> u64 {
 /// Valid server-like frames to mutate.
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let bodies: [&[u8]; 5] = [
+    let bodies: [&[u8]; 6] = [
         &[],
         &[0x81, 0x30, 0x91, 0x01],
         &[0x81, 0x30, 0xdd, 0, 0, 0, 2, 0xa2, b'h', b'i', 0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18],
         &[0x82, 0x31, 0xa3, b'b', b'a', b'd', 0x52, 0x81, 0x00, 0x91, 0x82, 0x03, 0xa1, b'm', 0x05, 0x21],
         &[0x81, 0x30, 0x91, 0xd8, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        &[0x83, 0x54, 0x0a, 0x55, 0x9c, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 0x5b, 0xa1, b'c'],
     ];
     for (i, body) in bodies.iter().enumerate() {
         let mut f = Vec::new();
@@ -54,6 +56,7 @@ fn exercise(input: &[u8]) {
     let mut r = Reader::new(input);
     let _ = r.skip();
     let _ = decode(33, input);
+    let _ = parse_id_response(input);
     let mut pos = 0;
     while pos < input.len() {
         match frame::check(&input[pos..], 1 << 16) {

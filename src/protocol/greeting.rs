@@ -27,6 +27,19 @@ impl fmt::Display for GreetingError {
 
 impl std::error::Error for GreetingError {}
 
+impl Greeting {
+    /// `(major, minor)` of the version, e.g. `(2, 10)` for `2.10.0-beta1`; None if unreadable.
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.split('.');
+        let mut number = || -> Option<u32> {
+            let part = parts.next()?;
+            let digits = part.find(|c: char| !c.is_ascii_digit()).map_or(part, |end| &part[..end]);
+            digits.parse().ok()
+        };
+        Some((number()?, number()?))
+    }
+}
+
 pub fn parse(bytes: &[u8]) -> Result<Greeting, GreetingError> {
     if bytes.len() != GREETING_LEN {
         return Err(GreetingError(format!("expected {GREETING_LEN} bytes, got {}", bytes.len())));
@@ -79,6 +92,17 @@ mod tests {
         let parsed = parse(&g).unwrap();
         assert_eq!(parsed.version, "2.6.0");
         assert_eq!(parsed.salt.len(), 32);
+        assert_eq!(parsed.major_minor(), Some((2, 6)));
+    }
+
+    #[test]
+    fn reads_major_and_minor_of_newer_versions() {
+        let at = |v: &str| Greeting { banner: String::new(), version: v.into(), salt: vec![] }.major_minor();
+        assert_eq!(at("3.3.0"), Some((3, 3)));
+        assert_eq!(at("2.10.0-beta1"), Some((2, 10)));
+        assert_eq!(at("2.11"), Some((2, 11)));
+        assert_eq!(at(""), None);
+        assert_eq!(at("x.y"), None);
     }
 
     #[test]

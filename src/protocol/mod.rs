@@ -5,6 +5,7 @@ mod errcodes;
 pub mod error;
 pub mod frame;
 pub mod greeting;
+pub mod id;
 pub mod keys;
 pub mod msgpack;
 #[cfg(test)]

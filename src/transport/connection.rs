@@ -17,6 +17,7 @@ use crate::protocol::auth::Credentials;
 use crate::protocol::error::{decode, errcode_of_status};
 use crate::protocol::frame::{self, Check, DEFAULT_MAX_FRAME_SIZE};
 use crate::protocol::greeting::{self, Greeting, GREETING_LEN};
+use crate::protocol::id::{id_request, parse_id_response, Protocol, FIRST_VERSION_WITH_ID};
 
 /// Bytes asked of the socket per read when nothing larger is known to be coming.
 const READ_CHUNK: usize = 64 * 1024;
@@ -27,8 +28,9 @@ const MAX_READ_AHEAD: usize = 4 * 1024 * 1024;
 /// buffer while JS works through a batch (1 MiB batches measured 15–20% slower for pushes);
 /// large enough that a batch still carries thousands of small frames.
 const READ_BUDGET: usize = 256 * 1024;
-/// SYNC of the AUTH request, sent before JS can issue any request.
-const AUTH_SYNC: u64 = 0;
+/// SYNCs of the handshake's requests, sent before JS can issue any.
+const ID_SYNC: u64 = 0;
+const AUTH_SYNC: u64 = 1;
 
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -36,11 +38,20 @@ pub struct ConnectOptions {
     pub credentials: Option<Credentials>,
     pub connect_timeout: Option<Duration>,
     pub max_frame_size: usize,
+    /// What to offer in IPROTO_ID when the greeting shows a server that knows it (2.10+);
+    /// None: send no ID.
+    pub negotiate: Option<Protocol>,
 }
 
 impl ConnectOptions {
     pub fn new(address: Address) -> Self {
-        ConnectOptions { address, credentials: None, connect_timeout: None, max_frame_size: DEFAULT_MAX_FRAME_SIZE }
+        ConnectOptions {
+            address,
+            credentials: None,
+            connect_timeout: None,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            negotiate: None,
+        }
     }
 }
 
@@ -96,6 +107,8 @@ pub struct Connection {
     shared: Arc<Shared>,
     reader: Mutex<Reader>,
     pub greeting: Greeting,
+    /// The server's side of IPROTO_ID; version 0 and no features when none was exchanged.
+    pub protocol: Protocol,
 }
 
 impl Connection {
@@ -106,7 +119,7 @@ impl Connection {
         on_end: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Connection, TransportError> {
         let handshake = handshake(&options);
-        let (stream, greeting, leftover) = match options.connect_timeout {
+        let (stream, Handshake { greeting, protocol, leftover }) = match options.connect_timeout {
             Some(limit) => tokio::time::timeout(limit, handshake)
                 .await
                 .map_err(|_| TransportError::ConnectTimeout)??,
@@ -124,7 +137,7 @@ impl Connection {
         });
         supervise(shared.clone(), write_loop(shared.clone()));
         let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size };
-        Ok(Connection { shared, reader: Mutex::new(reader), greeting })
+        Ok(Connection { shared, reader: Mutex::new(reader), greeting, protocol })
     }
 
     /// Queues request frames. Returns false when the connection has already ended (the
@@ -240,36 +253,74 @@ impl Drop for Connection {
     }
 }
 
-async fn handshake(options: &ConnectOptions) -> Result<(Stream, Greeting, Vec<u8>), TransportError> {
+struct Handshake {
+    greeting: Greeting,
+    protocol: Protocol,
+    /// Bytes read past the handshake's replies.
+    leftover: Vec<u8>,
+}
+
+/// Greeting, then ID (2.10+) and AUTH pipelined in one write: one round trip for both.
+async fn handshake(options: &ConnectOptions) -> Result<(Stream, Handshake), TransportError> {
     let io = |e: io::Error| TransportError::io(&e);
     let stream = Stream::connect(&options.address).await.map_err(io)?;
     let mut buf = Vec::with_capacity(READ_CHUNK);
     stream.read_at_least(&mut buf, GREETING_LEN).await.map_err(io)?;
     let greeting = greeting::parse(&buf[..GREETING_LEN])?;
     buf.drain(..GREETING_LEN);
+    let offer = options
+        .negotiate
+        .as_ref()
+        .filter(|_| greeting.major_minor().is_some_and(|v| v >= FIRST_VERSION_WITH_ID));
+    let mut out = Vec::new();
+    if let Some(client) = offer {
+        out.extend(id_request(client, ID_SYNC));
+    }
     if let Some(credentials) = &options.credentials {
-        stream
-            .write_all(&credentials.auth_request(&greeting.salt, AUTH_SYNC))
-            .await
-            .map_err(io)?;
-        loop {
-            match frame::check(&buf, options.max_frame_size)? {
-                Check::Complete { len } => {
-                    let f = frame::parse(&buf[..len])?;
-                    if let Some(code) = errcode_of_status(f.header.status) {
-                        return Err(TransportError::Auth(decode(code, &buf[f.body_start..f.body_end])));
-                    }
-                    buf.drain(..len);
-                    break;
+        out.extend(credentials.auth_request(&greeting.salt, AUTH_SYNC));
+    }
+    if !out.is_empty() {
+        stream.write_all(&out).await.map_err(io)?;
+    }
+    let mut protocol = Protocol::default();
+    let mut awaiting = usize::from(offer.is_some()) + usize::from(options.credentials.is_some());
+    while awaiting > 0 {
+        let len = read_frame(&stream, &mut buf, options.max_frame_size).await?;
+        let f = frame::parse(&buf[..len])?;
+        let body = &buf[f.body_start..f.body_end];
+        let failed = errcode_of_status(f.header.status);
+        match f.header.sync {
+            // A server that refuses ID is spoken to as one without it.
+            ID_SYNC if offer.is_some() => {
+                if failed.is_none() {
+                    protocol = parse_id_response(body)
+                        .map_err(|e| TransportError::Protocol(format!("bad IPROTO_ID reply: {e}")))?;
                 }
-                Check::Incomplete { need } => {
-                    let want = need.unwrap_or(buf.len() + 1);
-                    stream.read_at_least(&mut buf, want).await.map_err(io)?;
+            }
+            AUTH_SYNC if options.credentials.is_some() => {
+                if let Some(code) = failed {
+                    return Err(TransportError::Auth(decode(code, body)));
                 }
+            }
+            other => return Err(TransportError::Protocol(format!("reply with SYNC {other} during the handshake"))),
+        }
+        buf.drain(..len);
+        awaiting -= 1;
+    }
+    Ok((stream, Handshake { greeting, protocol, leftover: buf }))
+}
+
+/// Reads until `buf` starts with a whole frame; returns its length.
+async fn read_frame(stream: &Stream, buf: &mut Vec<u8>, max_frame_size: usize) -> Result<usize, TransportError> {
+    loop {
+        match frame::check(buf, max_frame_size)? {
+            Check::Complete { len } => return Ok(len),
+            Check::Incomplete { need } => {
+                let want = need.unwrap_or(buf.len() + 1);
+                stream.read_at_least(buf, want).await.map_err(|e| TransportError::io(&e))?;
             }
         }
     }
-    Ok((stream, greeting, buf))
 }
 
 /// Runs one I/O task; whatever ends it (its own error, or a panic) ends the connection.
