@@ -6,8 +6,9 @@ const { EventEmitter } = require('node:events')
 const { Transport, credentialsOf } = require('./transport')
 const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
 const { Response } = require('./response')
-const { decode } = require('./msgpack')
+const { decode, tupleFormatsOf, findKey, rawString, tupleObject } = require('./msgpack')
 const { Schema } = require('./schema')
+const { unsupported } = require('./protocol')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES, U32 } = require('./args')
@@ -16,24 +17,34 @@ const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, ma
 const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
 const kCreate = Symbol('kharon.connection')
 
-// The DATA (0x30) of a response body in buf[start..end]; most are exactly {0x30: ...}.
-function dataOf(buf, start = 0, end = buf.length) {
+/**
+ * The DATA (0x30) of a response body in buf[start..end]. `objects`: 3.x tuples (MP_TUPLE)
+ * become objects keyed by the field names in the body's TUPLE_FORMATS.
+ */
+function dataOf(buf, start = 0, end = buf.length, objects = false) {
   if (end === start) return undefined
-  if (buf[start] === 0x81 && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
+  if (objects) return decode(buf, start, end, tupleFormatsOf(buf, start, end))[K.DATA]
+  // Most bodies are {0x30: ...}; on 3.x often {0x30: ..., 0x60: formats}: DATA comes first.
+  if ((buf[start] === 0x81 || buf[start] === 0x82) && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
   return decode(buf, start, end)[K.DATA]
 }
 
 /** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
 class Call extends Response {
+  constructor(transport, highWaterMark, onPush, onPushCtx, objects) {
+    super(transport, highWaterMark, onPush, onPushCtx)
+    this._objects = objects
+  }
+
   _pushValue(chunk) {
-    return dataOf(chunk)[0]
+    return dataOf(chunk, 0, chunk.length, this._objects)[0]
   }
 
   // Decodes straight from the delivery: no Buffer made for the body.
   _complete(data, start, end) {
     let value
     try {
-      value = dataOf(data, start, end)
+      value = dataOf(data, start, end, this._objects)
     } catch (err) {
       return this._settle(err)
     }
@@ -94,6 +105,11 @@ function checkIndex(index) {
   else if (typeof index !== 'string') throw new TypeError(`index must be a name or an integer id, got ${describe(index)}`)
 }
 
+function checkBoolean(v, name) {
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
+  return v
+}
+
 function checkTuplesMode(mode) {
   if (mode !== undefined && mode !== 'arrays' && mode !== 'objects') {
     throw new TypeError("tuples must be 'arrays' or 'objects'")
@@ -149,6 +165,7 @@ class Connection extends EventEmitter {
   #transport
   #schema
   #tuples
+  #fetchSchema
   #timeout
   #connectOptions
   #reconnect
@@ -167,6 +184,7 @@ class Connection extends EventEmitter {
     super()
     this.#connectOptions = connectOptions
     this.#tuples = options.tuples || 'arrays'
+    this.#fetchSchema = options.fetchSchema
     this.#timeout = options.timeout
     this.#reconnect = options.reconnect
     this.#offlineQueue = options.offlineQueue
@@ -188,6 +206,14 @@ class Connection extends EventEmitter {
   /** Requests waiting for a reconnect. */
   get queued() {
     return this.#queue.length
+  }
+
+  /**
+   * The server's side of IPROTO_ID: `{ version, features }`; `{ version: 0, features: [] }`
+   * before 2.10. Negotiated again on every reconnect (the server may have changed).
+   */
+  get protocol() {
+    return this.#transport.protocol
   }
 
   /** Spaces and indexes known by name: { version, fetches, byName, byId }. */
@@ -217,14 +243,27 @@ class Connection extends EventEmitter {
     return this.#withPushes(K.EVAL, build.evaluate(expr, args), opts)
   }
 
+  /**
+   * Selects tuples. With `fetchPos: true` (2.11+) resolves to `{ tuples, position }`, where
+   * `position` (opaque bytes, or null after the last tuple) passed as `after` gets the next page;
+   * `after` also takes a tuple.
+   */
   select(space, index = 0, key = [], opts) {
     checkSpace(space)
     checkIndex(index)
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
+    const paging = build.checkPaging(opts)
     build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
-    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
-      this.#request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => this.#tuplesOf(b, s, e, sid, mode), opts))
+    if (paging && !this.protocol.features.includes('pagination')) {
+      // 2.6 would ignore the keys and return the first page every time.
+      return Promise.reject(unsupported('pagination', 'select with after or fetchPos', this.#transport.serverVersion))
+    }
+    const decodeSelect = opts.fetchPos === true
+      ? (b, s, e, sid) => ({ tuples: this.#tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
+      : (b, s, e, sid) => this.#tuplesOf(b, s, e, sid, mode)
+    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
+      this.#request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts))
   }
 
   insert(space, tuple, opts) {
@@ -241,7 +280,7 @@ class Connection extends EventEmitter {
     checkArray(ops, 'ops')
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
+    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
       this.#request(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
@@ -249,7 +288,7 @@ class Connection extends EventEmitter {
     checkSpace(space)
     checkArray(ops, 'ops')
     opts = checkOptions(opts)
-    return this.#withIds(space, 0, !Array.isArray(tuple), (sid) =>
+    return this.#route(space, 0, !Array.isArray(tuple), (sid) =>
       this.#request(K.UPSERT, build.upsert(sid, this.#tupleArray(sid, tuple), ops), () => undefined, opts))
   }
 
@@ -258,7 +297,7 @@ class Connection extends EventEmitter {
     checkIndex(index)
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, index, mode === 'objects', (sid, iid) =>
+    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
       this.#request(K.DELETE, build.del(sid, iid, key), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
@@ -386,7 +425,7 @@ class Connection extends EventEmitter {
     const queue = this.#queue
     this.#queue = []
     for (const q of queue) this.#release(q, (timeout) => transport._send(q.type, q.body, q.entry, { timeout, signal: q.signal }))
-    this.#schema.refresh().then(() => {
+    this._init().then(() => {
       if (this.#transport === transport && this.#state === 'connected') this.emit('connect')
     }, () => {})
   }
@@ -467,9 +506,9 @@ class Connection extends EventEmitter {
     })
   }
 
-  /** Fetches the schema at connect. */
+  /** Fetches the schema at connect (unless `fetchSchema: false`). */
   _init() {
-    return this.#schema.refresh()
+    return this.#fetchSchema ? this.#schema.refresh() : Promise.resolve()
   }
 
   _executePrepared(stmtId, params, opts) {
@@ -486,7 +525,7 @@ class Connection extends EventEmitter {
     checkSpace(space)
     opts = checkOptions(opts)
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#withIds(space, 0, mode === 'objects' || !Array.isArray(tuple), (sid) =>
+    return this.#route(space, 0, this.#needsFormat(mode) || !Array.isArray(tuple), (sid) =>
       this.#request(type, build.tuple(sid, this.#tupleArray(sid, tuple)), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
   }
 
@@ -497,7 +536,8 @@ class Connection extends EventEmitter {
     const hwm = opts.highWaterMark === undefined
       ? this.#transport.pushHighWaterMark
       : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
-    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx)
+    const mode = checkTuplesMode(opts.tuples) || this.#tuples
+    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, mode === 'objects')
     this.#dispatch(type, body, result, this.#deadline(opts))
     return result
   }
@@ -516,10 +556,26 @@ class Connection extends EventEmitter {
     return { timeout: this.#timeout, signal: opts.signal }
   }
 
-  // Runs `send(spaceId, indexId)` once names are resolved: at once when the schema is fresh,
-  // else after the (shared) refetch. `needsFormat`: field names are used, so even numeric ids
-  // need a schema as new as the server's.
-  #withIds(space, index, needsFormat, send) {
+  // Whether results in `mode` need field names from the schema: objects, from a server that
+  // does not send tuples with their formats (before 3.0).
+  #needsFormat(mode) {
+    return mode === 'objects' && !this.#transport._uses('dml_tuple_extension')
+  }
+
+  // Runs `send(space, index)` with what the request names them by. Names go on the wire as
+  // they are when the server takes them (3.x), unless the schema is needed anyway
+  // (`needsFormat`: the space's field names will be used). Otherwise names become ids through
+  // the schema: at once when it is fresh, else after the (shared) refetch.
+  #route(space, index, needsFormat, send) {
+    const byName = typeof space === 'string' || typeof index === 'string'
+    const namesOnWire = byName && this.protocol.features.includes('space_and_index_names')
+    if (!this.#fetchSchema) {
+      if (byName && !namesOnWire) {
+        return Promise.reject(unsupported('space_and_index_names', 'a space or index by name with fetchSchema: false', this.#transport.serverVersion))
+      }
+      return send(space, index)
+    }
+    if (!needsFormat && (namesOnWire || !byName)) return send(space, index)
     const ids = this.#schema.tryResolve(space, index, this.#transport.schemaVersion, needsFormat)
     if (ids !== null) return send(ids[0], ids[1])
     return this.#schema.refresh().then(() => {
@@ -542,11 +598,13 @@ class Connection extends EventEmitter {
     return out
   }
 
-  #tuplesOf(buf, start, end, spaceId, mode) {
-    const rows = dataOf(buf, start, end) || []
-    if (mode !== 'objects') return rows
-    const names = this.#schema.fieldNames(spaceId) || []
-    return rows.map((row) => toObject(row, names))
+  #tuplesOf(buf, start, end, space, mode) {
+    const objects = mode === 'objects'
+    const rows = dataOf(buf, start, end, objects) || []
+    // 3.x tuples come with their formats and are objects already.
+    if (!objects || !this.#needsFormat(mode)) return rows
+    const names = (typeof space === 'number' && this.#schema.fieldNames(space)) || []
+    return rows.map((row) => tupleObject(row, names))
   }
 
   #firstTuple(buf, start, end, spaceId, mode) {
@@ -555,11 +613,10 @@ class Connection extends EventEmitter {
   }
 }
 
-// Fields beyond the space format keep their position as the key.
-function toObject(row, names) {
-  const o = {}
-  for (let i = 0; i < row.length; i++) o[i < names.length ? names[i] : i] = row[i]
-  return o
+/** A select's POSITION (0x35) as its exact bytes; null when the page was empty. */
+function positionOf(buf, start, end) {
+  const at = end > start ? findKey(buf, start, end, K.POSITION) : null
+  return at === null ? null : rawString(buf, at[0], at[1])
 }
 
 function sqlResult(buf, start, end, mode) {
@@ -568,7 +625,7 @@ function sqlResult(buf, start, end, mode) {
   let rows = m[K.DATA] || []
   if (mode === 'objects' && metadata.length > 0) {
     const names = metadata.map((f) => f.name)
-    rows = rows.map((row) => toObject(row, names))
+    rows = rows.map((row) => tupleObject(row, names))
   }
   const result = { metadata, rows }
   const info = m[K.SQL_INFO]
@@ -605,8 +662,9 @@ class PreparedStatement {
  * object ({ host, port, path, user, password, connectTimeout, ... }); `options` adds client
  * options: tuples ('arrays' | 'objects'), timeout (ms, default for every request),
  * reconnect ({ initialDelay, maxDelay, maxRetries } or false), offlineQueue (default true),
- * offlineQueueLimit, pushHighWaterMark, maxFrameSize. A failed first connect rejects; reconnecting
- * starts only once a connection has been made.
+ * offlineQueueLimit, pushHighWaterMark, maxFrameSize, fetchSchema (default true: read
+ * _vspace/_vindex for names), features and required (IPROTO_ID, see Transport.connect). A
+ * failed first connect rejects; reconnecting starts only once a connection has been made.
  */
 async function connect(target, options = {}) {
   let base
@@ -619,6 +677,7 @@ async function connect(target, options = {}) {
   if (merged.timeout !== undefined) checkNumber(merged.timeout, 'timeout', MILLISECONDS)
   const client = {
     tuples: merged.tuples,
+    fetchSchema: merged.fetchSchema === undefined ? true : checkBoolean(merged.fetchSchema, 'fetchSchema'),
     timeout: merged.timeout,
     reconnect: reconnectOptions(merged.reconnect),
     offlineQueue: merged.offlineQueue === undefined ? true : checkBoolean(merged.offlineQueue, 'offlineQueue'),
@@ -627,7 +686,7 @@ async function connect(target, options = {}) {
       : checkNumber(merged.offlineQueueLimit, 'offlineQueueLimit', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
   }
   // Reconnects authenticate with the hashes; the password itself is not kept.
-  const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, ...connectOptions } = merged
+  const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, fetchSchema, ...connectOptions } = merged
   connectOptions.credentials = credentialsOf(merged)
   const transport = await Transport.connect(connectOptions)
   const conn = new Connection(kCreate, transport, connectOptions, client)
@@ -649,11 +708,6 @@ function reconnectOptions(v) {
   if (v.maxDelay !== undefined) out.maxDelay = checkNumber(v.maxDelay, 'reconnect.maxDelay', MILLISECONDS)
   if (v.maxRetries !== undefined) out.maxRetries = checkNumber(v.maxRetries, 'reconnect.maxRetries', { min: 0 })
   return Object.freeze(out)
-}
-
-function checkBoolean(v, name) {
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
-  return v
 }
 
 module.exports = { connect, Connection, Call, PreparedStatement, parseUri }

@@ -42,12 +42,15 @@ const IPROTO = Object.freeze({
   LIMIT: 0x12,
   OFFSET: 0x13,
   ITERATOR: 0x14,
+  FETCH_POSITION: 0x1f,
   KEY: 0x20,
   TUPLE: 0x21,
   FUNCTION_NAME: 0x22,
   USER_NAME: 0x23,
   EXPR: 0x27,
   OPS: 0x28,
+  AFTER_POSITION: 0x2e,
+  AFTER_TUPLE: 0x2f,
   DATA: 0x30,
   ERROR_24: 0x31,
   METADATA: 0x32,
@@ -56,6 +59,7 @@ const IPROTO = Object.freeze({
   SQL_TEXT: 0x40,
   SQL_BIND: 0x41,
   SQL_INFO: 0x42,
+  POSITION: 0x35,
   STMT_ID: 0x43,
   ERROR: 0x52,
   VERSION: 0x54,
@@ -65,6 +69,9 @@ const IPROTO = Object.freeze({
   EVENT_DATA: 0x58,
   TXN_ISOLATION: 0x59,
   AUTH_TYPE: 0x5b,
+  SPACE_NAME: 0x5e,
+  INDEX_NAME: 0x5f,
+  TUPLE_FORMATS: 0x60,
 })
 
 module.exports = { IPROTO }

@@ -10,6 +10,8 @@ const EXT_UUID = 2
 const EXT_ERROR = 3
 const EXT_DATETIME = 4
 const EXT_INTERVAL = 6
+const EXT_TUPLE = 7
+const TUPLE_FORMATS = 0x60
 
 // ---------------------------------------------------------------- decoding
 
@@ -25,20 +27,28 @@ function dv() {
   return view
 }
 let decodeErrorExt = null
+// Field names by format id while a body is decoded with its TUPLE_FORMATS: MP_TUPLE values then
+// become objects. Null: they become arrays.
+let tupleNames = null
 
 /** Installs the decoder for MP_ERROR payloads (errors.js depends on this module). */
 function setErrorDecoder(fn) {
   decodeErrorExt = fn
 }
 
-/** Decodes one value from `buf[start..end]`. */
-function decode(buf, start = 0, end = buf.length) {
+/**
+ * Decodes one value from `buf[start..end]`. `formats` (from tupleFormatsOf) turns MP_TUPLE
+ * values (3.x tuples with their format) into objects keyed by field name.
+ */
+function decode(buf, start = 0, end = buf.length, formats = null) {
   const savedSrc = src
   const savedPos = pos
   const savedView = view
+  const savedNames = tupleNames
   src = buf
   pos = start
   view = null
+  tupleNames = formats
   try {
     const value = read()
     if (pos > end) throw new RangeError('MessagePack value is truncated')
@@ -47,7 +57,109 @@ function decode(buf, start = 0, end = buf.length) {
     src = savedSrc
     pos = savedPos
     view = savedView
+    tupleNames = savedNames
   }
+}
+
+/**
+ * Where the value of integer key `key` lies in the map at `buf[start..end]`: [from, to], or
+ * null when the map has no such key. Other values are skipped, not decoded.
+ */
+function findKey(buf, start, end, key) {
+  const savedSrc = src
+  const savedPos = pos
+  src = buf
+  pos = start
+  try {
+    const b = src[pos++]
+    const n = b >= 0x80 && b < 0x90 ? b & 0x0f : b === 0xde ? u16() : b === 0xdf ? u32() : -1
+    if (n < 0) throw new TypeError('a response body must be a map')
+    for (let i = 0; i < n; i++) {
+      const k = read()
+      const from = pos
+      skip()
+      if (pos > end) throw new RangeError('MessagePack value is truncated')
+      if (k === key) return [from, pos]
+    }
+    return null
+  } finally {
+    src = savedSrc
+    pos = savedPos
+  }
+}
+
+/**
+ * The TUPLE_FORMATS (0x60) of a response body as field names by format id, for decode(); null
+ * when the body has none. The server writes it after DATA, so it is found first and DATA is
+ * decoded with it.
+ */
+function tupleFormatsOf(buf, start, end) {
+  if (end <= start) return null
+  const at = findKey(buf, start, end, TUPLE_FORMATS)
+  if (at === null) return null
+  const formats = decode(buf, at[0], at[1])
+  const names = new Map()
+  if (formats === null || typeof formats !== 'object') return names
+  for (const id of Object.keys(formats)) {
+    const fields = formats[id]
+    names.set(Number(id), Array.isArray(fields) ? fields.map((f, i) => (typeof f?.name === 'string' ? f.name : String(i))) : [])
+  }
+  return names
+}
+
+/** The exact bytes of the MP_STR (or MP_BIN) at `buf[from..to]`, as a new Buffer. */
+function rawString(buf, from, to) {
+  const b = buf[from]
+  let head
+  if (b >= 0xa0 && b < 0xc0) head = 1
+  else if (b === 0xd9 || b === 0xc4) head = 2
+  else if (b === 0xda || b === 0xc5) head = 3
+  else if (b === 0xdb || b === 0xc6) head = 5
+  else throw new TypeError(`expected a MessagePack string, got byte 0x${b.toString(16)}`)
+  return Buffer.from(buf.subarray(from + head, to))
+}
+
+// Skips one value without building it.
+function skip() {
+  const b = src[pos++]
+  if (b < 0x80 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) return
+  if (b < 0x90) return skipMany(2 * (b & 0x0f))
+  if (b < 0xa0) return skipMany(b & 0x0f)
+  if (b < 0xc0) return skipBytes(b & 0x1f)
+  switch (b) {
+    case 0xc4: case 0xd9: return skipBytes(u8())
+    case 0xc5: case 0xda: return skipBytes(u16())
+    case 0xc6: case 0xdb: return skipBytes(u32())
+    case 0xc7: return skipBytes(u8() + 1)
+    case 0xc8: return skipBytes(u16() + 1)
+    case 0xc9: return skipBytes(u32() + 1)
+    case 0xca: case 0xce: case 0xd2: return skipBytes(4)
+    case 0xcb: case 0xcf: case 0xd3: return skipBytes(8)
+    case 0xcc: case 0xd0: return skipBytes(1)
+    case 0xcd: case 0xd1: return skipBytes(2)
+    case 0xd4: return skipBytes(2)
+    case 0xd5: return skipBytes(3)
+    case 0xd6: return skipBytes(5)
+    case 0xd7: return skipBytes(9)
+    case 0xd8: return skipBytes(17)
+    case 0xdc: return skipMany(u16())
+    case 0xdd: return skipMany(u32())
+    case 0xde: return skipMany(2 * u16())
+    case 0xdf: return skipMany(2 * u32())
+    default:
+      if (b === undefined) throw new RangeError('MessagePack value is truncated')
+      throw new TypeError(`invalid MessagePack byte 0x${b.toString(16)}`)
+  }
+}
+
+function skipBytes(n) {
+  need(n)
+  pos += n
+}
+
+function skipMany(n) {
+  if (n > src.length - pos) throw new RangeError('MessagePack container is truncated')
+  for (let i = 0; i < n; i++) skip()
 }
 
 function read() {
@@ -368,6 +480,7 @@ function readExt(n) {
     case EXT_ERROR: value = decodeErrorExt(read()); break
     case EXT_DATETIME: value = readDatetime(start, n); break
     case EXT_INTERVAL: value = readInterval(); break
+    case EXT_TUPLE: value = readTuple(); break
     default: value = new Extension(type, Buffer.from(src.subarray(start, end)))
   }
   pos = end
@@ -396,6 +509,21 @@ function readDecimal(end) {
     else digits += lo
   }
   return Decimal.fromDigits(negative, digits, scale)
+}
+
+// MP_TUPLE (3.x): the format id, then the tuple's array.
+function readTuple() {
+  const formatId = read()
+  const tuple = read()
+  if (tupleNames === null || !Array.isArray(tuple)) return tuple
+  return tupleObject(tuple, tupleNames.get(formatId) || [])
+}
+
+/** A tuple as an object keyed by field name; fields beyond the format keep their position. */
+function tupleObject(row, names) {
+  const o = {}
+  for (let i = 0; i < row.length; i++) o[i < names.length ? names[i] : i] = row[i]
+  return o
 }
 
 function readDatetime(start, n) {
@@ -547,6 +675,18 @@ class Encoder {
     this.pos = start + headerLen + n
   }
 
+  /** A string given as its exact bytes (kept as they are, never re-encoded). */
+  strBytes(bytes) {
+    const n = bytes.length
+    this.reserve(n + 5)
+    if (n < 32) this.buf[this.pos++] = 0xa0 | n
+    else if (n < 0x100) { this.buf[this.pos++] = 0xd9; this.buf[this.pos++] = n }
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xda; this.buf.writeUInt16BE(n, this.pos); this.pos += 2 }
+    else { this.buf[this.pos++] = 0xdb; this.buf.writeUInt32BE(n, this.pos); this.pos += 4 }
+    this.buf.set(bytes, this.pos)
+    this.pos += n
+  }
+
   bin(bytes) {
     const n = bytes.length
     this.reserve(n + 5)
@@ -670,4 +810,4 @@ function encode(value) {
   return Buffer.from(e.bytes())
 }
 
-module.exports = { decode, encode, Encoder, setErrorDecoder }
+module.exports = { decode, encode, Encoder, setErrorDecoder, findKey, tupleFormatsOf, rawString, tupleObject }

@@ -31,51 +31,82 @@ function u32Option(v, name, fallback) {
   return v === undefined ? fallback : checkNumber(v, name, U32)
 }
 
-function select(spaceId, indexId, key, options = {}) {
+// A space or index goes on the wire as its id (SPACE_ID, INDEX_ID) or, to servers that take
+// names (3.x), as its name (SPACE_NAME, INDEX_NAME).
+function space(e, ref) {
+  if (typeof ref === 'number') { e.uint(K.SPACE_ID); e.uint(ref) } else { e.uint(K.SPACE_NAME); e.str(ref) }
+}
+
+function index(e, ref) {
+  if (typeof ref === 'number') { e.uint(K.INDEX_ID); e.uint(ref) } else { e.uint(K.INDEX_NAME); e.str(ref) }
+}
+
+/**
+ * Checks select's pagination options (2.11+): `after` is a position (the exact bytes a previous
+ * page returned, or its text) or a tuple; `fetchPos` asks for the position of the page's last
+ * tuple. Returns whether any is used.
+ */
+function checkPaging(options) {
+  const { after, fetchPos } = options
+  if (fetchPos !== undefined && typeof fetchPos !== 'boolean') throw new TypeError('fetchPos must be a boolean')
+  if (after !== undefined && after !== null && typeof after !== 'string' && !(after instanceof Uint8Array) && !Array.isArray(after)) {
+    throw new TypeError('after must be a position (Buffer or string) or a tuple (array)')
+  }
+  return (after !== undefined && after !== null) || fetchPos === true
+}
+
+function select(spaceRef, indexRef, key, options = {}) {
+  const { after, fetchPos } = options
+  const hasAfter = after !== undefined && after !== null
   const e = encoder.reset()
-  e.mapHeader(6)
-  e.uint(K.SPACE_ID); e.uint(spaceId)
-  e.uint(K.INDEX_ID); e.uint(indexId)
+  e.mapHeader(6 + (hasAfter ? 1 : 0) + (fetchPos === true ? 1 : 0))
+  space(e, spaceRef)
+  index(e, indexRef)
   e.uint(K.LIMIT); e.uint(u32Option(options.limit, 'limit', 0xffffffff))
   e.uint(K.OFFSET); e.uint(u32Option(options.offset, 'offset', 0))
   e.uint(K.ITERATOR); e.uint(iteratorCode(options.iterator))
   e.uint(K.KEY); e.value(asKey(key))
+  if (Array.isArray(after)) { e.uint(K.AFTER_TUPLE); e.value(after) }
+  else if (typeof after === 'string') { e.uint(K.AFTER_POSITION); e.str(after) }
+  // A position must go back exactly as it came: MP_STR (the server refuses MP_BIN), same bytes.
+  else if (hasAfter) { e.uint(K.AFTER_POSITION); e.strBytes(after) }
+  if (fetchPos === true) { e.uint(K.FETCH_POSITION); e.byte(0xc3) }
   return e.bytes()
 }
 
 /** INSERT and REPLACE share this shape. */
-function tuple(spaceId, fields) {
+function tuple(spaceRef, fields) {
   const e = encoder.reset()
   e.mapHeader(2)
-  e.uint(K.SPACE_ID); e.uint(spaceId)
+  space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
   return e.bytes()
 }
 
-function update(spaceId, indexId, key, ops) {
+function update(spaceRef, indexRef, key, ops) {
   const e = encoder.reset()
   e.mapHeader(4)
-  e.uint(K.SPACE_ID); e.uint(spaceId)
-  e.uint(K.INDEX_ID); e.uint(indexId)
+  space(e, spaceRef)
+  index(e, indexRef)
   e.uint(K.KEY); e.value(asKey(key))
   e.uint(K.TUPLE); e.value(ops)
   return e.bytes()
 }
 
-function upsert(spaceId, fields, ops) {
+function upsert(spaceRef, fields, ops) {
   const e = encoder.reset()
   e.mapHeader(3)
-  e.uint(K.SPACE_ID); e.uint(spaceId)
+  space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
   e.uint(K.OPS); e.value(ops)
   return e.bytes()
 }
 
-function del(spaceId, indexId, key) {
+function del(spaceRef, indexRef, key) {
   const e = encoder.reset()
   e.mapHeader(3)
-  e.uint(K.SPACE_ID); e.uint(spaceId)
-  e.uint(K.INDEX_ID); e.uint(indexId)
+  space(e, spaceRef)
+  index(e, indexRef)
   e.uint(K.KEY); e.value(asKey(key))
   return e.bytes()
 }
@@ -129,4 +160,4 @@ function unprepare(stmtId) {
   return e.bytes()
 }
 
-module.exports = { ITERATORS, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }
+module.exports = { ITERATORS, checkPaging, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }
