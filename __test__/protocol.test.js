@@ -1,0 +1,251 @@
+'use strict'
+
+// Protocol negotiation and what it unlocks, against the real server the harness starts
+// (TARANTOOL, default `tarantool`): every assertion branches on what that server is, so the
+// file holds on 2.6 (the fallbacks) and on 2.10+ / 3.x (the features). What only 3.x can show
+// is pinned against recorded 3.3 frames in recorded-3.3.test.js.
+
+const { test, describe, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+
+const { connect, UnsupportedError, TarantoolError } = require('..')
+const { startTarantool } = require('./helpers/tarantool')
+const { startRecordedPeer } = require('./helpers/recorded-peer')
+const { next, rejection, withTimeout } = require('./helpers/wait')
+
+const TIMEOUT = { timeout: 60000 }
+let server
+let uri
+let version // [major, minor] of the server
+
+before(async () => {
+  server = await startTarantool()
+  uri = `tester:secret@127.0.0.1:${server.port}`
+  const probe = await connect(uri)
+  version = probe.transport.serverVersion.split('.').slice(0, 2).map(Number)
+  probe.destroy()
+})
+
+after(async () => {
+  if (server) await server.stop()
+})
+
+const atLeast = (major, minor) => version[0] > major || (version[0] === major && version[1] >= minor)
+
+/** A TCP proxy to `target()` ({ host, port }) that records each connection's first bytes. */
+async function proxy(target) {
+  const sockets = new Set()
+  const firstBytes = []
+  const srv = net.createServer((client) => {
+    const upstream = net.connect(target())
+    sockets.add(client).add(upstream)
+    client.once('data', (d) => firstBytes.push(d))
+    client.pipe(upstream).pipe(client)
+    const drop = () => { client.destroy(); upstream.destroy() }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+  })
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  return {
+    port: srv.address().port,
+    firstBytes,
+    dropAll() { for (const s of sockets) s.destroy() },
+    close() { this.dropAll(); return new Promise((resolve) => srv.close(resolve)) },
+  }
+}
+
+/** The request type of the first frame in `bytes` (0xce + u32 size, header map {0x00: type}). */
+function firstRequestType(bytes) {
+  assert.equal(bytes[0], 0xce)
+  assert.equal(bytes[6], 0x00, 'REQUEST_TYPE comes first in the header')
+  return bytes[7] === 0xcc ? bytes[8] : bytes[7]
+}
+
+describe('negotiation', TIMEOUT, () => {
+  test('conn.protocol: the server\'s IPROTO version and features, or none before 2.10', async () => {
+    const conn = await connect(uri)
+    try {
+      assert.equal(conn.protocol, conn.transport.protocol)
+      if (atLeast(2, 10)) {
+        assert.ok(conn.protocol.version >= 1, `version ${conn.protocol.version}`)
+        for (const f of ['streams', 'transactions', 'error_extension', 'watchers']) assert.ok(conn.protocol.features.includes(f), f)
+        assert.equal(conn.protocol.features.includes('pagination'), atLeast(2, 11))
+      } else {
+        assert.deepEqual(conn.protocol, { version: 0, features: [] })
+      }
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('IPROTO_ID is the first request to 2.10+, and never sent to older servers', async () => {
+    const p = await proxy(() => ({ host: '127.0.0.1', port: server.port }))
+    try {
+      const conn = await connect(`tester:secret@127.0.0.1:${p.port}`)
+      conn.destroy()
+      assert.equal(firstRequestType(p.firstBytes[0]), atLeast(2, 10) ? 73 : 7)
+    } finally {
+      await p.close()
+    }
+  })
+
+  test('required: refused with ERR_UNSUPPORTED naming what is missing and the server', async () => {
+    const needWatchers = connect(uri, { required: { features: ['watchers'] } })
+    if (atLeast(2, 10)) (await needWatchers).destroy()
+    else {
+      const err = await rejection(needWatchers)
+      assert.ok(err instanceof UnsupportedError)
+      assert.equal(err.code, 'ERR_UNSUPPORTED')
+      assert.equal(err.feature, 'watchers')
+      assert.equal(err.serverVersion, `${version[0]}.${version[1]}.${err.serverVersion.split('.')[2]}`)
+      assert.match(err.message, /lacks .*the features watchers/)
+    }
+    const tooNew = await rejection(connect(uri, { required: { version: 1000 } }))
+    assert.ok(tooNew instanceof UnsupportedError)
+    assert.match(tooNew.message, /IPROTO version 1000/)
+    await assert.rejects(connect(uri, { required: { features: ['warp_drive'] } }), TypeError)
+  })
+
+  test('after a reconnect the protocol is negotiated again (here: a 3.3 server, then this one)', async () => {
+    const recorded = await startRecordedPeer({ user: 'tester', password: 'secret' })
+    let upstream = { host: recorded.host, port: recorded.port }
+    const p = await proxy(() => upstream)
+    const conn = await connect(`tester:secret@127.0.0.1:${p.port}`, { fetchSchema: false, reconnect: { initialDelay: 10, maxDelay: 50 } })
+    try {
+      assert.equal(conn.protocol.version, 10)
+      const direct = await connect(uri)
+      const expected = direct.protocol
+      direct.destroy()
+      upstream = { host: '127.0.0.1', port: server.port }
+      const reconnected = next(conn, 'connect')
+      p.dropAll()
+      await withTimeout(reconnected, 10000, 'reconnect')
+      assert.deepEqual(conn.protocol, expected)
+      assert.equal(firstRequestType(p.firstBytes.at(-1)), atLeast(2, 10) ? 73 : 7)
+      assert.deepEqual(await conn.call('echo', [1]), [1])
+    } finally {
+      conn.destroy()
+      await p.close()
+      await recorded.close()
+    }
+  })
+})
+
+describe('names, schema and pagination on this server', TIMEOUT, () => {
+  test('fetchSchema: false reads no schema; ids work everywhere, names where the server takes them', async () => {
+    const conn = await connect(uri, { fetchSchema: false })
+    try {
+      assert.equal(conn.schema.fetches, 0)
+      assert.deepEqual(await conn.select(512, 0, [1]), [[1, 'hello', 42]])
+      if (conn.protocol.features.includes('space_and_index_names')) {
+        assert.deepEqual(await conn.select('test', 'pk', [1]), [[1, 'hello', 42]])
+      } else {
+        const err = await rejection(conn.select('test', 0, [1]))
+        assert.ok(err instanceof UnsupportedError)
+        assert.equal(err.feature, 'space_and_index_names')
+        assert.match(err.message, /fetchSchema: false/)
+        assert.match(err.message, new RegExp(conn.transport.serverVersion.replace(/\./g, '\\.')))
+      }
+      assert.equal(conn.schema.fetches, 0)
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('a space created after connect is usable by name at once', async () => {
+    const conn = await connect(uri)
+    try {
+      const fetches = conn.schema.fetches
+      const name = `late_${process.pid}`
+      await conn.eval(`box.schema.space.create('${name}'):create_index('pk')`)
+      assert.deepEqual(await conn.insert(name, [1, 'x']), [1, 'x'])
+      assert.deepEqual(await conn.select(name, 'pk', [1]), [[1, 'x']])
+      // A server that takes names needs no refetch for it; an older one refetches once.
+      const names = conn.protocol.features.includes('space_and_index_names')
+      assert.equal(conn.schema.fetches, names ? fetches : fetches + 1)
+      await conn.eval(`box.space.${name}:drop()`)
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('pagination without the feature is refused, not silently the first page again', async (t) => {
+    const conn = await connect(uri)
+    try {
+      if (conn.protocol.features.includes('pagination')) return t.skip('this server has pagination (see the next test)')
+      for (const opts of [{ fetchPos: true }, { after: [1] }, { after: Buffer.from('kQM') }]) {
+        const err = await rejection(conn.select('test', 0, [], opts))
+        assert.ok(err instanceof UnsupportedError)
+        assert.equal(err.feature, 'pagination')
+      }
+      assert.deepEqual(await conn.select('test', 0, [], { fetchPos: false }), [[1, 'hello', 42]])
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('paging through 10,000 tuples 1,000 at a time visits each once, in order', async (t) => {
+    const conn = await connect(uri)
+    try {
+      if (!conn.protocol.features.includes('pagination')) return t.skip('needs pagination (2.11+)')
+      const name = `pages_${process.pid}`
+      await conn.eval(`local s = box.schema.space.create('${name}') s:create_index('pk')
+        box.begin() for i = 1, 10000 do s:insert{i, 'v' .. i} end box.commit()`)
+      const seen = []
+      let after
+      let pages = 0
+      for (;;) {
+        const page = await conn.select(name, 0, [], { iterator: 'GE', limit: 1000, after, fetchPos: true })
+        if (page.tuples.length === 0) {
+          assert.equal(page.position, null)
+          break
+        }
+        pages++
+        assert.ok(Buffer.isBuffer(page.position))
+        for (const tuple of page.tuples) seen.push(tuple[0])
+        after = page.position
+      }
+      assert.equal(pages, 10)
+      assert.deepEqual(seen, Array.from({ length: 10000 }, (_, i) => i + 1))
+      await conn.eval(`box.space.${name}:drop()`)
+    } finally {
+      conn.destroy()
+    }
+  })
+})
+
+describe('errors as values on this server', TIMEOUT, () => {
+  test('an error with a cause, returned by a function, is a TarantoolError chain', async () => {
+    const conn = await connect(uri)
+    try {
+      // Before 2.10 the session must ask for MP_ERROR; 2.10+ sends it to clients that negotiate
+      // error_extension (and 3.x has no such setting).
+      const setup = conn.protocol.features.includes('error_extension') ? '' : 'box.session.settings.error_marshaling_enabled = true '
+      const [err] = await conn.eval(`${setup}local e = box.error.new({code = 33, reason = 'outer'})
+        e:set_prev(box.error.new({code = 32, reason = 'inner'})) return e`)
+      assert.ok(err instanceof TarantoolError)
+      assert.equal(err.message, 'outer')
+      assert.equal(err.errcode, 33)
+      assert.equal(err.type, 'ClientError')
+      assert.ok(err.cause instanceof TarantoolError)
+      assert.equal(err.cause.message, 'inner')
+      assert.equal(err.cause.errcode, 32)
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('error responses keep fields that hold tuples', async () => {
+    const conn = await connect(uri)
+    try {
+      await conn.replace('test', [7, 'seven'])
+      const err = await rejection(conn.insert('test', [7, 'again']))
+      assert.equal(err.code, 'ER_TUPLE_FOUND')
+      if (err.fields !== undefined) assert.deepEqual(err.fields.new_tuple, [7, 'again'])
+      await conn.delete('test', 0, [7])
+    } finally {
+      conn.destroy()
+    }
+  })
+})
