@@ -19,6 +19,30 @@ export interface ConnectOptions {
   maxFrameSize?: number
   /** Default per-request push buffer in bytes (default 1 MiB). */
   pushHighWaterMark?: number
+  /**
+   * IPROTO_ID features to offer a 2.10+ server (default: all kharon implements). Offering
+   * fewer keeps the older wire formats, e.g. `[]` gets errors as values as plain strings.
+   */
+  features?: OfferedFeature[]
+  /** Refuse (ERR_UNSUPPORTED) a server that lacks this IPROTO version or these features. */
+  required?: { version?: number; features?: ProtocolFeature[] }
+}
+
+/** IPROTO feature names, as net.box spells them. */
+export type ProtocolFeature =
+  | 'streams' | 'transactions' | 'error_extension' | 'watchers' | 'pagination'
+  | 'space_and_index_names' | 'watch_once' | 'dml_tuple_extension' | 'call_ret_tuple_extension'
+  | 'call_arg_tuple_extension' | 'fetch_snapshot_cursor' | 'is_sync' | 'insert_arrow'
+
+/** The features kharon implements and can offer. */
+export type OfferedFeature =
+  | 'error_extension' | 'pagination' | 'space_and_index_names' | 'dml_tuple_extension' | 'call_ret_tuple_extension'
+
+/** The server's side of IPROTO_ID; `{ version: 0, features: [] }` before Tarantool 2.10. */
+export interface Protocol {
+  readonly version: number
+  /** Feature names; ids kharon has no name for appear as 'feature_<id>'. */
+  readonly features: readonly string[]
 }
 
 export interface DeadlineOptions {
@@ -74,6 +98,8 @@ export declare class Transport extends EventEmitter {
   readonly schemaVersion: number
   /** The server's version from its greeting, e.g. '2.6.0'. */
   readonly serverVersion: string
+  /** What the server answered to IPROTO_ID. */
+  readonly protocol: Protocol
 
   /** Default push buffer of this connection's requests, in bytes. */
   readonly pushHighWaterMark: number
@@ -101,12 +127,15 @@ export declare const IPROTO: {
   readonly OK: 0; readonly CHUNK: 0x80; readonly TYPE_ERROR: 0x8000
   readonly REQUEST_TYPE: 0x00; readonly SYNC: 0x01; readonly SCHEMA_VERSION: 0x05; readonly STREAM_ID: 0x0a
   readonly SPACE_ID: 0x10; readonly INDEX_ID: 0x11; readonly LIMIT: 0x12; readonly OFFSET: 0x13
-  readonly ITERATOR: 0x14; readonly KEY: 0x20; readonly TUPLE: 0x21; readonly FUNCTION_NAME: 0x22
-  readonly USER_NAME: 0x23; readonly EXPR: 0x27; readonly OPS: 0x28; readonly DATA: 0x30
+  readonly ITERATOR: 0x14; readonly FETCH_POSITION: 0x1f; readonly KEY: 0x20; readonly TUPLE: 0x21
+  readonly FUNCTION_NAME: 0x22; readonly USER_NAME: 0x23; readonly EXPR: 0x27; readonly OPS: 0x28
+  readonly AFTER_POSITION: 0x2e; readonly AFTER_TUPLE: 0x2f; readonly DATA: 0x30
   readonly ERROR_24: 0x31; readonly METADATA: 0x32; readonly BIND_METADATA: 0x33; readonly BIND_COUNT: 0x34
+  readonly POSITION: 0x35
   readonly SQL_TEXT: 0x40; readonly SQL_BIND: 0x41; readonly SQL_INFO: 0x42; readonly STMT_ID: 0x43
   readonly ERROR: 0x52; readonly VERSION: 0x54; readonly FEATURES: 0x55; readonly TIMEOUT: 0x56
   readonly EVENT_KEY: 0x57; readonly EVENT_DATA: 0x58; readonly TXN_ISOLATION: 0x59; readonly AUTH_TYPE: 0x5b
+  readonly SPACE_NAME: 0x5e; readonly INDEX_NAME: 0x5f; readonly TUPLE_FORMATS: 0x60
 }
 
 // ---------------------------------------------------------------- client
@@ -123,8 +152,13 @@ export interface ReconnectOptions {
 }
 
 export interface ClientOptions {
-  /** Decode tuples and SQL rows as objects keyed by field name. Default 'arrays'. */
+  /**
+   * Decode tuples and SQL rows as objects keyed by field name (also box.tuple values in call
+   * results, on 3.x). Default 'arrays'.
+   */
   tuples?: TuplesMode
+  /** Read _vspace/_vindex at connect for names (default true); 3.x takes names without it. */
+  fetchSchema?: boolean
   /** Default timeout (ms) of every request. */
   timeout?: number
   /** Reconnect after a lost connection (default on), or false. */
@@ -136,6 +170,8 @@ export interface ClientOptions {
   connectTimeout?: number
   maxFrameSize?: number
   pushHighWaterMark?: number
+  features?: OfferedFeature[]
+  required?: { version?: number; features?: ProtocolFeature[] }
 }
 
 export type Iterator =
@@ -148,6 +184,17 @@ export interface SelectOptions extends DeadlineOptions {
   offset?: number
   iterator?: Iterator
   tuples?: TuplesMode
+  /** Start after this position (from a previous page) or this tuple (2.11+). */
+  after?: Buffer | Uint8Array | string | any[]
+  /** Resolve to { tuples, position } (2.11+). */
+  fetchPos?: boolean
+}
+
+/** One page of a select with `fetchPos: true`. */
+export interface SelectPage {
+  tuples: any[]
+  /** Opaque bytes to pass as `after` for the next page; null when the page was empty. */
+  position: Buffer | null
 }
 
 export interface TupleOptions extends DeadlineOptions {
@@ -159,6 +206,8 @@ export interface CallOptions<Ctx = unknown> extends DeadlineOptions {
   onPush?: (message: any, ctx: Ctx) => void
   onPushCtx?: Ctx
   highWaterMark?: number
+  /** 'objects': tuples in the results (3.x) become objects keyed by field name. */
+  tuples?: TuplesMode
 }
 
 /** call()/eval(): a thenable of the return values and an async iterable of decoded pushes. */
@@ -231,6 +280,8 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   private constructor()
   /** The raw Transport underneath (a new one after each reconnect). */
   readonly transport: Transport
+  /** What the server answered to IPROTO_ID (renegotiated after each reconnect). */
+  readonly protocol: Protocol
   readonly schema: Schema
   readonly state: ConnectionState
   readonly closed: boolean
@@ -239,6 +290,7 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   ping(options?: DeadlineOptions): Promise<void>
   call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
   eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx>): Call
+  select(space: string | number, index: string | number, key: any, options: SelectOptions & { fetchPos: true }): Promise<SelectPage>
   select(space: string | number, index?: string | number, key?: any, options?: SelectOptions): Promise<any[]>
   insert(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
   replace(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
@@ -314,6 +366,7 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   ping(options?: DeadlineOptions & PoolRequestOptions): Promise<void>
   call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
   eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
+  select(space: string | number, index: string | number, key: any, options: SelectOptions & PoolRequestOptions & { fetchPos: true }): Promise<SelectPage>
   select(space: string | number, index?: string | number, key?: any, options?: SelectOptions & PoolRequestOptions): Promise<any[]>
   insert(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
   replace(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
@@ -359,8 +412,13 @@ export declare class Datetime {
   nsec: number
   tzoffset: number
   tzindex: number
+  /** From a Date: milliseconds, UTC. */
   static fromDate(date: Date): Datetime
+  /** The same instant; below a millisecond is cut off and the offset is not kept. */
   toDate(): Date
+  /** ISO 8601 in the datetime's own offset, to the nanosecond. */
+  toISOString(): string
+  toJSON(): string
 }
 
 /** MP_EXT 6 (Tarantool >= 2.10). */
@@ -408,11 +466,26 @@ export interface ServerStackEntry {
   code: number
   fields?: Record<string, unknown>
 }
-/** An error reported by Tarantool: code is its name (ER_NO_SUCH_PROC), errcode its number. */
+/**
+ * An error reported by Tarantool, as a response or as a value (MP_ERROR): code is its name
+ * (ER_NO_SUCH_PROC), errcode its number; `type` and `fields` are the newest stack entry's, and
+ * older entries (box.error causes) follow as the `cause` chain of TarantoolErrors.
+ */
 export declare class TarantoolError extends KharonError {
   constructor(message: string, code: string, errcode: number, serverStack?: ServerStackEntry[], options?: ErrorOptions)
   errcode: number
   serverStack: ServerStackEntry[]
+  /** e.g. 'ClientError', 'CustomError'. */
+  type: string | undefined
+  /** e.g. { name: 'ILLEGAL_PARAMS' }, or a custom error's custom_type and payload. */
+  fields: Record<string, unknown> | undefined
+}
+/** The server lacks a feature (code 'ERR_UNSUPPORTED'); `feature` names it. */
+export declare class UnsupportedError extends KharonError {
+  constructor(message: string, details: { feature: string; serverVersion: string })
+  code: 'ERR_UNSUPPORTED'
+  feature: string
+  serverVersion: string
 }
 /** Pushes were dropped before iteration started (code 'ERR_PUSH_OVERFLOW'). */
 export declare class PushOverflowError extends KharonError {

@@ -33,6 +33,7 @@ module.exports = {
   TimeoutError: errors.TimeoutError,
   ProtocolError: errors.ProtocolError,
   TarantoolError: errors.TarantoolError,
+  UnsupportedError: errors.UnsupportedError,
   PushOverflowError: errors.PushOverflowError,
   AbortError: errors.AbortError,
   InternalError: errors.InternalError,

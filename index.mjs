@@ -21,6 +21,7 @@ export const {
   TimeoutError,
   ProtocolError,
   TarantoolError,
+  UnsupportedError,
   PushOverflowError,
   AbortError,
   InternalError,

@@ -20,6 +20,7 @@ import {
   TimeoutError,
   ProtocolError,
   TarantoolError,
+  UnsupportedError,
   PushOverflowError,
   AbortError,
   InternalError,
@@ -32,6 +33,8 @@ import type {
   PushesOptions,
   CallOptions,
   SelectOptions,
+  SelectPage,
+  Protocol,
   TupleOptions,
   TuplesMode,
   Iterator,
@@ -130,6 +133,24 @@ export async function requests(conn: Connection): Promise<void> {
   const byIds: any[] = await conn.select(512, 0, 1)
   const all: any[] = await conn.select('test')
   void rows, byIds, all
+  // pagination: a page with its position, then the next page after it, or after a tuple
+  const page: SelectPage = await conn.select('test', 0, [], { limit: 100, fetchPos: true })
+  const position: Buffer | null = page.position
+  const next: any[] = await conn.select('test', 0, [], { limit: 100, after: position ?? [1] })
+  void next
+  // @ts-expect-error fetchPos is a boolean
+  await conn.select('test', 0, [], { fetchPos: 'yes' })
+  const protocol: Protocol = conn.protocol
+  const features: readonly string[] = protocol.features
+  const iprotoVersion: number = conn.transport.protocol.version
+  void features, iprotoVersion
+  await connect('127.0.0.1:3301', { fetchSchema: false, features: ['error_extension'], required: { version: 3, features: ['watchers'] } })
+  // @ts-expect-error kharon cannot offer streams (yet)
+  await connect('127.0.0.1:3301', { features: ['streams'] })
+  // @ts-expect-error not a feature name
+  await connect('127.0.0.1:3301', { required: { features: ['warp_drive'] } })
+  const objectsCall: any[] = await conn.call('f', [], { tuples: 'objects' })
+  void objectsCall
   // @ts-expect-error not an iterator name
   await conn.select('test', 'pk', [], { iterator: 'SIDEWAYS' })
 
@@ -303,6 +324,8 @@ export function values(): void {
   const seconds: bigint = dt.seconds
   const fields: number[] = [dt.nsec, dt.tzoffset, dt.tzindex]
   const asDate: Date = dt2.toDate()
+  const iso: string = dt.toISOString()
+  void iso
   const fromDate: Datetime = Datetime.fromDate(new Date())
   void seconds, fields, asDate, fromDate, dt3
 
@@ -333,7 +356,17 @@ export function errors(err: unknown): string {
       const extra: Record<string, unknown> | undefined = top.fields
       void entry, extra
     }
+    const type: string | undefined = err.type
+    const fields: Record<string, unknown> | undefined = err.fields
+    const cause: unknown = err.cause
+    void type, fields, cause
     return `${code} ${errcode}`
+  }
+  if (err instanceof UnsupportedError) {
+    const code: 'ERR_UNSUPPORTED' = err.code
+    const feature: string = err.feature
+    const serverVersion: string = err.serverVersion
+    return `${code} ${feature} ${serverVersion}`
   }
   if (err instanceof TimeoutError) {
     const code: 'ETIMEDOUT' = err.code

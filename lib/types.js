@@ -134,6 +134,7 @@ class Datetime {
     this.tzindex = tzindex
   }
 
+  /** From a Date (milliseconds, UTC: tzoffset and tzindex 0). */
   static fromDate(date) {
     const ms = date.getTime()
     if (!Number.isFinite(ms)) throw new RangeError('invalid Date')
@@ -141,9 +142,27 @@ class Datetime {
     return new Datetime({ seconds, nsec: (ms - seconds * 1000) * 1e6 })
   }
 
+  /** The same instant as a Date: below a millisecond is cut off, and the offset is not kept. */
   toDate() {
     return new Date(Number(this.seconds) * 1000 + Math.floor(this.nsec / 1e6))
   }
+
+  /** ISO 8601 in the datetime's own offset, to the nanosecond: 2024-03-15T12:34:56.123456789+03:00. */
+  toISOString() {
+    const local = new Date((Number(this.seconds) + this.tzoffset * 60) * 1000).toISOString().slice(0, 19)
+    const sign = this.tzoffset < 0 ? '-' : '+'
+    const abs = Math.abs(this.tzoffset)
+    const offset = this.tzoffset === 0 ? 'Z' : `${sign}${pad2(Math.floor(abs / 60))}:${pad2(abs % 60)}`
+    return `${local}.${String(this.nsec).padStart(9, '0')}${offset}`
+  }
+
+  toJSON() {
+    return this.toISOString()
+  }
+}
+
+function pad2(n) {
+  return String(n).padStart(2, '0')
 }
 
 const INTERVAL_FIELDS = ['year', 'month', 'week', 'day', 'hour', 'min', 'sec', 'nsec', 'adjust']
