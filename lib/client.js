@@ -255,7 +255,7 @@ class Connection extends EventEmitter {
     const mode = checkTuplesMode(opts.tuples) || this.#tuples
     const paging = build.checkPaging(opts)
     build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
-    if (paging && !this.protocol.features.includes('pagination')) {
+    if (paging && !this.#transport._serverHas('pagination')) {
       // 2.6 would ignore the keys and return the first page every time.
       return Promise.reject(unsupported('pagination', 'select with after or fetchPos', this.#transport.serverVersion))
     }
@@ -568,7 +568,7 @@ class Connection extends EventEmitter {
   // the schema: at once when it is fresh, else after the (shared) refetch.
   #route(space, index, needsFormat, send) {
     const byName = typeof space === 'string' || typeof index === 'string'
-    const namesOnWire = byName && this.protocol.features.includes('space_and_index_names')
+    const namesOnWire = byName && this.#transport._serverHas('space_and_index_names')
     if (!this.#fetchSchema) {
       if (byName && !namesOnWire) {
         return Promise.reject(unsupported('space_and_index_names', 'a space or index by name with fetchSchema: false', this.#transport.serverVersion))

@@ -37,6 +37,7 @@ class Transport extends EventEmitter {
   #highWaterMark
   #idleWaiters = []
   #protocol
+  #serverFeatures
   #sessionFeatures
 
   /** Use Transport.connect(). */
@@ -48,9 +49,10 @@ class Transport extends EventEmitter {
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
     this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
+    this.#serverFeatures = new Set(this.#protocol.features)
     // The session's features: what was offered, as far as the server has it.
     const offered = options.native.features || []
-    this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#protocol.features.includes(f)))
+    this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#serverFeatures.has(f)))
   }
 
   /**
@@ -64,6 +66,11 @@ class Transport extends EventEmitter {
   /** Whether the session uses `feature`: kharon offered it and the server has it. */
   _uses(feature) {
     return this.#sessionFeatures.has(feature)
+  }
+
+  /** Whether the server has `feature`, offered or not (a request kind it serves). */
+  _serverHas(feature) {
+    return this.#serverFeatures.has(feature)
   }
 
   /**
