@@ -132,6 +132,78 @@ describe('negotiation', TIMEOUT, () => {
   })
 })
 
+// A scripted peer (not a real server) that greets as 2.10 and answers the ID request with
+// `reply(sync)`, then answers everything else with an empty OK.
+async function idPeer(reply) {
+  const frame = (status, sync, body) => {
+    const head = Buffer.from([0x83, 0x00, 0xce, 0, 0, 0, 0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x01])
+    head.writeUInt32BE(status, 3)
+    head.writeBigUInt64BE(BigInt(sync), 9)
+    const size = Buffer.alloc(5)
+    size[0] = 0xce
+    size.writeUInt32BE(head.length + body.length, 1)
+    return Buffer.concat([size, head, body])
+  }
+  const line = (text) => text.padEnd(63) + '\n'
+  const greeting = line('Tarantool 2.10.0 (Binary) 3ec3c6d0-3b55-4d5a-9c1e-6bf2e4c0a1b2') + line(Buffer.alloc(32, 7).toString('base64'))
+  const srv = net.createServer((sock) => {
+    sock.on('error', () => {})
+    sock.write(greeting)
+    let inbound = Buffer.alloc(0)
+    sock.on('data', (d) => {
+      inbound = Buffer.concat([inbound, d])
+      while (inbound.length >= 5 && inbound.length >= 5 + inbound.readUInt32BE(1)) {
+        // header {0x00: type, 0x01: sync}, both small enough here for a fixint or 0xce + u32
+        const type = inbound[7]
+        const sync = inbound[9] === 0xce ? inbound.readUInt32BE(10) : inbound[9]
+        sock.write(type === 73 ? reply(sync, frame) : frame(0, sync, Buffer.from([0x80])))
+        inbound = inbound.subarray(5 + inbound.readUInt32BE(1))
+      }
+    })
+  })
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  return { port: srv.address().port, close: () => new Promise((resolve) => srv.close(resolve)) }
+}
+
+describe('odd answers to IPROTO_ID (a scripted peer)', TIMEOUT, () => {
+  test('an ID refused with an error: spoken to as a server without ID', async () => {
+    const errorBody = Buffer.concat([Buffer.from([0x81, 0x31, 0xb4]), Buffer.from('Unknown request type')])
+    const peer = await idPeer((sync, frame) => frame(0x8000 | 48, sync, errorBody))
+    try {
+      const conn = await connect(`127.0.0.1:${peer.port}`, { fetchSchema: false })
+      assert.deepEqual(conn.protocol, { version: 0, features: [] })
+      await conn.ping()
+      conn.destroy()
+    } finally {
+      await peer.close()
+    }
+  })
+
+  test('an ID reply of the wrong shape fails the connect with ProtocolError', async () => {
+    // {FEATURES: 5}: not an array
+    const peer = await idPeer((sync, frame) => frame(0, sync, Buffer.from([0x81, 0x55, 0x05])))
+    try {
+      const err = await rejection(connect(`127.0.0.1:${peer.port}`, { fetchSchema: false }))
+      assert.equal(err.name, 'ProtocolError')
+      assert.match(err.message, /IPROTO_ID/)
+    } finally {
+      await peer.close()
+    }
+  })
+
+  test('unknown feature ids are kept by number', async () => {
+    // {VERSION: 99, FEATURES: [2, 40]}
+    const peer = await idPeer((sync, frame) => frame(0, sync, Buffer.from([0x82, 0x54, 0x63, 0x55, 0x92, 0x02, 0x28])))
+    try {
+      const conn = await connect(`127.0.0.1:${peer.port}`, { fetchSchema: false })
+      assert.deepEqual(conn.protocol, { version: 99, features: ['error_extension', 'feature_40'] })
+      conn.destroy()
+    } finally {
+      await peer.close()
+    }
+  })
+})
+
 describe('names, schema and pagination on this server', TIMEOUT, () => {
   test('fetchSchema: false reads no schema; ids work everywhere, names where the server takes them', async () => {
     const conn = await connect(uri, { fetchSchema: false })
