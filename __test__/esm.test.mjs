@@ -9,17 +9,16 @@ import tarantool from './helpers/tarantool.js'
 import msgpack from './helpers/msgpack.js'
 
 const require = createRequire(import.meta.url)
+const TIMEOUT = { timeout: 60000 } // for each test and hook: nothing here may hang the run
 let server
 
 before(async () => {
   server = await tarantool.startTarantool()
-})
+}, TIMEOUT)
 
-after(async () => {
-  if (server) await server.stop()
-})
+after(tarantool.stopAll, TIMEOUT)
 
-test('named imports: Transport.connect and a ping', async () => {
+test('named imports: Transport.connect and a ping', TIMEOUT, async () => {
   assert.equal(typeof Transport, 'function')
   assert.equal(IPROTO.PING, 64)
   const t = await Transport.connect(server.port, '127.0.0.1')
@@ -35,7 +34,7 @@ test('named imports: Transport.connect and a ping', async () => {
   }
 })
 
-test('default import: the same API object as require()', async () => {
+test('default import: the same API object as require()', TIMEOUT, async () => {
   assert.equal(typeof kharon, 'object')
   const cjs = require('../index.js')
   assert.equal(kharon, cjs)
@@ -54,7 +53,7 @@ test('default import: the same API object as require()', async () => {
   assert.equal(err.code, 'ERR_CONNECTION_CLOSED')
 })
 
-test('every named export is the matching property of the default export', async () => {
+test('every named export is the matching property of the default export', TIMEOUT, async () => {
   const ns = await import('../index.mjs')
   const names = Object.keys(ns).filter((k) => k !== 'default')
   assert.ok(names.includes('Transport') && names.includes('IPROTO'))

@@ -8,19 +8,18 @@ const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
 const path = require('node:path')
 
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll, serverVersion } = require('./helpers/tarantool')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
 const HANG_LIMIT_MS = 15000
+const TIMEOUT = { timeout: 60000 } // for each test and hook: nothing here may hang the run
 let server
 
 before(async () => {
   server = await startTarantool()
-})
+}, TIMEOUT)
 
-after(async () => {
-  if (server) await server.stop()
-})
+after(stopAll, TIMEOUT)
 
 /**
  * Runs `node fixtures/<name> <port>`; resolves { code, signal, stdout, stderr, ms, hung }.
@@ -59,13 +58,13 @@ function assertExitedCleanly(r, what) {
   assert.equal(r.code, 0, `${what}: exit code ${r.code}. ${detail}`)
 }
 
-test('one request, result printed, no close(): the process exits by itself', async () => {
+test('one request, result printed, no close(): the process exits by itself', TIMEOUT, async () => {
   const r = await runFixture('one-request.js')
   assertExitedCleanly(r, 'one-request.js')
   assert.equal(r.stdout.trim(), JSON.stringify(['one request']))
 })
 
-test('a pending request keeps the process alive until it completes', async () => {
+test('a pending request keeps the process alive until it completes', TIMEOUT, async () => {
   const r = await runFixture('pending-late.js')
   assertExitedCleanly(r, 'pending-late.js')
   const lines = r.stdout.trim().split('\n')
@@ -76,34 +75,34 @@ test('a pending request keeps the process alive until it completes', async () =>
   assert.ok(r.ms >= 900)
 })
 
-test('connect and nothing else: the process exits by itself', async () => {
+test('connect and nothing else: the process exits by itself', TIMEOUT, async () => {
   const r = await runFixture('connect-only.js')
   assertExitedCleanly(r, 'connect-only.js')
-  assert.match(r.stdout, /^connected 2\.6\./)
+  assert.equal(r.stdout.trim(), `connected ${serverVersion().release}`, 'the greeting names the version of the binary')
 })
 
-test('a request pending, then completing, then idle: the process exits by itself', async () => {
+test('a request pending, then completing, then idle: the process exits by itself', TIMEOUT, async () => {
   const r = await runFixture('pending-then-idle.js')
   assertExitedCleanly(r, 'pending-then-idle.js')
   assert.deepEqual(r.stdout.trim().split('\n'), ['first', 'second'])
   assert.ok(r.ms >= 500, `exited after ${r.ms} ms, before both requests could complete`)
 })
 
-test('close() with a request pending: it fails at once and the process exits', async () => {
+test('close() with a request pending: it fails at once and the process exits', TIMEOUT, async () => {
   const r = await runFixture('close-with-pending.js')
   assertExitedCleanly(r, 'close-with-pending.js')
   assert.equal(r.stdout.trim(), 'ConnectionError ERR_CONNECTION_CLOSED')
   assert.ok(r.ms < 9000, `took ${r.ms} ms: it waited for the 10 s request`)
 })
 
-test('after an error response and a request with a long timeout answered in time, the process exits', async () => {
+test('after an error response and a request with a long timeout answered in time, the process exits', TIMEOUT, async () => {
   const r = await runFixture('error-then-idle.js')
   assertExitedCleanly(r, 'error-then-idle.js')
   assert.deepEqual(r.stdout.trim().split('\n'), ['ER_NO_SUCH_PROC', 'in time'])
   assert.ok(r.ms < 12000, `took ${r.ms} ms: the 60 s timeout kept the process alive`)
 })
 
-test('connections in worker threads: closed, left open, or terminated mid-request, the workers and the process end cleanly', async () => {
+test('connections in worker threads: closed, left open, or terminated mid-request, the workers and the process end cleanly', TIMEOUT, async () => {
   const r = await runFixture('worker-threads.js')
   assertExitedCleanly(r, 'worker-threads.js')
   assert.deepEqual(r.stdout.trim().split('\n'), [

@@ -17,23 +17,24 @@ const { spawn } = require('node:child_process')
 
 const { connect, Transport, IPROTO, Extension, ProtocolError, ConnectionError } = require('..')
 const { encode: mpEncode, decode: mpDecode } = require('../lib/msgpack')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll } = require('./helpers/tarantool')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { encode, decode, callBody } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
+const TIMEOUT = { timeout: 120000 } // for each suite and hook: nothing here may hang the run
 let server // a real Tarantool
 let real // a client connection to it, used throughout
 
 before(async () => {
   server = await startTarantool()
   real = await connect(`tester:secret@${HOST}:${server.port}`)
-})
+}, TIMEOUT)
 
 after(async () => {
   if (real) real.destroy()
-  if (server) await server.stop()
-})
+  await stopAll()
+}, TIMEOUT)
 
 function assertProtocolError(err, what) {
   assert.ok(err instanceof ProtocolError, `${what}: expected ProtocolError, got ${err && err.name}: ${err && err.message}`)
@@ -216,7 +217,7 @@ const POISON = {
   'a size prefix that is not an unsigned integer': () => Buffer.from([0xa5, 0x68, 0x65, 0x6c, 0x6c, 0x6f]),
 }
 
-describe('scripted fake peer — a real Tarantool never sends this: raw Transport', () => {
+describe('scripted fake peer — a real Tarantool never sends this: raw Transport', TIMEOUT, () => {
   test('(a) a frame announced larger than maxFrameSize fails the request at once, before its bytes come', async () => {
     await whileRealConnectionWorks(async () => {
       const peer = await fakePeer((req) => {
@@ -392,7 +393,7 @@ describe('scripted fake peer — a real Tarantool never sends this: raw Transpor
   })
 })
 
-describe('scripted fake peer — a real Tarantool never sends this: the client', () => {
+describe('scripted fake peer — a real Tarantool never sends this: the client', TIMEOUT, () => {
   for (const what of Object.keys(POISON).filter((k, i) => i < 4 || k.startsWith('a header that is an'))) {
     test(`${what}: the connection drops with ProtocolError and reconnects`, async () => {
       await whileRealConnectionWorks(async () => {
@@ -523,7 +524,7 @@ describe('scripted fake peer — a real Tarantool never sends this: the client',
 // ---------------------------------------------------------------------------------------------
 // the JS MessagePack decoder
 
-describe('MessagePack decoder against hostile bytes', () => {
+describe('MessagePack decoder against hostile bytes', TIMEOUT, () => {
   test('20,000 random mutations of valid encodings: each decode returns or throws TypeError/RangeError', async () => {
     const fixture = path.join(__dirname, 'fixtures', 'resilience-msgpack-fuzz.js')
     const r = await new Promise((resolve, reject) => {

@@ -11,18 +11,18 @@ const { spawn } = require('node:child_process')
 const path = require('node:path')
 
 const { connect } = require('..')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll } = require('./helpers/tarantool')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'resilience-load.js')
+// For each test and hook: nothing here may hang the run (runLoad kills its child sooner).
+const TIMEOUT = { timeout: 180000 }
 let server
 
 before(async () => {
   server = await startTarantool()
-})
+}, TIMEOUT)
 
-after(async () => {
-  if (server) await server.stop()
-})
+after(stopAll, TIMEOUT)
 
 /** Runs the load fixture in `mode`; resolves to its JSON report. Killed after `limitMs`. */
 function runLoad(mode, limitMs) {
@@ -51,7 +51,7 @@ function runLoad(mode, limitMs) {
   })
 }
 
-test('soak: 1,000,000 calls in windows of 1000, every answer right, RSS growth under 60 MB', async () => {
+test('soak: 1,000,000 calls in windows of 1000, every answer right, RSS growth under 60 MB', TIMEOUT, async () => {
   const r = await runLoad('soak', 120000)
   assert.equal(r.count, 1000000)
   assert.equal(r.mismatches, 0, `first mismatch: ${JSON.stringify(r.firstMismatch)}`)
@@ -62,7 +62,7 @@ test('soak: 1,000,000 calls in windows of 1000, every answer right, RSS growth u
   assert.ok(heapGrowth < 20, `the heap grew by ${heapGrowth.toFixed(1)} MB over 1,000,000 calls (${JSON.stringify(r)})`)
 })
 
-test('10,000 requests with { timeout: 1 } to sleep_then(0.05): all time out, late responses leave nothing behind', async () => {
+test('10,000 requests with { timeout: 1 } to sleep_then(0.05): all time out, late responses leave nothing behind', TIMEOUT, async () => {
   const r = await runLoad('timeouts', 60000)
   assert.equal(r.count, 10000)
   assert.deepEqual(r.reasons, { 'TimeoutError:ETIMEDOUT': 10000 })
@@ -76,7 +76,7 @@ test('10,000 requests with { timeout: 1 } to sleep_then(0.05): all time out, lat
   assert.ok(heapGrowth < 20, `the heap grew by ${heapGrowth.toFixed(1)} MB (${JSON.stringify(r)})`)
 })
 
-test('a burst of 100,000 calls issued at once completes, each with its own answer', async () => {
+test('a burst of 100,000 calls issued at once completes, each with its own answer', TIMEOUT, async () => {
   const conn = await connect(`tester:secret@127.0.0.1:${server.port}`)
   try {
     const calls = new Array(100000)

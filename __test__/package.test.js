@@ -10,9 +10,13 @@ const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll } = require('./helpers/tarantool')
 
 const root = path.join(__dirname, '..')
+// Nothing here may hang the run: the tests and hooks are bounded, and so is each npm command
+// (synchronous, so only its own timeout can stop it; an install may build the addon).
+const TIMEOUT = { timeout: 60000 }
+const NPM_TIMEOUT_MS = 600000
 let server
 let project
 
@@ -21,6 +25,7 @@ const npm = (args, cwd) => execFileSync('npm', args, {
   encoding: 'utf8',
   env: { ...process.env, CARGO_TARGET_DIR: path.join(root, 'target') },
   stdio: ['ignore', 'pipe', 'pipe'],
+  timeout: NPM_TIMEOUT_MS,
 })
 
 before(async () => {
@@ -31,14 +36,14 @@ before(async () => {
   fs.mkdirSync(project)
   npm(['init', '-y'], project)
   npm(['install', '--no-audit', '--no-fund', path.join(dir, tarball)], project)
-})
+}, { timeout: 3 * NPM_TIMEOUT_MS + TIMEOUT.timeout }) // three npm commands and a server start
 
 after(async () => {
-  await server.stop()
-  fs.rmSync(path.dirname(project), { recursive: true, force: true })
-})
+  await stopAll()
+  if (project) fs.rmSync(path.dirname(project), { recursive: true, force: true })
+}, TIMEOUT)
 
-test('the tarball is lean: sources and the JS API, no tests, benchmarks or build output', () => {
+test('the tarball is lean: sources and the JS API, no tests, benchmarks or build output', TIMEOUT, () => {
   const files = fs.readdirSync(path.join(project, 'node_modules', 'kharon'))
   for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib', 'src', 'Cargo.toml', 'LICENSE']) {
     assert.ok(files.includes(f), `${f} is shipped`)
@@ -54,7 +59,7 @@ function runIn(file, source) {
   return r.stdout.trim().split('\n')
 }
 
-test("require('kharon') in the installed project: a request and a for-await over pushes, then exit", () => {
+test("require('kharon') in the installed project: a request and a for-await over pushes, then exit", TIMEOUT, () => {
   const lines = runIn('app.cjs', `
     const { connect } = require('kharon')
     ;(async () => {
@@ -68,7 +73,7 @@ test("require('kharon') in the installed project: a request and a for-await over
   assert.deepEqual(lines, ['["hi"]', 'push 1', 'push 2', 'push 3', '["done"]'])
 })
 
-test("import { connect } from 'kharon' works the same", () => {
+test("import { connect } from 'kharon' works the same", TIMEOUT, () => {
   const lines = runIn('app.mjs', `
     import { connect, Transport, IPROTO } from 'kharon'
     const conn = await connect('127.0.0.1:' + process.argv[2])
@@ -79,12 +84,13 @@ test("import { connect } from 'kharon' works the same", () => {
   assert.deepEqual(lines, ['push 1', 'push 2', '["done"] function 10'])
 })
 
-test('without a prebuilt binary and without cargo, the build says so clearly', () => {
+test('without a prebuilt binary and without cargo, the build says so clearly', TIMEOUT, () => {
   const build = path.join(project, 'node_modules', 'kharon', 'scripts', 'build.js')
   const r = spawnSync(process.execPath, [build], {
     cwd: path.dirname(build),
     encoding: 'utf8',
     env: { ...process.env, PATH: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-no-cargo-')) },
+    timeout: 60000,
   })
   assert.equal(r.status, 1)
   assert.match(r.stderr, /cargo \(Rust\) is not installed/)

@@ -10,28 +10,22 @@ const assert = require('node:assert/strict')
 const net = require('node:net')
 
 const { connect, UnsupportedError, TarantoolError } = require('..')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, atLeast, serverVersion } = require('./helpers/tarantool')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
 const { next, rejection, withTimeout } = require('./helpers/wait')
 
 const TIMEOUT = { timeout: 60000 }
 let server
 let uri
-let version // [major, minor] of the server
 
 before(async () => {
   server = await startTarantool()
   uri = `tester:secret@127.0.0.1:${server.port}`
-  const probe = await connect(uri)
-  version = probe.transport.serverVersion.split('.').slice(0, 2).map(Number)
-  probe.destroy()
-})
+}, TIMEOUT)
 
 after(async () => {
   if (server) await server.stop()
-})
-
-const atLeast = (major, minor) => version[0] > major || (version[0] === major && version[1] >= minor)
+}, TIMEOUT)
 
 /** A TCP proxy to `target()` ({ host, port }) that records each connection's first bytes. */
 async function proxy(target) {
@@ -98,7 +92,7 @@ describe('negotiation', TIMEOUT, () => {
       assert.ok(err instanceof UnsupportedError)
       assert.equal(err.code, 'ERR_UNSUPPORTED')
       assert.equal(err.feature, 'watchers')
-      assert.equal(err.serverVersion, `${version[0]}.${version[1]}.${err.serverVersion.split('.')[2]}`)
+      assert.equal(err.serverVersion, serverVersion().release)
       assert.match(err.message, /lacks .*the features watchers/)
     }
     const tooNew = await rejection(connect(uri, { required: { version: 1000 } }))

@@ -18,7 +18,7 @@ const {
   TarantoolError,
   PushOverflowError,
 } = require('..')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll } = require('./helpers/tarantool')
 const { sleep } = require('./helpers/wait')
 const { callBody, evalBody, data } = require('./helpers/msgpack')
 
@@ -26,17 +26,16 @@ const execFileP = promisify(execFile)
 const FIXTURES = path.join(__dirname, 'fixtures')
 const pushed = (chunk) => data(chunk)[0]
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+const TIMEOUT = { timeout: 120000 } // for each suite and hook: nothing here may hang the run
 
 let server
 let victim // a separate server for the destructive (SIGKILL) test
 
 before(async () => {
   ;[server, victim] = await Promise.all([startTarantool(), startTarantool()])
-})
+}, TIMEOUT)
 
-after(async () => {
-  await Promise.all([server && server.stop(), victim && victim.stop()])
-})
+after(stopAll, TIMEOUT)
 
 async function connect(options) {
   return Transport.connect({ port: server.port, host: '127.0.0.1', ...options })
@@ -52,7 +51,7 @@ async function withConnection(fn, options) {
   }
 }
 
-describe('order', () => {
+describe('order', TIMEOUT, () => {
   test('for-await yields 1..1000 in order and ends exactly when the final arrives', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('pushes', [1000]))
     let finalSeen = false
@@ -93,7 +92,7 @@ describe('order', () => {
   }))
 })
 
-describe('errors are never a silent end', () => {
+describe('errors are never a silent end', TIMEOUT, () => {
   test('push_then_error: yields 1,2,3 then throws TarantoolError', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('push_then_error', [3]))
     const got = []
@@ -202,7 +201,7 @@ describe('errors are never a silent end', () => {
   })
 })
 
-describe('per-iteration timeout', () => {
+describe('per-iteration timeout', TIMEOUT, () => {
   test('pushes({timeout}) throws TimeoutError and ends; the request goes on', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('push_slowly', [3, 0.5]))
     const it = res.pushes({ timeout: 100 })
@@ -238,7 +237,7 @@ describe('per-iteration timeout', () => {
   }))
 })
 
-describe('break discards', () => {
+describe('break discards', TIMEOUT, () => {
   test('break after 5 of pushes(100000): the connection goes on, res resolves, pending returns to 0', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('pushes', [100000]))
     const got = []
@@ -270,7 +269,7 @@ describe('break discards', () => {
   }))
 })
 
-describe('awaited without iteration', () => {
+describe('awaited without iteration', TIMEOUT, () => {
   test('awaiting pushes(1000000) resolves without stalling and RSS stays bounded', () => withConnection(async (t) => {
     if (global.gc) global.gc()
     const before = process.memoryUsage().rss
@@ -384,7 +383,7 @@ describe('awaited without iteration', () => {
   }, { pushHighWaterMark: 100 }))
 })
 
-describe('congestion', () => {
+describe('congestion', TIMEOUT, () => {
   test('a slow consumer of 20,000 x 10 KB pushes gets them all with bounded RSS (child process)', async () => {
     const { stdout } = await execFileP(
       process.execPath,
@@ -405,7 +404,7 @@ describe('congestion', () => {
   })
 })
 
-describe('throughput smoke test', () => {
+describe('throughput smoke test', TIMEOUT, () => {
   test('pushes(100000) via for-await counts 100000, in order', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('pushes', [100000]))
     let count = 0
@@ -420,7 +419,7 @@ describe('throughput smoke test', () => {
   }))
 })
 
-describe('event loop', () => {
+describe('event loop', TIMEOUT, () => {
   test('a process iterating slow pushes stays alive until done, then exits by itself', async () => {
     const { stdout } = await execFileP(
       process.execPath,
@@ -431,7 +430,7 @@ describe('event loop', () => {
   })
 })
 
-describe('onPush', () => {
+describe('onPush', TIMEOUT, () => {
   test('callback mode: onPush gets 1..n with its ctx, in order, before the final callback', () => withConnection(async (t) => {
     const ctx = { name: 'ctx' }
     const events = []

@@ -28,11 +28,12 @@ afterEach(async () => {
   if (conn !== null) conn.destroy()
   conn = null
   if (peer !== null) {
-    assert.deepEqual(peer.unmatched, [], 'kharon sent requests the server was never recorded answering')
+    const { unmatched } = peer
     await peer.close()
+    peer = null
+    assert.deepEqual(unmatched, [], 'kharon sent requests the server was never recorded answering')
   }
-  peer = null
-})
+}, TIMEOUT)
 
 // The peer cannot answer the _vspace/_vindex reads: these connections rely on names on the
 // wire and on formats in the responses, as a 3.x client does.

@@ -1,13 +1,29 @@
--- One member of the test replica set. Usage: tarantool replica.lua LISTEN WORKDIR MASTER|none rw|ro
--- The master creates users and spaces, replicas copy them; functions are defined everywhere.
-local listen, dir, master, role = arg[1], arg[2], arg[3], arg[4]
-box.cfg{
-    listen = listen, log_level = 2, memtx_dir = dir, wal_dir = dir, vinyl_dir = dir, work_dir = dir,
-    replication = master ~= 'none' and {master} or nil,
+-- One member of the test replica set. Usage: tarantool replica.lua LISTEN WORKDIR rw|ro PEERS
+-- PEERS is every member's URI, this one's included, comma-separated: a full mesh, the bootstrap
+-- that 2.6 and 3.x both accept. All members start at once. The writable one (rw) bootstraps the
+-- set and creates users and spaces; the read-only ones join it and copy them. Functions are
+-- defined everywhere.
+local fiber = require('fiber')
+local listen, dir, role, peers = arg[1], arg[2], arg[3], arg[4]
+local replication = {}
+for uri in peers:gmatch('[^,]+') do table.insert(replication, uri) end
+local major, minor = require('tarantool').version:match('^(%d+)%.(%d+)')
+major, minor = tonumber(major), tonumber(minor)
+local cfg = {
+    listen = listen, log_level = 5, memtx_dir = dir, wal_dir = dir, vinyl_dir = dir, work_dir = dir,
+    replication = replication,
     read_only = role == 'ro',
-    replication_connect_timeout = 10,
+    replication_connect_timeout = 30,
 }
-if master == 'none' then
+-- 2.11 brought bootstrap strategies and deprecated the quorum-based one: 'auto' waits for the
+-- peers and boots from the writable member. 2.6 does the same without being told, and would
+-- reject the option.
+if major > 2 or (major == 2 and minor >= 11) then cfg.bootstrap_strategy = 'auto' end
+box.cfg(cfg)
+if role == 'rw' then
+    -- The member that bootstrapped the set is writable when box.cfg returns, or soon after:
+    -- wait for it (30 s at most) rather than fail the next line with ER_READONLY.
+    box.ctl.wait_rw(30)
     box.schema.user.create('replicator', {password = 'secret', if_not_exists = true})
     box.schema.user.grant('replicator', 'replication', nil, nil, {if_not_exists = true})
     box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
@@ -19,7 +35,8 @@ end
 function echo(...) return ... end
 function whoami() return box.info.uuid, box.info.ro end
 function pushes(n) for i = 1, n do box.session.push(i) end return 'done' end
-function sleep_then(seconds, value) require('fiber').sleep(seconds) return value end
--- A replica is ready once it has the master's users and spaces.
-while box.space.test == nil do require('fiber').sleep(0.05) end
+function sleep_then(seconds, value) fiber.sleep(seconds) return value end
+-- Ready once this member has the master's users and spaces and follows its peers (a replica
+-- that is still an orphan could not be promoted later).
+while box.space.test == nil or box.info.status ~= 'running' do fiber.sleep(0.05) end
 io.stdout:write('kharon-test-server-ready\n') io.stdout:flush()

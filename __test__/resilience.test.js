@@ -17,24 +17,25 @@ const {
   connect, Transport, Credentials, IPROTO,
   KharonError, ConnectionError, TimeoutError, AbortError, TarantoolError,
 } = require('..')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, stopAll } = require('./helpers/tarantool')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { evalBody } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
 const FIXTURES = path.join(__dirname, 'fixtures')
+const TIMEOUT = { timeout: 120000 } // for each suite and hook: nothing here may hang the run
 let server // stays up for the whole file
 let conn // tester on `server`
 
 before(async () => {
   server = await startTarantool()
   conn = await connect(uri(server))
-})
+}, TIMEOUT)
 
 after(async () => {
   if (conn) conn.destroy()
-  if (server) await server.stop()
-})
+  await stopAll()
+}, TIMEOUT)
 
 function uri(srv, user = 'tester', password = 'secret') {
   return `${user}:${password}@${HOST}:${srv.port}`
@@ -104,7 +105,7 @@ function activeTimeouts() {
 // ---------------------------------------------------------------------------------------------
 // deadlines and abort signals
 
-describe('timeouts and aborts', () => {
+describe('timeouts and aborts', TIMEOUT, () => {
   test("a timed-out request rejects with TimeoutError; its SYNC is not reused until the late response arrives", async () => {
     const c = await connect(uri(server))
     try {
@@ -243,7 +244,7 @@ describe('timeouts and aborts', () => {
 // ---------------------------------------------------------------------------------------------
 // the server dies
 
-describe('losing the connection', () => {
+describe('losing the connection', TIMEOUT, () => {
   test('SIGKILL: every pending request and every open push iterator rejects with ConnectionError within 1 s', async () => {
     const victim = await startTarantool()
     const c = await connect(uri(victim))
@@ -617,7 +618,7 @@ describe('losing the connection', () => {
 // ---------------------------------------------------------------------------------------------
 // closing
 
-describe('closing', () => {
+describe('closing', TIMEOUT, () => {
   test("close() waits for in-flight requests and pushes, which resolve; 'close' is emitted once", async () => {
     const c = await connect(uri(server))
     let closeEvents = 0
@@ -763,7 +764,7 @@ function spawnFixture(name, port) {
   return r
 }
 
-describe('event loop', () => {
+describe('event loop', TIMEOUT, () => {
   test('an idle client whose server died does not keep the process alive while it reconnects', async () => {
     const victim = await startTarantool()
     const r = spawnFixture('resilience-idle-after-loss.js', victim.port)
@@ -814,7 +815,7 @@ describe('event loop', () => {
 // ---------------------------------------------------------------------------------------------
 // credentials
 
-describe('passwords never leak', () => {
+describe('passwords never leak', TIMEOUT, () => {
   const PASSWORD = 'Zq9-kharon-DISTINCTIVE-pa55word-7Xw'
   const SHOWN = { depth: 10, showHidden: true }
 

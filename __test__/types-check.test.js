@@ -10,8 +10,9 @@ const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
+const TIMEOUT = { timeout: 180000 } // for each test: nothing here may hang the run (tsc is given 120 s)
 
-test('__test__/api.ts type-checks against index.d.ts', () => {
+test('__test__/api.ts type-checks against index.d.ts', TIMEOUT, () => {
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
   const r = spawnSync(process.execPath, [tsc, '--noEmit', '-p', path.join('__test__', 'tsconfig.json')], {
     cwd: ROOT,
@@ -38,7 +39,7 @@ function declarations() {
   return cached
 }
 
-test('every value index.d.ts declares exists in index.js, and nothing undeclared is exported', () => {
+test('every value index.d.ts declares exists in index.js, and nothing undeclared is exported', TIMEOUT, () => {
   const { ts, exports } = declarations()
   const declared = exports.filter((s) => s.flags & ts.SymbolFlags.Value).map((s) => s.name).sort()
   const actual = Object.keys(require('..')).sort()
@@ -48,7 +49,7 @@ test('every value index.d.ts declares exists in index.js, and nothing undeclared
   )
 })
 
-test('IPROTO in index.d.ts has the runtime values', () => {
+test('IPROTO in index.d.ts has the runtime values', TIMEOUT, () => {
   const { checker, exports } = declarations()
   const sym = exports.find((s) => s.name === 'IPROTO')
   const type = checker.getTypeOfSymbolAtLocation(sym, sym.valueDeclaration)
@@ -59,7 +60,7 @@ test('IPROTO in index.d.ts has the runtime values', () => {
   assert.deepEqual(declared, { ...require('..').IPROTO })
 })
 
-test('the methods index.d.ts declares on each class exist at runtime', () => {
+test('the methods index.d.ts declares on each class exist at runtime', TIMEOUT, () => {
   const { ts, checker, file, exports } = declarations()
   const runtime = require('..')
   const missing = []

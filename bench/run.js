@@ -10,7 +10,7 @@ const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 
-const { startTarantool } = require('../__test__/helpers/tarantool')
+const { startTarantool, TARANTOOL } = require('../__test__/helpers/tarantool') // $TARANTOOL or tarantool
 const kharon = require('..')
 const { decode } = require('../lib/msgpack')
 const { Unpackr } = require('msgpackr')
@@ -223,7 +223,7 @@ function timeDecodes(decoders, bytes) {
 
 function runNetbox(server) {
   return new Promise((resolve, reject) => {
-    const proc = spawn('tarantool', [path.join(__dirname, 'netbox.lua'), `${server.host}:${server.port}`, String(REPEATS)], {
+    const proc = spawn(TARANTOOL, [path.join(__dirname, 'netbox.lua'), `${server.host}:${server.port}`, String(REPEATS)], {
       cwd: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-netbox-')),
     })
     const out = {}
@@ -307,7 +307,7 @@ function report(results, stalls) {
     cpus: os.cpus().length,
     cpu: os.cpus()[0]?.model,
     node: process.version,
-    tarantool: require('node:child_process').execFileSync('tarantool', ['--version']).toString().split('\n')[0],
+    tarantool: require('node:child_process').execFileSync(TARANTOOL, ['--version']).toString().split('\n')[0],
     kharon: require('../package.json').version,
     repeats: REPEATS,
   }

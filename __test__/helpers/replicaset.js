@@ -1,7 +1,7 @@
 'use strict'
 
-// A real Tarantool replica set on loopback for the pool tests: one master and read-only
-// replicas that replicate from it (Tarantool's own replication).
+// A real Tarantool replica set on loopback for the pool tests: one writable master and
+// read-only replicas, all replicating from each other (Tarantool's own replication, full mesh).
 
 const fs = require('node:fs')
 const os = require('node:os')
@@ -9,16 +9,19 @@ const path = require('node:path')
 const { TarantoolServer, freePort } = require('./tarantool')
 
 const REPLICA_LUA = path.join(__dirname, '..', 'replica.lua')
+// Joining waits for the master's users, which it creates only after its own bootstrap.
+const MEMBER_START_TIMEOUT_MS = 60000
 
 class ReplicaMember extends TarantoolServer {
-  constructor({ port, dir, master, role }) {
-    super({ port, dir, script: REPLICA_LUA })
-    this.master = master
+  constructor({ port, dir, role, peers, name }) {
+    super({ port, dir, script: REPLICA_LUA, name })
     this.role = role
+    this.peers = peers
+    this.startTimeout = MEMBER_START_TIMEOUT_MS
   }
 
   get args() {
-    return [this.master || 'none', this.role]
+    return [this.role, this.peers.join(',')]
   }
 
   get uri() {
@@ -26,32 +29,50 @@ class ReplicaMember extends TarantoolServer {
   }
 }
 
-/** Starts a master and `replicas` read-only replicas; returns { master, replicas, members, stop }. */
+/** `n` distinct free ports. */
+async function freePorts(n) {
+  const ports = []
+  while (ports.length < n) {
+    const port = await freePort()
+    if (!ports.includes(port)) ports.push(port)
+  }
+  return ports
+}
+
+const OTHERS_OUTPUT = 2000 // characters of each other member's output in a start error
+
+/**
+ * Starts a master and `replicas` read-only replicas, all at once, each configured with every
+ * member's URI; resolves when each is ready, to { master, replicas, members, stop }. If one
+ * member fails, the others are stopped at once, and the error names that member and shows its
+ * output, then the end of the others' (a bootstrap involves them all).
+ */
 async function startReplicaSet({ replicas = 2 } = {}) {
-  const mk = async (master, role) => new ReplicaMember({
-    port: await freePort(),
+  const ports = await freePorts(replicas + 1)
+  const peers = ports.map((port) => `replicator:secret@127.0.0.1:${port}`)
+  const members = ports.map((port, i) => new ReplicaMember({
+    port,
     dir: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-rs-')),
-    master,
-    role,
-  })
-  const master = await mk(null, 'rw')
-  await master.start()
-  const masterUri = `replicator:secret@${master.host}:${master.port}`
-  const reps = []
-  for (let i = 0; i < replicas; i++) {
-    const r = await mk(masterUri, 'ro')
-    await r.start()
-    reps.push(r)
+    role: i === 0 ? 'rw' : 'ro',
+    peers,
+    name: i === 0 ? 'replica set master' : `replica set replica ${i}`,
+  }))
+  const starting = members.map((m) => m.start().catch((err) => {
+    err.member = m
+    throw err
+  }))
+  const stop = () => Promise.all(members.map((m) => m.stop()))
+  try {
+    await Promise.all(starting)
+  } catch (err) {
+    await stop()
+    await Promise.allSettled(starting)
+    const others = members.filter((m) => m !== err.member)
+      .map((m) => `--- the end of ${m.name}'s output (${m.uri}, stopped) ---\n${m.output.slice(-OTHERS_OUTPUT)}`)
+    throw new Error([err.message, ...others].join('\n'))
   }
-  const members = [master, ...reps]
-  return {
-    master,
-    replicas: reps,
-    members,
-    async stop() {
-      await Promise.all(members.map((m) => m.stop()))
-    },
-  }
+  const [master, ...reps] = members
+  return { master, replicas: reps, members, stop }
 }
 
 module.exports = { startReplicaSet }
