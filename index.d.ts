@@ -276,17 +276,8 @@ export interface ReconnectingEvent {
   error: Error
 }
 
-export declare class Connection extends EventEmitter implements AsyncDisposable {
-  private constructor()
-  /** The raw Transport underneath (a new one after each reconnect). */
-  readonly transport: Transport
-  /** What the server answered to IPROTO_ID (renegotiated after each reconnect). */
-  readonly protocol: Protocol
-  readonly schema: Schema
-  readonly state: ConnectionState
-  readonly closed: boolean
-  /** Requests waiting for a reconnect. */
-  readonly queued: number
+/** The request methods of a Connection and of a Stream. */
+export interface RequestMethods {
   ping(options?: DeadlineOptions): Promise<void>
   call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
   eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx>): Call
@@ -299,6 +290,55 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   delete(space: string | number, index: string | number, key: any, options?: TupleOptions): Promise<any>
   execute(sql: string, params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
   prepare(sql: string, options?: DeadlineOptions): Promise<PreparedStatement>
+}
+
+export type Isolation = 'default' | 'read-committed' | 'read-confirmed' | 'best-effort' | 'linearizable'
+
+export interface TransactionOptions extends DeadlineOptions {
+  isolation?: Isolation
+  /** Milliseconds; the server rolls back a transaction older than that. */
+  txnTimeout?: number
+}
+
+/**
+ * A stream of a connection (Tarantool 2.10+): its requests run on the server in issue order,
+ * and may form an interactive transaction. An open transaction is lost with its connection:
+ * then every later request on the stream rejects with ERR_TRANSACTION_LOST.
+ */
+export declare class Stream implements AsyncDisposable {
+  private constructor()
+  readonly id: number
+  readonly connection: Connection
+  readonly inTransaction: boolean
+  begin(options?: TransactionOptions): Promise<void>
+  commit(options?: DeadlineOptions): Promise<void>
+  rollback(options?: DeadlineOptions): Promise<void>
+  /** Rolls back a transaction that is still open. */
+  [Symbol.asyncDispose](): Promise<void>
+}
+export interface Stream extends RequestMethods {}
+
+export interface Connection extends RequestMethods {}
+export declare class Connection extends EventEmitter implements AsyncDisposable {
+  private constructor()
+  /** The raw Transport underneath (a new one after each reconnect). */
+  readonly transport: Transport
+  /** What the server answered to IPROTO_ID (renegotiated after each reconnect). */
+  readonly protocol: Protocol
+  readonly schema: Schema
+  readonly state: ConnectionState
+  readonly closed: boolean
+  /** Requests waiting for a reconnect. */
+  readonly queued: number
+  /** A new stream: these request methods with its own STREAM_ID (ids are never reused). */
+  stream(): Stream
+  /** A new stream in a transaction. */
+  begin(options?: TransactionOptions): Promise<Stream>
+  /**
+   * Runs `fn` in a transaction on a new stream: commits when it returns, rolls back when it
+   * throws; `retries` reruns it on ER_TRANSACTION_CONFLICT.
+   */
+  transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number }): Promise<T>
   /** Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. */
   close(options?: { timeout?: number }): Promise<void>
   /** Closes at once; everything pending or queued fails. */
@@ -376,6 +416,10 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   execute(sql: string, params?: SqlParams, options?: TupleOptions & PoolRequestOptions): Promise<SqlResult>
   /** Prepares on one instance; the statement runs on that instance's connection. */
   prepare(sql: string, options?: DeadlineOptions & PoolRequestOptions): Promise<PreparedStatement>
+  /** A stream pinned to one instance, chosen by `mode` (default 'rw') once. */
+  stream(options?: DeadlineOptions & PoolRequestOptions): Promise<Stream>
+  /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
+  transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number } & PoolRequestOptions): Promise<T>
   on(event: 'change', listener: (change: PoolChange) => void): this
   on(event: 'error', listener: (err: Error, uri: string) => void): this
 }

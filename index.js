@@ -6,7 +6,7 @@
 const { Transport } = require('./lib/transport')
 const { Response } = require('./lib/response')
 const { IPROTO } = require('./lib/iproto')
-const { connect, Connection, Call, PreparedStatement } = require('./lib/client')
+const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
 const { connectPool, Pool } = require('./lib/pool')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
@@ -19,6 +19,7 @@ module.exports = {
   Connection,
   Call,
   PreparedStatement,
+  Stream,
   Transport,
   Response,
   Credentials,

@@ -7,6 +7,7 @@ export const {
   Connection,
   Call,
   PreparedStatement,
+  Stream,
   Transport,
   Response,
   Credentials,

@@ -4,9 +4,12 @@
 
 import {
   connect,
+  connectPool,
+  Pool,
   Connection,
   Call,
   PreparedStatement,
+  Stream,
   Transport,
   Response,
   IPROTO,
@@ -151,6 +154,25 @@ export async function requests(conn: Connection): Promise<void> {
   await connect('127.0.0.1:3301', { required: { features: ['warp_drive'] } })
   const objectsCall: any[] = await conn.call('f', [], { tuples: 'objects' })
   void objectsCall
+  // streams and transactions
+  const stream: Stream = conn.stream()
+  const streamId: number = stream.id
+  const owner: Connection = stream.connection
+  await stream.begin({ isolation: 'read-committed', txnTimeout: 5000, timeout: 100 })
+  const inTx: boolean = stream.inTransaction
+  const viaStream: any[] = await stream.select('accounts', 0, [1])
+  await stream.call('f', [1])
+  await stream.commit()
+  await stream.rollback({ timeout: 100 })
+  await stream[Symbol.asyncDispose]()
+  const began: Stream = await conn.begin({ isolation: 'linearizable' })
+  const total: number = await conn.transaction(async (tx) => {
+    const [row] = await tx.select('accounts', 0, [1])
+    return row[1] as number
+  }, { isolation: 'best-effort', txnTimeout: 2000, retries: 3 })
+  void streamId, owner, inTx, viaStream, began, total
+  // @ts-expect-error not an isolation level
+  await conn.begin({ isolation: 'serializable' })
   // @ts-expect-error not an iterator name
   await conn.select('test', 'pk', [], { iterator: 'SIDEWAYS' })
 
@@ -297,6 +319,18 @@ export const ping: 64 = IPROTO.PING
 export const chunk: 0x80 = IPROTO.CHUNK
 
 // ---------------------------------------------------------------- MessagePack types
+
+export async function pooling(): Promise<void> {
+  const pool: Pool = await connectPool(['127.0.0.1:3301', '127.0.0.1:3302'], { checkInterval: 500 })
+  const pinned: Stream = await pool.stream({ mode: 'rw' })
+  await pinned.begin()
+  await pinned.commit()
+  const n: number = await pool.transaction(async (tx) => (await tx.select('t', 0, [1])).length, { mode: 'rw', retries: 1 })
+  // @ts-expect-error not a pool mode
+  await pool.stream({ mode: 'master' })
+  void n
+  await pool.close()
+}
 
 export function values(): void {
   const d = new Decimal('-12.340')

@@ -12,6 +12,7 @@ const net = require('node:net')
 const { connect, UnsupportedError, TarantoolError } = require('..')
 const { startTarantool, atLeast, serverVersion } = require('./helpers/tarantool')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
+const { startProxy } = require('./helpers/proxy')
 const { next, rejection, withTimeout } = require('./helpers/wait')
 
 const TIMEOUT = { timeout: 60000 }
@@ -26,28 +27,6 @@ before(async () => {
 after(async () => {
   if (server) await server.stop()
 }, TIMEOUT)
-
-/** A TCP proxy to `target()` ({ host, port }) that records each connection's first bytes. */
-async function proxy(target) {
-  const sockets = new Set()
-  const firstBytes = []
-  const srv = net.createServer((client) => {
-    const upstream = net.connect(target())
-    sockets.add(client).add(upstream)
-    client.once('data', (d) => firstBytes.push(d))
-    client.pipe(upstream).pipe(client)
-    const drop = () => { client.destroy(); upstream.destroy() }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
-  })
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
-  return {
-    port: srv.address().port,
-    firstBytes,
-    dropAll() { for (const s of sockets) s.destroy() },
-    close() { this.dropAll(); return new Promise((resolve) => srv.close(resolve)) },
-  }
-}
 
 /** The request type of the first frame in `bytes` (0xce + u32 size, header map {0x00: type}). */
 function firstRequestType(bytes) {
@@ -74,7 +53,7 @@ describe('negotiation', TIMEOUT, () => {
   })
 
   test('IPROTO_ID is the first request to 2.10+, and never sent to older servers', async () => {
-    const p = await proxy(() => ({ host: '127.0.0.1', port: server.port }))
+    const p = await startProxy(() => ({ host: '127.0.0.1', port: server.port }))
     try {
       const conn = await connect(`tester:secret@127.0.0.1:${p.port}`)
       conn.destroy()
@@ -104,7 +83,7 @@ describe('negotiation', TIMEOUT, () => {
   test('after a reconnect the protocol is negotiated again (here: a 3.3 server, then this one)', async () => {
     const recorded = await startRecordedPeer({ user: 'tester', password: 'secret' })
     let upstream = { host: recorded.host, port: recorded.port }
-    const p = await proxy(() => upstream)
+    const p = await startProxy(() => upstream)
     const conn = await connect(`tester:secret@127.0.0.1:${p.port}`, { fetchSchema: false, reconnect: { initialDelay: 10, maxDelay: 50 } })
     try {
       assert.equal(conn.protocol.version, 10)

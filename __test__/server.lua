@@ -2,8 +2,14 @@
 -- LISTEN is '127.0.0.1:PORT' or 'unix/:/path/to.sock'.
 local fiber = require('fiber')
 local listen, dir = arg[1], arg[2]
-box.cfg{listen = listen, log_level = 2, memtx_dir = dir, wal_dir = dir, vinyl_dir = dir,
-        work_dir = dir, wal_mode = 'none'}
+local major, minor = require('tarantool').version:match('^(%d+)%.(%d+)')
+major, minor = tonumber(major), tonumber(minor)
+local cfg = {listen = listen, log_level = 2, memtx_dir = dir, wal_dir = dir, vinyl_dir = dir,
+             work_dir = dir, wal_mode = 'none'}
+-- Interactive transactions (2.10+) need MVCC: without it a transaction is aborted at its
+-- first yield (ER_TRANSACTION_YIELD). 2.6 has neither, and refuses the option.
+if major > 2 or (major == 2 and minor >= 10) then cfg.memtx_use_mvcc_engine = true end
+box.cfg(cfg)
 box.schema.user.grant('guest', 'read,write,execute', 'universe', nil, {if_not_exists = true})
 box.schema.user.create('tester', {password = 'secret', if_not_exists = true})
 box.schema.user.grant('tester', 'read,write,execute,create,alter,drop', 'universe', nil, {if_not_exists = true})

@@ -5,116 +5,24 @@
 const { EventEmitter } = require('node:events')
 const { Transport, credentialsOf } = require('./transport')
 const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
-const { Response } = require('./response')
-const { decode, tupleFormatsOf, findKey, rawString, tupleObject } = require('./msgpack')
+const { Call, Decoded, dataOf } = require('./call')
+const { tupleObject } = require('./msgpack')
 const { Schema } = require('./schema')
 const { unsupported } = require('./protocol')
+const { requestApi, PreparedStatement, checkOptions, checkTuplesMode } = require('./api')
+const { Stream, openStream, checkTransactionOptions } = require('./stream')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
-const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES, U32 } = require('./args')
+const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
 
+const ER_TRANSACTION_CONFLICT = 97
 const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, maxRetries: Infinity })
 const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
 const kCreate = Symbol('kharon.connection')
 
-/**
- * The DATA (0x30) of a response body in buf[start..end]. `objects`: 3.x tuples (MP_TUPLE)
- * become objects keyed by the field names in the body's TUPLE_FORMATS.
- */
-function dataOf(buf, start = 0, end = buf.length, objects = false) {
-  if (end === start) return undefined
-  if (objects) return decode(buf, start, end, tupleFormatsOf(buf, start, end))[K.DATA]
-  // Most bodies are {0x30: ...}; on 3.x often {0x30: ..., 0x60: formats}: DATA comes first.
-  if ((buf[start] === 0x81 || buf[start] === 0x82) && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
-  return decode(buf, start, end)[K.DATA]
-}
-
-/** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
-class Call extends Response {
-  constructor(transport, highWaterMark, onPush, onPushCtx, objects) {
-    super(transport, highWaterMark, onPush, onPushCtx)
-    this._objects = objects
-  }
-
-  _pushValue(chunk) {
-    return dataOf(chunk, 0, chunk.length, this._objects)[0]
-  }
-
-  // Decodes straight from the delivery: no Buffer made for the body.
-  _complete(data, start, end) {
-    let value
-    try {
-      value = dataOf(data, start, end, this._objects)
-    } catch (err) {
-      return this._settle(err)
-    }
-    this._settleValue(value)
-  }
-}
-
-/** A request resolved into a native promise with a decoding step (no pushes expected). */
-class Decoded {
-  constructor(resolve, reject, decodeBody) {
-    this._resolve = resolve
-    this._reject = reject
-    this._decode = decodeBody
-    this._transport = null
-    this._timer = null
-    this._signal = null
-    this._onAbort = null
-  }
-
-  _push() {}
-
-  _complete(data, start, end) {
-    let value
-    try {
-      value = this._decode(data, start, end)
-    } catch (decodeErr) {
-      return this._reject(decodeErr)
-    }
-    this._resolve(value)
-  }
-
-  /** Failures only: successes arrive through _complete. */
-  _settle(err) {
-    this._reject(err)
-  }
-}
-
-function checkOptions(opts) {
-  if (opts !== undefined && opts !== null && typeof opts !== 'object') throw new TypeError('options must be an object')
-  return opts || {}
-}
-
-function checkName(v, what) {
-  if (typeof v !== 'string' || v === '') throw new TypeError(`${what} must be a non-empty string`)
-}
-
-function checkArray(v, what) {
-  if (!Array.isArray(v)) throw new TypeError(`${what} must be an array`)
-}
-
-function checkSpace(space) {
-  if (typeof space === 'number') checkNumber(space, 'space id', U32)
-  else if (typeof space !== 'string') throw new TypeError(`space must be a name or an integer id, got ${describe(space)}`)
-}
-
-function checkIndex(index) {
-  if (typeof index === 'number') checkNumber(index, 'index id', U32)
-  else if (typeof index !== 'string') throw new TypeError(`index must be a name or an integer id, got ${describe(index)}`)
-}
-
 function checkBoolean(v, name) {
   if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
   return v
-}
-
-function checkTuplesMode(mode) {
-  if (mode !== undefined && mode !== 'arrays' && mode !== 'objects') {
-    throw new TypeError("tuples must be 'arrays' or 'objects'")
-  }
-  return mode
 }
 
 /**
@@ -161,7 +69,7 @@ function parseUri(uri) {
  * 'connect' (after a reconnect, once the schema is fresh), 'error' (reconnecting gave up;
  * emitted only when someone listens), 'close' (closed for good).
  */
-class Connection extends EventEmitter {
+class Connection extends requestApi(EventEmitter) {
   #transport
   #schema
   #tuples
@@ -177,6 +85,8 @@ class Connection extends EventEmitter {
   #reconnectTimer = null
   #lastError = null
   #closing = null
+  #nextStreamId = 1
+  #generation = 0
 
   /** Use connect(). */
   constructor(token, transport, connectOptions, options) {
@@ -223,96 +133,6 @@ class Connection extends EventEmitter {
 
   get closed() {
     return this.#state === 'closed'
-  }
-
-  ping(opts) {
-    return this.#request(K.PING, '', () => undefined, checkOptions(opts))
-  }
-
-  /** Calls a stored function. Resolves to its return values; iterate for its pushes. */
-  call(name, args = [], opts) {
-    checkName(name, 'function name')
-    checkArray(args, 'args')
-    return this.#withPushes(K.CALL, build.call(name, args), opts)
-  }
-
-  /** Evaluates Lua. Resolves to its return values; iterate for its pushes. */
-  eval(expr, args = [], opts) {
-    if (typeof expr !== 'string') throw new TypeError('expr must be a string')
-    checkArray(args, 'args')
-    return this.#withPushes(K.EVAL, build.evaluate(expr, args), opts)
-  }
-
-  /**
-   * Selects tuples. With `fetchPos: true` (2.11+) resolves to `{ tuples, position }`, where
-   * `position` (opaque bytes, or null after the last tuple) passed as `after` gets the next page;
-   * `after` also takes a tuple.
-   */
-  select(space, index = 0, key = [], opts) {
-    checkSpace(space)
-    checkIndex(index)
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    const paging = build.checkPaging(opts)
-    build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
-    if (paging && !this.#transport._serverHas('pagination')) {
-      // 2.6 would ignore the keys and return the first page every time.
-      return Promise.reject(unsupported('pagination', 'select with after or fetchPos', this.#transport.serverVersion))
-    }
-    const decodeSelect = opts.fetchPos === true
-      ? (b, s, e, sid) => ({ tuples: this.#tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
-      : (b, s, e, sid) => this.#tuplesOf(b, s, e, sid, mode)
-    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
-      this.#request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts))
-  }
-
-  insert(space, tuple, opts) {
-    return this.#writeTuple(K.INSERT, space, tuple, opts)
-  }
-
-  replace(space, tuple, opts) {
-    return this.#writeTuple(K.REPLACE, space, tuple, opts)
-  }
-
-  update(space, index, key, ops, opts) {
-    checkSpace(space)
-    checkIndex(index)
-    checkArray(ops, 'ops')
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
-      this.#request(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
-  }
-
-  upsert(space, tuple, ops, opts) {
-    checkSpace(space)
-    checkArray(ops, 'ops')
-    opts = checkOptions(opts)
-    return this.#route(space, 0, !Array.isArray(tuple), (sid) =>
-      this.#request(K.UPSERT, build.upsert(sid, this.#tupleArray(sid, tuple), ops), () => undefined, opts))
-  }
-
-  delete(space, index, key, opts) {
-    checkSpace(space)
-    checkIndex(index)
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#route(space, index, this.#needsFormat(mode), (sid, iid) =>
-      this.#request(K.DELETE, build.del(sid, iid, key), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
-  }
-
-  /** Runs SQL: { metadata: [{ name, type }], rows, rowCount?, autoincrementIds? }. */
-  execute(sql, params = [], opts) {
-    if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#request(K.EXECUTE, build.execute(sql, params), (b, s, e) => sqlResult(b, s, e, mode), opts)
-  }
-
-  /** Prepares SQL on the server; the statement runs with stmt.execute(params). */
-  prepare(sql, opts) {
-    if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-    return this.#request(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e)), checkOptions(opts))
   }
 
   /**
@@ -362,6 +182,7 @@ class Connection extends EventEmitter {
 
   #adopt(transport) {
     this.#transport = transport
+    this.#generation++
     transport.once('close', (err) => this.#lost(transport, err))
   }
 
@@ -424,7 +245,7 @@ class Connection extends EventEmitter {
     this.#attempt = 0
     const queue = this.#queue
     this.#queue = []
-    for (const q of queue) this.#release(q, (timeout) => transport._send(q.type, q.body, q.entry, { timeout, signal: q.signal }))
+    for (const q of queue) this.#release(q, (timeout) => transport._send(q.type, q.body, q.entry, { timeout, signal: q.signal }, q.streamId))
     this._init().then(() => {
       if (this.#transport === transport && this.#state === 'connected') this.emit('connect')
     }, () => {})
@@ -440,31 +261,39 @@ class Connection extends EventEmitter {
     for (const q of queue) this.#release(q, () => q.entry._settle(err))
   }
 
-  // Sends now, queues while reconnecting, fails once closed.
-  #dispatch(type, body, entry, options) {
-    if (this.#state === 'connected') {
-      this.#transport._send(type, body, entry, options)
+  // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
+  #dispatch(type, body, entry, options, streamId = 0, refusal = null) {
+    if (this.#state === 'connected' && refusal === null) {
+      this.#transport._send(type, body, entry, options, streamId)
       return
     }
     checkDeadline(options)
-    let err = null
-    if (this.#state !== 'reconnecting') err = closedError()
-    else if (!this.#offlineQueue) {
-      err = new ConnectionError(`not connected (${this.#lastError.message})`, 'ERR_NOT_CONNECTED', { cause: this.#lastError })
-    } else if (this.#queue.length >= this.#offlineQueueLimit) {
-      err = new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL')
-    } else if (options?.signal?.aborted) err = abortError(options.signal)
+    const err = refusal ?? this.#cannotQueue(options)
     if (err !== null) {
       process.nextTick(() => entry._settle(err))
       return
     }
-    this.#enqueue(type, body, entry, options)
+    this.#enqueue(type, body, entry, options, streamId)
   }
 
-  #enqueue(type, body, entry, options) {
+  // Why a request cannot wait for the reconnect, or null.
+  #cannotQueue(options) {
+    if (this.#state !== 'reconnecting') return closedError()
+    if (!this.#offlineQueue) {
+      return new ConnectionError(`not connected (${this.#lastError.message})`, 'ERR_NOT_CONNECTED', { cause: this.#lastError })
+    }
+    if (this.#queue.length >= this.#offlineQueueLimit) {
+      return new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL')
+    }
+    if (options?.signal?.aborted) return abortError(options.signal)
+    return null
+  }
+
+  #enqueue(type, body, entry, options, streamId) {
     const timeout = options?.timeout ?? undefined
     const q = {
       type,
+      streamId,
       // The shared encoder is reused by the next request: keep a copy.
       body: typeof body === 'string' ? body : Buffer.from(body),
       entry,
@@ -511,42 +340,97 @@ class Connection extends EventEmitter {
     return this.#fetchSchema ? this.#schema.refresh() : Promise.resolve()
   }
 
-  _executePrepared(stmtId, params, opts) {
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#request(K.EXECUTE, build.execute(stmtId, params), (b, s, e) => sqlResult(b, s, e, mode), opts)
+  get _client() {
+    return this
   }
 
-  _unprepare(stmtId, opts) {
-    return this.#request(K.PREPARE, build.unprepare(stmtId), () => undefined, checkOptions(opts))
+  _issue(type, body, decodeBody, opts) {
+    return this._request(type, body, decodeBody, opts, 0, null)
   }
 
-  #writeTuple(type, space, tuple, opts) {
-    checkSpace(space)
-    opts = checkOptions(opts)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    return this.#route(space, 0, this.#needsFormat(mode) || !Array.isArray(tuple), (sid) =>
-      this.#request(type, build.tuple(sid, this.#tupleArray(sid, tuple)), (b, s, e) => this.#firstTuple(b, s, e, sid, mode), opts))
+  _issueCall(type, body, opts) {
+    return this._withPushes(type, body, opts, 0, null)
   }
 
-  #withPushes(type, body, opts) {
-    opts = checkOptions(opts)
+  _tuplesMode(opts) {
+    return checkTuplesMode(opts.tuples) || this.#tuples
+  }
+
+  /**
+   * Sends a call/eval on stream `streamId` (0: none), or fails it with `refusal` without
+   * sending anything; returns its Call.
+   */
+  _withPushes(type, body, opts, streamId, refusal) {
     const onPush = opts.onPush
     if (onPush !== undefined) checkFunction(onPush, 'onPush')
     const hwm = opts.highWaterMark === undefined
       ? this.#transport.pushHighWaterMark
       : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
-    const mode = checkTuplesMode(opts.tuples) || this.#tuples
-    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, mode === 'objects')
-    this.#dispatch(type, body, result, this.#deadline(opts))
+    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects')
+    this.#dispatch(type, body, result, this.#deadline(opts), streamId, refusal)
     return result
   }
 
-  #request(type, body, decodeBody, opts) {
+  /** Like _withPushes, for a request without pushes: a promise of its decoded body. */
+  _request(type, body, decodeBody, opts, streamId, refusal) {
     const options = this.#deadline(opts)
     return new Promise((resolve, reject) => {
-      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody), options)
+      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody), options, streamId, refusal)
     })
+  }
+
+  /**
+   * A Stream: the connection's request methods, with its own STREAM_ID. Requests on one stream
+   * run on the server in the order they are issued (2.10+; older servers ignore the id).
+   */
+  stream() {
+    // Never reused on this connection, across reconnects too.
+    return openStream(this, this.#nextStreamId++)
+  }
+
+  /** A Stream in a transaction begun with `options` ({ isolation, txnTimeout }). */
+  async begin(options) {
+    const stream = this.stream()
+    await stream.begin(options)
+    return stream
+  }
+
+  /**
+   * Runs `fn(tx)` in a transaction on a new stream: commits when it returns (resolving to its
+   * value), rolls back when it throws (rethrowing). `retries` (default 0) runs it again, each
+   * time in a new transaction, when it fails with ER_TRANSACTION_CONFLICT.
+   */
+  async transaction(fn, options) {
+    checkFunction(fn, 'the transaction callback')
+    const { retries } = checkTransactionOptions(options)
+    for (let attempt = 0; ; attempt++) {
+      const tx = this.stream()
+      await tx.begin(options)
+      try {
+        const value = await fn(tx)
+        await tx.commit()
+        return value
+      } catch (err) {
+        const failure = tx._lostError() ?? err
+        if (tx.inTransaction) await tx.rollback().catch(() => {})
+        if (attempt < retries && failure.errcode === ER_TRANSACTION_CONFLICT) continue
+        throw failure
+      }
+    }
+  }
+
+  /**
+   * Which connection (counted from 1) a request issued now will be sent on: the current one,
+   * or while reconnecting, the next.
+   */
+  _sendingGeneration() {
+    return this.#state === 'reconnecting' ? this.#generation + 1 : this.#generation
+  }
+
+  /** Whether connection `generation` is open, or yet to come. */
+  _alive(generation) {
+    if (generation > this.#generation) return this.#state === 'reconnecting'
+    return generation === this.#generation && this.#state === 'connected' && !this.#transport.closed
   }
 
   // Applies the connection-wide default timeout.
@@ -558,7 +442,7 @@ class Connection extends EventEmitter {
 
   // Whether results in `mode` need field names from the schema: objects, from a server that
   // does not send tuples with their formats (before 3.0).
-  #needsFormat(mode) {
+  _needsFormat(mode) {
     return mode === 'objects' && !this.#transport._uses('dml_tuple_extension')
   }
 
@@ -566,7 +450,7 @@ class Connection extends EventEmitter {
   // they are when the server takes them (3.x), unless the schema is needed anyway
   // (`needsFormat`: the space's field names will be used). Otherwise names become ids through
   // the schema: at once when it is fresh, else after the (shared) refetch.
-  #route(space, index, needsFormat, send) {
+  _route(space, index, needsFormat, send) {
     const byName = typeof space === 'string' || typeof index === 'string'
     const namesOnWire = byName && this.#transport._serverHas('space_and_index_names')
     if (!this.#fetchSchema) {
@@ -584,7 +468,7 @@ class Connection extends EventEmitter {
     })
   }
 
-  #tupleArray(spaceId, tuple) {
+  _tupleArray(spaceId, tuple) {
     if (Array.isArray(tuple)) return tuple
     if (tuple === null || typeof tuple !== 'object') throw new TypeError('tuple must be an array or an object')
     const names = this.#schema.fieldNames(spaceId)
@@ -598,62 +482,18 @@ class Connection extends EventEmitter {
     return out
   }
 
-  #tuplesOf(buf, start, end, space, mode) {
+  _tuplesOf(buf, start, end, space, mode) {
     const objects = mode === 'objects'
     const rows = dataOf(buf, start, end, objects) || []
     // 3.x tuples come with their formats and are objects already.
-    if (!objects || !this.#needsFormat(mode)) return rows
+    if (!objects || !this._needsFormat(mode)) return rows
     const names = (typeof space === 'number' && this.#schema.fieldNames(space)) || []
     return rows.map((row) => tupleObject(row, names))
   }
 
-  #firstTuple(buf, start, end, spaceId, mode) {
-    const rows = this.#tuplesOf(buf, start, end, spaceId, mode)
+  _firstTuple(buf, start, end, spaceId, mode) {
+    const rows = this._tuplesOf(buf, start, end, spaceId, mode)
     return rows.length === 0 ? null : rows[0]
-  }
-}
-
-/** A select's POSITION (0x35) as its exact bytes; null when the page was empty. */
-function positionOf(buf, start, end) {
-  const at = end > start ? findKey(buf, start, end, K.POSITION) : null
-  return at === null ? null : rawString(buf, at[0], at[1])
-}
-
-function sqlResult(buf, start, end, mode) {
-  const m = end === start ? {} : decode(buf, start, end)
-  const metadata = (m[K.METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
-  let rows = m[K.DATA] || []
-  if (mode === 'objects' && metadata.length > 0) {
-    const names = metadata.map((f) => f.name)
-    rows = rows.map((row) => tupleObject(row, names))
-  }
-  const result = { metadata, rows }
-  const info = m[K.SQL_INFO]
-  if (info !== undefined) {
-    result.rowCount = info[0]
-    if (info[1] !== undefined) result.autoincrementIds = info[1]
-  }
-  return result
-}
-
-/** A statement prepared on the server (PREPARE). */
-class PreparedStatement {
-  #conn
-
-  constructor(conn, body) {
-    this.#conn = conn
-    this.id = body[K.STMT_ID]
-    this.bindCount = body[K.BIND_COUNT]
-    this.params = (body[K.BIND_METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
-    this.metadata = (body[K.METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
-  }
-
-  execute(params = [], opts) {
-    return this.#conn._executePrepared(this.id, params, opts)
-  }
-
-  unprepare(opts) {
-    return this.#conn._unprepare(this.id, opts)
   }
 }
 
@@ -710,4 +550,4 @@ function reconnectOptions(v) {
   return Object.freeze(out)
 }
 
-module.exports = { connect, Connection, Call, PreparedStatement, parseUri }
+module.exports = { connect, Connection, Call, PreparedStatement, Stream, parseUri }

@@ -105,6 +105,14 @@ class Pool extends EventEmitter {
   /** Prepares on one instance; the statement then runs on that instance's connection. */
   prepare(sql, opts) { return this.#route('prepare', opts, (c) => c.prepare(sql, opts)) }
 
+  /**
+   * A Stream on one instance, chosen by `mode` (default 'rw') once: all its requests go there
+   * and it does not move; an open transaction on it is lost if that instance goes away.
+   */
+  stream(opts) { return this.#route('stream', opts, (c) => c.stream()) }
+  /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
+  transaction(fn, opts) { return this.#route('transaction', opts, (c) => c.transaction(fn, opts)) }
+
   /** Like Connection#call: a thenable of the result and an async iterable of pushes. */
   call(name, args, opts) {
     return this.#routeCall(opts, (c) => c.call(name, args, opts))

@@ -10,8 +10,10 @@ const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, 
 const CHUNK = 0x80
 const ERROR_FLAG = 0x8000
 const META_WORDS = 5
-// Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4).
-const MAX_HEAD = 17
+// Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
+// + key(1) + stream id (<=9).
+const MAX_HEAD = 27
+const STREAM_ID = 0x0a
 const INITIAL_OUT = 64 * 1024
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
@@ -164,9 +166,10 @@ class Transport extends EventEmitter {
 
   /**
    * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
-   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`.
+   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`;
+   * `streamId` (2.10+ streams) goes in the header when it is not 0.
    */
-  _send(type, body, entry, options) {
+  _send(type, body, entry, options, streamId = 0) {
     checkDeadline(options)
     const timeout = options == null ? undefined : options.timeout
     const signal = options == null ? undefined : options.signal
@@ -179,7 +182,7 @@ class Transport extends EventEmitter {
       return
     }
     const sync = this.#takeSync()
-    this.#encode(type, sync, body)
+    this.#encode(type, sync, body, streamId)
     if (this.#pending.size === 0) this.#native.ref()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
@@ -243,14 +246,14 @@ class Transport extends EventEmitter {
     return this.#pending.has(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
   }
 
-  #encode(type, sync, body) {
+  #encode(type, sync, body, streamId) {
     const bodyLen = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length
     this.#reserve(MAX_HEAD + bodyLen)
     const out = this.#out
     const start = this.#outLen
     let p = start + 5
     out[start] = 0xce
-    out[p++] = 0x82
+    out[p++] = streamId === 0 ? 0x82 : 0x83
     out[p++] = 0x00
     if (type < 0x80) out[p++] = type
     else if (type < 0x100) { out[p++] = 0xcc; out[p++] = type }
@@ -260,6 +263,12 @@ class Transport extends EventEmitter {
     out[p++] = 0xce
     out.writeUInt32BE(sync, p)
     p += 4
+    if (streamId !== 0) {
+      out[p++] = STREAM_ID
+      if (streamId < 0x80) out[p++] = streamId
+      else if (streamId < 0x100000000) { out[p++] = 0xce; out.writeUInt32BE(streamId, p); p += 4 }
+      else { out[p++] = 0xcf; out.writeBigUInt64BE(BigInt(streamId), p); p += 8 }
+    }
     if (typeof body === 'string') p += out.latin1Write(body, p)
     else if (bodyLen > 0) {
       out.set(body, p)

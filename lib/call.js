@@ -1,0 +1,75 @@
+'use strict'
+
+// Requests in flight whose results the client decodes: a Call (call/eval, with pushes) and a
+// Decoded request (everything else, settled into a native promise).
+
+const { Response } = require('./response')
+const { decode, tupleFormatsOf } = require('./msgpack')
+const K = require('./iproto').IPROTO
+
+/**
+ * The DATA (0x30) of a response body in buf[start..end]. `objects`: 3.x tuples (MP_TUPLE)
+ * become objects keyed by the field names in the body's TUPLE_FORMATS.
+ */
+function dataOf(buf, start = 0, end = buf.length, objects = false) {
+  if (end === start) return undefined
+  if (objects) return decode(buf, start, end, tupleFormatsOf(buf, start, end))[K.DATA]
+  // Most bodies are {0x30: ...}; on 3.x often {0x30: ..., 0x60: formats}: DATA comes first.
+  if ((buf[start] === 0x81 || buf[start] === 0x82) && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
+  return decode(buf, start, end)[K.DATA]
+}
+
+/** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
+class Call extends Response {
+  constructor(transport, highWaterMark, onPush, onPushCtx, objects) {
+    super(transport, highWaterMark, onPush, onPushCtx)
+    this._objects = objects
+  }
+
+  _pushValue(chunk) {
+    return dataOf(chunk, 0, chunk.length, this._objects)[0]
+  }
+
+  // Decodes straight from the delivery: no Buffer made for the body.
+  _complete(data, start, end) {
+    let value
+    try {
+      value = dataOf(data, start, end, this._objects)
+    } catch (err) {
+      return this._settle(err)
+    }
+    this._settleValue(value)
+  }
+}
+
+/** A request resolved into a native promise with a decoding step (no pushes expected). */
+class Decoded {
+  constructor(resolve, reject, decodeBody) {
+    this._resolve = resolve
+    this._reject = reject
+    this._decode = decodeBody
+    this._transport = null
+    this._timer = null
+    this._signal = null
+    this._onAbort = null
+  }
+
+  _push() {}
+
+  _complete(data, start, end) {
+    let value
+    try {
+      value = this._decode(data, start, end)
+    } catch (decodeErr) {
+      return this._reject(decodeErr)
+    }
+    this._resolve(value)
+  }
+
+  /** Failures only: successes arrive through _complete. */
+  _settle(err) {
+    this._reject(err)
+  }
+}
+
+module.exports = { Call, Decoded, dataOf }

@@ -1,0 +1,166 @@
+'use strict'
+
+// Streams and interactive transactions (Tarantool 2.10+): the connection's request methods
+// with a STREAM_ID, plus begin/commit/rollback. The server rolls back a stream's open
+// transaction when the socket closes, so a stream whose transaction was open then is dead: it
+// refuses every later request (ERR_TRANSACTION_LOST) rather than run it, after a reconnect,
+// outside the transaction its caller believes it is in.
+
+const { ConnectionError, TarantoolError } = require('./errors')
+const { unsupported } = require('./protocol')
+const { requestApi, checkOptions } = require('./api')
+const { Encoder } = require('./msgpack')
+const { checkNumber, describe, MILLISECONDS } = require('./args')
+const K = require('./iproto').IPROTO
+
+/** TXN_ISOLATION values, by net.box's names. */
+const ISOLATION = Object.freeze({
+  default: 0,
+  'read-committed': 1,
+  'read-confirmed': 2,
+  'best-effort': 3,
+  linearizable: 4,
+})
+
+const ER_ACTIVE_TRANSACTION = 79
+const NONE = 0
+const OPEN = 1
+const LOST = 2
+const kCreate = Symbol('kharon.stream')
+const noValue = () => undefined
+
+/** Checks { isolation, txnTimeout, retries }; returns them with `retries` defaulted. */
+function checkTransactionOptions(options) {
+  const o = checkOptions(options)
+  if (o.isolation !== undefined && !Object.hasOwn(ISOLATION, o.isolation)) {
+    throw new TypeError(`isolation must be one of ${Object.keys(ISOLATION).join(', ')}, got ${describe(o.isolation)}`)
+  }
+  if (o.txnTimeout !== undefined) {
+    checkNumber(o.txnTimeout, 'txnTimeout', MILLISECONDS)
+    if (o.txnTimeout === 0) throw new RangeError('txnTimeout must be more than 0 ms')
+  }
+  const retries = o.retries === undefined ? 0 : checkNumber(o.retries, 'retries', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true })
+  return { isolation: o.isolation, txnTimeout: o.txnTimeout, retries }
+}
+
+// BEGIN's body: TIMEOUT in seconds (the server takes only MP_DOUBLE) and TXN_ISOLATION, each
+// when given; no body at all otherwise.
+function beginBody({ isolation, txnTimeout }) {
+  if (isolation === undefined && txnTimeout === undefined) return ''
+  const e = new Encoder(32)
+  e.mapHeader((isolation === undefined ? 0 : 1) + (txnTimeout === undefined ? 0 : 1))
+  if (txnTimeout !== undefined) { e.uint(K.TIMEOUT); e.float(txnTimeout / 1000) }
+  if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(ISOLATION[isolation]) }
+  return e.bytes()
+}
+
+/**
+ * A stream of one connection (`conn.stream()`): every request method of the connection, its
+ * requests carrying this stream's id, so the server runs them in the order they are issued;
+ * and begin/commit/rollback for a transaction spanning them. Servers before 2.10 ignore the id:
+ * there requests on a stream are plain requests, and begin() is refused (ERR_UNSUPPORTED).
+ */
+class Stream extends requestApi(Object) {
+  #conn
+  #id
+  #txn = NONE
+  // The connection (by generation) that carries the open transaction.
+  #generation = 0
+  #lost = null
+
+  /** Use conn.stream(). */
+  constructor(token, conn, id) {
+    if (token !== kCreate) throw new TypeError('use conn.stream() to create a Stream')
+    super()
+    this.#conn = conn
+    this.#id = id
+  }
+
+  /** The STREAM_ID its requests carry. */
+  get id() {
+    return this.#id
+  }
+
+  get connection() {
+    return this.#conn
+  }
+
+  /** Whether a transaction was begun and not yet committed, rolled back or lost. */
+  get inTransaction() {
+    return this._lostError() === null && this.#txn === OPEN
+  }
+
+  get _client() {
+    return this.#conn
+  }
+
+  /**
+   * Begins a transaction: `{ isolation` (a name of ISOLATION)`, txnTimeout }` (ms; the server
+   * rolls back a transaction older than that). Requests issued after it, without waiting for
+   * its answer, are in the transaction too.
+   */
+  begin(options) {
+    const body = beginBody(checkTransactionOptions(options))
+    const refusal = this._lostError() ?? this.#unsupported('begin')
+    if (refusal !== null) return Promise.reject(refusal)
+    const generation = this.#conn._sendingGeneration()
+    this.#txn = OPEN
+    this.#generation = generation
+    return this.#conn._request(K.BEGIN, body, noValue, checkOptions(options), this.#id, null).catch((err) => {
+      // Refused by the server: no transaction, unless one was open already (ACTIVE_TRANSACTION).
+      if (err instanceof TarantoolError && err.errcode !== ER_ACTIVE_TRANSACTION && this.#generation === generation) this.#txn = NONE
+      throw err
+    })
+  }
+
+  /** Commits; the transaction is over whatever the answer (ER_TRANSACTION_CONFLICT, ...). */
+  commit(options) {
+    return this.#finish(K.COMMIT, 'commit', options)
+  }
+
+  rollback(options) {
+    return this.#finish(K.ROLLBACK, 'rollback', options)
+  }
+
+  /** `await using tx = await conn.begin()`: rolls back what was not committed. */
+  async [Symbol.asyncDispose]() {
+    if (this.inTransaction) await this.rollback()
+  }
+
+  _issue(type, body, decodeBody, opts) {
+    return this.#conn._request(type, body, decodeBody, opts, this.#id, this._lostError())
+  }
+
+  _issueCall(type, body, opts) {
+    return this.#conn._withPushes(type, body, opts, this.#id, this._lostError())
+  }
+
+  /** ERR_TRANSACTION_LOST once the connection that carried the open transaction is gone. */
+  _lostError() {
+    if (this.#txn === OPEN && !this.#conn._alive(this.#generation)) {
+      this.#txn = LOST
+      this.#lost = new ConnectionError(
+        `the transaction on stream ${this.#id} was lost with its connection (the server rolled it back)`,
+        'ERR_TRANSACTION_LOST',
+      )
+    }
+    return this.#txn === LOST ? this.#lost : null
+  }
+
+  #finish(type, what, options) {
+    const refusal = this._lostError() ?? this.#unsupported(what)
+    if (refusal === null) this.#txn = NONE
+    return this.#conn._request(type, '', noValue, checkOptions(options), this.#id, refusal)
+  }
+
+  #unsupported(what) {
+    const transport = this.#conn.transport
+    return transport._serverHas('transactions') ? null : unsupported('transactions', `${what}()`, transport.serverVersion)
+  }
+}
+
+function openStream(conn, id) {
+  return new Stream(kCreate, conn, id)
+}
+
+module.exports = { Stream, openStream, checkTransactionOptions, ISOLATION }
