@@ -2,17 +2,18 @@
 
 // Streams and interactive transactions. Stream semantics as a real Tarantool 3.3.0 showed them
 // (visibility, ordering, conflicts, timeouts, the loss of the connection) are replayed by the
-// scripted peer from recorded frames (helpers/recorded-peer.js, not a real server); the stream
+// scripted peer from recorded frames (helpers/recorded-session.peer.js, not a real server); the stream
 // ids the tests use are those the recorder used. Against the harness's real server: the
 // fallback on servers without transactions, and on 2.10+ (MVCC on, as server.lua sets it) a
 // real isolation test and a real conflict.
 
-const { test, describe, before, after, afterEach } = require('node:test')
+const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 
 const { connect, connectPool, Stream, ConnectionError, TarantoolError, UnsupportedError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
+const { replaySessions } = require('./helpers/replay')
 const { startProxy } = require('./helpers/proxy')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 
@@ -20,70 +21,52 @@ const TIMEOUT = { timeout: 60000 }
 const TX = 513 // the recorded scenario's space
 const byKey = { limit: 100 }
 
-let peer = null
-let proxy = null
-let conn = null
+const session = replaySessions({ timeout: TIMEOUT.timeout })
 
-afterEach(async () => {
-  if (conn !== null) conn.destroy()
-  conn = null
-  if (proxy !== null) await proxy.close()
-  proxy = null
-  if (peer !== null) {
-    const { unmatched } = peer
-    await peer.close()
-    peer = null
-    assert.deepEqual(unmatched, [], 'kharon sent requests the server was never recorded answering')
-  }
-}, TIMEOUT)
+// Scenario 04's transactions were recorded with reconnects on (the default).
+const replay = (scenario, conns, options = {}) => session.replay([scenario], conns, { reconnect: true, ...options })
 
-async function replay(scenario, conns, options = {}) {
-  peer = await startRecordedPeer({ scenarios: [scenario], conns })
-  conn = await connect(peer.uri, { fetchSchema: false, ...options })
-  return conn
-}
-
-/** Streams of `conn` up to and including id `id` (streams cost nothing until used). */
+/** Streams of the session's connection up to and including id `id` (streams cost nothing until used). */
 function streamWithId(id) {
   for (;;) {
-    const s = conn.stream()
+    const s = session.conn.stream()
     if (s.id === id) return s
     assert.ok(s.id < id)
   }
 }
 
-const sentSince = (n) => peer.requests.slice(n).map((r) => [r.type, r.header['0xa'], r.body])
+const sentSince = (n) => session.peer.requests.slice(n).map((r) => [r.type, r.header['0xa'], r.body])
 
 describe('streams and transactions as a 3.3 server runs them (04-streams-transactions)', TIMEOUT, () => {
   test('an uncommitted write is seen by its own stream only, and by everyone after COMMIT', async () => {
     await replay('04-streams-transactions', ['A'])
-    const s1 = conn.stream()
-    const s2 = conn.stream()
+    const s1 = session.conn.stream()
+    const s2 = session.conn.stream()
     assert.ok(s1 instanceof Stream)
     assert.deepEqual([s1.id, s2.id], [1, 2])
-    const before = peer.requests.length
+    const before = session.peer.requests.length
     await s1.begin({ isolation: 'read-committed', txnTimeout: 5500 })
     assert.deepEqual(sentSince(before), [[14, 1, { '0x56': { f64: 5.5 }, '0x59': 1 }]], 'BEGIN: seconds as a double, isolation 1')
     assert.equal(s1.inTransaction, true)
     assert.deepEqual(await s1.insert(TX, [10, 'in-tx']), [10, 'in-tx'])
     assert.deepEqual(await s1.select(TX, 0, [10], byKey), [[10, 'in-tx']])
     assert.deepEqual(await s2.select(TX, 0, [10], byKey), [])
-    assert.deepEqual(await conn.select(TX, 0, [10], byKey), [])
+    assert.deepEqual(await session.conn.select(TX, 0, [10], byKey), [])
     assert.equal(await s1.commit(), undefined)
     assert.equal(s1.inTransaction, false)
     assert.deepEqual(await s2.select(TX, 0, [10], byKey), [[10, 'in-tx']])
-    assert.deepEqual(await conn.select(TX, 0, [10], byKey), [[10, 'in-tx']])
+    assert.deepEqual(await session.conn.select(TX, 0, [10], byKey), [[10, 'in-tx']])
   })
 
   test('ROLLBACK drops the write; COMMIT and ROLLBACK with no transaction are OK', async () => {
     await replay('04-streams-transactions', ['A'])
     const s3 = streamWithId(3)
     await s3.begin()
-    assert.ok(peer.requests.at(-1).body == null, 'BEGIN without options has no body')
+    assert.ok(session.peer.requests.at(-1).body == null, 'BEGIN without options has no body')
     await s3.insert(TX, [11, 'rolled back'])
     await s3.rollback()
-    assert.deepEqual(await conn.select(TX, 0, [11], byKey), [])
-    const s4 = conn.stream()
+    assert.deepEqual(await session.conn.select(TX, 0, [11], byKey), [])
+    const s4 = session.conn.stream()
     assert.equal(await s4.commit(), undefined)
     assert.equal(await s4.rollback(), undefined)
   })
@@ -106,29 +89,29 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
     const levels = ['default', 'read-committed', 'read-confirmed', 'best-effort', 'linearizable']
     let stream = s
     for (const [value, isolation] of levels.entries()) {
-      const before = peer.requests.length
+      const before = session.peer.requests.length
       await stream.begin({ isolation })
       assert.deepEqual(sentSince(before), [[14, 20 + value, { '0x59': value }]])
       await stream.rollback()
-      stream = conn.stream()
+      stream = session.conn.stream()
     }
-    const before = peer.requests.length
+    const before = session.peer.requests.length
     assert.throws(() => stream.begin({ isolation: 'serializable' }), TypeError)
     assert.throws(() => stream.begin({ isolation: 4 }), TypeError)
     assert.throws(() => stream.begin({ txnTimeout: -1 }), RangeError)
     assert.throws(() => stream.begin({ txnTimeout: 0 }), RangeError)
     assert.throws(() => stream.begin({ txnTimeout: '5' }), TypeError)
-    await assert.rejects(conn.transaction(async () => {}, { isolation: 'serializable' }), TypeError)
-    await assert.rejects(conn.transaction(async () => {}, { retries: 1.5 }), RangeError)
-    await assert.rejects(conn.transaction('not a function'), TypeError)
-    assert.equal(peer.requests.length, before)
+    await assert.rejects(session.conn.transaction(async () => {}, { isolation: 'serializable' }), TypeError)
+    await assert.rejects(session.conn.transaction(async () => {}, { retries: 1.5 }), RangeError)
+    await assert.rejects(session.conn.transaction('not a function'), TypeError)
+    assert.equal(session.peer.requests.length, before)
   })
 
   test('the server\'s transaction timeout: ER_TRANSACTION_TIMEOUT, then the stream starts afresh', async () => {
     await replay('04-streams-transactions', ['A'])
     const s6 = streamWithId(6)
     await s6.begin({ txnTimeout: 100 })
-    assert.deepEqual(peer.requests.at(-1).body, { '0x56': { f64: 0.1 } })
+    assert.deepEqual(session.peer.requests.at(-1).body, { '0x56': { f64: 0.1 } })
     await s6.insert(TX, [12, 'timeout'])
     const late = await rejection(s6.insert(TX, [13, 'timeout']))
     assert.equal(late.code, 'ER_TRANSACTION_TIMEOUT')
@@ -138,13 +121,13 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
     assert.equal(s6.inTransaction, false)
     await s6.begin()
     await s6.rollback()
-    assert.deepEqual(await conn.select(TX, 0, [12], { iterator: 'GE', limit: 10 }), [])
+    assert.deepEqual(await session.conn.select(TX, 0, [12], { iterator: 'GE', limit: 10 }), [])
   })
 
   test('a conflict between two streams: ER_TRANSACTION_CONFLICT for the later one', async () => {
     await replay('04-streams-transactions', ['A'])
     const s7 = streamWithId(7)
-    const s8 = conn.stream()
+    const s8 = session.conn.stream()
     await s7.begin()
     await s8.begin()
     assert.deepEqual(await s7.select(TX, 0, [20], byKey), [])
@@ -158,14 +141,14 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
     assert.equal((await rejection(s8.commit())).errcode, 97)
   })
 
-  test('conn.transaction: commit on return; retries: n runs the callback again after a conflict', async () => {
+  test('session.conn.transaction: commit on return; retries: n runs the callback again after a conflict', async () => {
     await replay('04-streams-transactions', ['A'])
     const s7 = streamWithId(7)
     await s7.begin()
     await s7.select(TX, 0, [20], byKey)
     await s7.insert(TX, [20, 'from 7'])
     const attempts = []
-    const value = await conn.transaction(async (tx) => {
+    const value = await session.conn.transaction(async (tx) => {
       attempts.push(tx.id)
       assert.equal(tx.inTransaction, true)
       if (tx.id === 8) {
@@ -182,31 +165,31 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
     }, { retries: 1 })
     assert.deepEqual(attempts, [8, 9])
     assert.deepEqual(value, [[30, 'pipelined']])
-    const commits = peer.requests.filter((r) => r.type === 15).map((r) => r.header['0xa'])
+    const commits = session.peer.requests.filter((r) => r.type === 15).map((r) => r.header['0xa'])
     assert.deepEqual(commits, [7, 8, 9])
   })
 
   test('without retries the conflict is the rejection, and a throwing callback rolls back', async () => {
     await replay('04-streams-transactions', ['A'])
     streamWithId(7)
-    const conflict = await rejection(conn.transaction(async (tx) => {
+    const conflict = await rejection(session.conn.transaction(async (tx) => {
       await tx.select(TX, 0, [20], byKey)
       await tx.insert(TX, [20, 'from 8'])
     }))
     assert.equal(conflict.errcode, 97)
-    assert.equal(peer.requests.filter((r) => r.type === 16).length, 0, 'a failed COMMIT ends the transaction: no ROLLBACK')
+    assert.equal(session.peer.requests.filter((r) => r.type === 16).length, 0, 'a failed COMMIT ends the transaction: no ROLLBACK')
   })
 
   test('a callback that throws: ROLLBACK, and its error is the rejection', async () => {
     await replay('04-streams-transactions', ['A'])
     streamWithId(4) // the recorder's stream 5 has BEGIN and ROLLBACK
     const boom = new Error('boom')
-    const thrown = await rejection(conn.transaction(async (tx) => {
+    const thrown = await rejection(session.conn.transaction(async (tx) => {
       assert.equal(tx.id, 5)
       throw boom
     }))
     assert.equal(thrown, boom)
-    assert.deepEqual(peer.requests.slice(2).map((r) => [r.type, r.header['0xa']]), [[14, 5], [16, 5]], 'BEGIN, then ROLLBACK')
+    assert.deepEqual(session.peer.requests.slice(2).map((r) => [r.type, r.header['0xa']]), [[14, 5], [16, 5]], 'BEGIN, then ROLLBACK')
   })
 
   test('requests on one stream are pipelined, not made sequential by kharon', async () => {
@@ -214,37 +197,41 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
     const s9 = streamWithId(9)
     let seenWhenBegun = 0
     const results = await Promise.all([
-      s9.begin().then(() => { seenWhenBegun = peer.requests.length }),
+      s9.begin().then(() => { seenWhenBegun = session.peer.requests.length }),
       s9.call('sleep_ret', [0.2, 'slow']),
       s9.insert(TX, [30, 'pipelined']),
-      conn.ping(),
+      session.conn.ping(),
       s9.select(TX, 0, [30], byKey),
       s9.commit(),
     ])
     assert.equal(seenWhenBegun, 2 + 6, 'all six requests reached the server before BEGIN was answered')
     assert.deepEqual(results.slice(1), [['slow'], [30, 'pipelined'], undefined, [[30, 'pipelined']], undefined])
-    assert.deepEqual(peer.requests.slice(2).map((r) => r.header['0xa']), [9, 9, 9, undefined, 9, 9], 'the PING carries no stream')
+    assert.deepEqual(session.peer.requests.slice(2).map((r) => r.header['0xa']), [9, 9, 9, undefined, 9, 9], 'the PING carries no stream')
   })
 })
 
 describe('when the connection goes with a transaction open', TIMEOUT, () => {
+  let proxy
+
   async function throughProxy() {
-    peer = await startRecordedPeer({ scenarios: ['04-streams-transactions'], conns: ['A', 'B'] })
+    const peer = await startRecordedPeer({ scenarios: ['04-streams-transactions'], conns: ['A', 'B'] })
+    session.peer = peer
     proxy = await startProxy(() => ({ host: peer.host, port: peer.port }))
-    conn = await connect(`u:p@127.0.0.1:${proxy.port}`, { fetchSchema: false, reconnect: { initialDelay: 10, maxDelay: 50 } })
+    session.onEnd(() => proxy.close())
+    session.conn = await connect(`u:p@127.0.0.1:${proxy.port}`, { fetchSchema: false, reconnect: { initialDelay: 10, maxDelay: 50 } })
   }
 
   test('pending requests fail with ConnectionError, later ones with ERR_TRANSACTION_LOST, even after a reconnect', async () => {
     await throughProxy()
-    const s1 = conn.stream()
-    const s2 = conn.stream()
+    const s1 = session.conn.stream()
+    const s2 = session.conn.stream()
     await s1.begin()
     await s1.insert(TX, [40, 'never committed'])
     proxy.hold()
     const pending = s1.select(TX, 0, [10], byKey)
-    const count = peer.requests.length
-    while (peer.requests.length === count) await sleep(1)
-    const reconnected = next(conn, 'connect')
+    const count = session.peer.requests.length
+    while (session.peer.requests.length === count) await sleep(1)
+    const reconnected = next(session.conn, 'connect')
     proxy.dropAll()
     proxy.release()
     const lostPending = await rejection(pending)
@@ -254,21 +241,21 @@ describe('when the connection goes with a transaction open', TIMEOUT, () => {
     assert.equal(during.code, 'ERR_TRANSACTION_LOST')
     assert.ok(during instanceof ConnectionError)
     await withTimeout(reconnected, 10000, 'reconnect')
-    const sentBefore = peer.requests.length
+    const sentBefore = session.peer.requests.length
     for (const request of [() => s1.select(TX, 0, [10], byKey), () => s1.commit(), () => s1.rollback(), () => s1.begin(), () => s1.call('echo')]) {
       assert.equal((await rejection(request)).code, 'ERR_TRANSACTION_LOST')
     }
-    assert.equal(peer.requests.length, sentBefore, 'nothing of the lost transaction was sent on the new connection')
+    assert.equal(session.peer.requests.length, sentBefore, 'nothing of the lost transaction was sent on the new connection')
     assert.equal(s1.inTransaction, false)
     // A stream without a transaction carries on; the row was never committed; ids go on.
     assert.deepEqual(await s2.select(TX, 0, [10], byKey), [])
-    assert.deepEqual(await conn.select(TX, 0, [40], byKey), [])
-    assert.equal(conn.stream().id, 3)
+    assert.deepEqual(await session.conn.select(TX, 0, [40], byKey), [])
+    assert.equal(session.conn.stream().id, 3)
   })
 
-  test('conn.transaction rejects with ERR_TRANSACTION_LOST', async () => {
+  test('session.conn.transaction rejects with ERR_TRANSACTION_LOST', async () => {
     await throughProxy()
-    const err = await rejection(conn.transaction(async (tx) => {
+    const err = await rejection(session.conn.transaction(async (tx) => {
       await tx.insert(TX, [40, 'never committed'])
       proxy.hold()
       const pending = tx.select(TX, 0, [10], byKey)
@@ -276,13 +263,13 @@ describe('when the connection goes with a transaction open', TIMEOUT, () => {
       await pending
     }))
     assert.equal(err.code, 'ERR_TRANSACTION_LOST')
-    assert.equal(peer.requests.filter((r) => r.type === 16).length, 0, 'no ROLLBACK is sent for a lost transaction')
+    assert.equal(session.peer.requests.filter((r) => r.type === 16).length, 0, 'no ROLLBACK is sent for a lost transaction')
   })
 })
 
 test('without MVCC a yield aborts the transaction: ER_TRANSACTION_YIELD (04b)', TIMEOUT, async () => {
   await replay('04b-transactions-no-mvcc', ['D'])
-  const s1 = conn.stream()
+  const s1 = session.conn.stream()
   await s1.begin()
   await s1.insert(TX, [1, 'a'])
   const err = await rejection(s1.insert(TX, [2, 'b']))
@@ -372,7 +359,7 @@ describe('transactions on this server', TIMEOUT, () => {
     }))
     assert.equal(err, boom)
     assert.deepEqual(await real.select('accounts', 0, [4]), [])
-    // what `await using tx = await conn.begin()` does when the block ends
+    // what `await using tx = await session.conn.begin()` does when the block ends
     const tx = await real.begin({ isolation: 'best-effort' })
     await tx.replace('accounts', [5, 1])
     await tx[Symbol.asyncDispose]()
@@ -383,37 +370,46 @@ describe('transactions on this server', TIMEOUT, () => {
 })
 
 describe('a pool pins a stream to one instance', TIMEOUT, () => {
-  test('pool.stream and pool.transaction go to the instance the mode picks, and stay there', async (t) => {
-    const server = await startTarantool()
-    const uri = `tester:secret@127.0.0.1:${server.port}`
-    const pool = await connectPool([uri], { checkInterval: 100, reconnect: { initialDelay: 10, maxDelay: 50 } })
-    try {
-      const stream = await pool.stream({ mode: 'rw' })
-      assert.ok(stream instanceof Stream)
-      assert.deepEqual(await stream.call('echo', [1]), [1])
-      if (!stream.connection.protocol.features.includes('transactions')) {
-        const err = await rejection(pool.transaction(async () => {}, { mode: 'rw' }))
-        assert.equal(err.code, 'ERR_UNSUPPORTED')
-        assert.equal(err.feature, 'transactions')
-        return t.skip('needs transactions (2.10+) for the rest')
-      }
-      await stream.eval("box.schema.space.create('pinned', {if_not_exists = true}):create_index('pk', {if_not_exists = true})")
-      assert.equal(await pool.transaction(async (tx) => (await tx.replace('pinned', [1, 'x']))[1], { mode: 'rw' }), 'x')
-      await stream.begin()
-      await stream.replace('pinned', [2, 'open'])
-      const lost = next(stream.connection, 'disconnect')
-      await server.kill('SIGKILL')
-      await lost
-      const reconnected = next(stream.connection, 'connect')
-      await server.start()
-      await withTimeout(reconnected, 20000, 'reconnect')
-      assert.equal((await rejection(stream.replace('pinned', [3, 'after']))).code, 'ERR_TRANSACTION_LOST')
-      assert.equal((await rejection(stream.commit())).code, 'ERR_TRANSACTION_LOST')
-      assert.equal(stream.inTransaction, false)
-      assert.deepEqual(await pool.call('echo', ['back'], { mode: 'rw' }), ['back'])
-    } finally {
-      await pool.close()
-      await server.stop()
+  let server
+  let pool
+  before(async () => {
+    server = await startTarantool()
+    pool = await connectPool([`tester:secret@127.0.0.1:${server.port}`], { checkInterval: 100, reconnect: { initialDelay: 10, maxDelay: 50 } })
+  }, TIMEOUT)
+  after(async () => {
+    if (pool) await pool.close()
+    if (server) await server.stop()
+  }, TIMEOUT)
+
+  test('pool.stream gives a Stream of the instance the mode picks; pool.transaction runs there', async () => {
+    const stream = await pool.stream({ mode: 'rw' })
+    assert.ok(stream instanceof Stream)
+    assert.deepEqual(await stream.call('echo', [1]), [1])
+    const has = stream.connection.protocol.features.includes('transactions')
+    const run = pool.transaction(async (tx) => tx.call('echo', ['in a transaction']), { mode: 'rw' })
+    if (has) assert.deepEqual(await run, ['in a transaction'])
+    else {
+      const err = await rejection(run)
+      assert.equal(err.code, 'ERR_UNSUPPORTED')
+      assert.equal(err.feature, 'transactions')
     }
+  })
+
+  test('a transaction on a pinned stream is lost with its instance, and does not move', async (t) => {
+    const stream = await pool.stream({ mode: 'rw' })
+    if (!stream.connection.protocol.features.includes('transactions')) return t.skip('needs transactions (2.10+)')
+    await stream.eval("box.schema.space.create('pinned', {if_not_exists = true}):create_index('pk', {if_not_exists = true})")
+    await stream.begin()
+    await stream.replace('pinned', [2, 'open'])
+    const lost = next(stream.connection, 'disconnect')
+    await server.kill('SIGKILL')
+    await lost
+    const reconnected = next(stream.connection, 'connect')
+    await server.start()
+    await withTimeout(reconnected, 20000, 'reconnect')
+    assert.equal((await rejection(stream.replace('pinned', [3, 'after']))).code, 'ERR_TRANSACTION_LOST')
+    assert.equal((await rejection(stream.commit())).code, 'ERR_TRANSACTION_LOST')
+    assert.equal(stream.inTransaction, false)
+    assert.deepEqual(await pool.call('echo', ['back'], { mode: 'rw' }), ['back'])
   })
 })
