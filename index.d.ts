@@ -268,7 +268,26 @@ export interface Schema {
   readonly byId: ReadonlyMap<number, SchemaSpace>
 }
 
-export type ConnectionState = 'connected' | 'reconnecting' | 'closing' | 'closed'
+/** 'draining': the server announced its shutdown; requests wait for the reconnect. */
+export type ConnectionState = 'connected' | 'draining' | 'reconnecting' | 'closing' | 'closed'
+
+/**
+ * The values of one box.broadcast() key (2.10+): an async iterable (the first value is the
+ * current one, undefined when the key has none), or a callback. A slow consumer gets the latest
+ * value; values in between are skipped. Keeps Node alive while open, unless unref()'d.
+ */
+export declare class Watcher implements AsyncIterableIterator<any>, Disposable {
+  private constructor()
+  readonly key: string
+  readonly closed: boolean
+  next(): Promise<IteratorResult<any, undefined>>
+  return(): Promise<IteratorResult<any, undefined>>
+  [Symbol.asyncIterator](): this
+  close(): void
+  [Symbol.dispose](): void
+  unref(): this
+  ref(): this
+}
 
 export interface ReconnectingEvent {
   attempt: number
@@ -339,6 +358,10 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
    * throws; `retries` reruns it on ER_TRANSACTION_CONFLICT.
    */
   transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number }): Promise<T>
+  /** Watches a key (2.10+; ERR_UNSUPPORTED before): values as an async iterable, or to `callback`. */
+  watch(key: string, callback?: (value: any, key: string) => void | PromiseLike<void>): Watcher
+  /** A key's current value (WATCH_ONCE on 3.0+; on 2.10/2.11 the first value of a watch). */
+  watchOnce(key: string, options?: DeadlineOptions): Promise<any>
   /** Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. */
   close(options?: { timeout?: number }): Promise<void>
   /** Closes at once; everything pending or queued fails. */
@@ -347,11 +370,11 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
 
   on(event: 'disconnect', listener: (err: Error) => void): this
   on(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  on(event: 'connect' | 'close', listener: () => void): this
+  on(event: 'connect' | 'close' | 'shutdown', listener: () => void): this
   on(event: 'error', listener: (err: Error) => void): this
   once(event: 'disconnect', listener: (err: Error) => void): this
   once(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  once(event: 'connect' | 'close', listener: () => void): this
+  once(event: 'connect' | 'close' | 'shutdown', listener: () => void): this
   once(event: 'error', listener: (err: Error) => void): this
 }
 
@@ -416,12 +439,33 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   execute(sql: string, params?: SqlParams, options?: TupleOptions & PoolRequestOptions): Promise<SqlResult>
   /** Prepares on one instance; the statement runs on that instance's connection. */
   prepare(sql: string, options?: DeadlineOptions & PoolRequestOptions): Promise<PreparedStatement>
+  /**
+   * Watches `key` on every instance `mode` selects (default 'any'), following role and
+   * membership changes.
+   */
+  watch(key: string, options?: PoolRequestOptions, callback?: (value: any, key: string, uri: string) => void | PromiseLike<void>): PoolWatcher
+  watch(key: string, callback: (value: any, key: string, uri: string) => void | PromiseLike<void>): PoolWatcher
   /** A stream pinned to one instance, chosen by `mode` (default 'rw') once. */
   stream(options?: DeadlineOptions & PoolRequestOptions): Promise<Stream>
   /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
   transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number } & PoolRequestOptions): Promise<T>
   on(event: 'change', listener: (change: PoolChange) => void): this
   on(event: 'error', listener: (err: Error, uri: string) => void): this
+}
+
+/** A key watched on several instances: `{ uri, value }` items, the latest per instance. */
+export declare class PoolWatcher implements AsyncIterableIterator<{ uri: string; value: any }>, Disposable {
+  private constructor()
+  readonly key: string
+  /** The instances watched now. */
+  readonly uris: string[]
+  next(): Promise<IteratorResult<{ uri: string; value: any }, undefined>>
+  return(): Promise<IteratorResult<{ uri: string; value: any }, undefined>>
+  [Symbol.asyncIterator](): this
+  close(): void
+  [Symbol.dispose](): void
+  unref(): this
+  ref(): this
 }
 
 /** Connects to every instance (URIs as for connect()); resolves once at least one is up. */

@@ -7,7 +7,8 @@ const { Transport } = require('./lib/transport')
 const { Response } = require('./lib/response')
 const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
-const { connectPool, Pool } = require('./lib/pool')
+const { connectPool, Pool, PoolWatcher } = require('./lib/pool')
+const { Watcher } = require('./lib/watchers')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
 const { NativeCredentials: Credentials } = require('./binding.js')
@@ -16,6 +17,8 @@ module.exports = {
   connect,
   connectPool,
   Pool,
+  PoolWatcher,
+  Watcher,
   Connection,
   Call,
   PreparedStatement,

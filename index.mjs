@@ -4,6 +4,8 @@ export const {
   connect,
   connectPool,
   Pool,
+  PoolWatcher,
+  Watcher,
   Connection,
   Call,
   PreparedStatement,

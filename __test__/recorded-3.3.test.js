@@ -13,7 +13,7 @@ const assert = require('node:assert/strict')
 const { connect, Transport, TarantoolError, UnsupportedError, Datetime, Decimal, Uuid, Interval } = require('..')
 const { startRecordedPeer, loadScenario } = require('./helpers/recorded-peer')
 const { replaySessions } = require('./helpers/replay')
-const { rejection } = require('./helpers/wait')
+const { rejection, sleep } = require('./helpers/wait')
 
 const TIMEOUT = { timeout: 20000 }
 const ALL_3_3_FEATURES = [
@@ -32,7 +32,9 @@ describe('negotiation with a 3.3 server', TIMEOUT, () => {
     assert.equal(id.type, 73)
     assert.deepEqual(id.body, { '0x54': 5, '0x55': [2, 4, 5, 7, 8] })
     assert.equal(auth.type, 7)
-    assert.equal(session.peer.requests.length, 2, 'fetchSchema: false reads nothing at connect')
+    assert.deepEqual(session.sent(), [], 'fetchSchema: false reads nothing at connect')
+    while (session.peer.requests.length < 3) await sleep(1)
+    assert.deepEqual(session.peer.requests[2].body, { '0x57': 'box.shutdown' }, 'then it watches box.shutdown')
   })
 
   test('session.conn.protocol is the server\'s whole set, by net.box\'s names', async () => {
@@ -150,7 +152,7 @@ describe('names in requests (08-space-index-names)', TIMEOUT, () => {
     await session.conn.upsert('named', [4, 'four', 40], [['+', 2, 1]])
     assert.deepEqual(await session.conn.delete('named', 'by_name', ['four']), [4, 'four', 41])
     assert.equal(session.conn.schema.fetches, 0)
-    const names = session.peer.requests.slice(2).map((r) => [r.body['0x5e'], r.body['0x5f']])
+    const names = session.sent().map((r) => [r.body['0x5e'], r.body['0x5f']])
     assert.deepEqual(names[0], ['named', 'by_name'])
   })
 

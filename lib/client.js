@@ -11,6 +11,7 @@ const { Schema } = require('./schema')
 const { unsupported } = require('./protocol')
 const { requestApi, PreparedStatement, checkOptions, checkTuplesMode } = require('./api')
 const { Stream, openStream, checkTransactionOptions } = require('./stream')
+const { WatchRegistry, keyBody } = require('./watchers')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
@@ -87,6 +88,8 @@ class Connection extends requestApi(EventEmitter) {
   #closing = null
   #nextStreamId = 1
   #generation = 0
+  #watchers = new WatchRegistry(() => this.#refReconnectTimer())
+  #shutdownWatcher = null
 
   /** Use connect(). */
   constructor(token, transport, connectOptions, options) {
@@ -108,7 +111,10 @@ class Connection extends requestApi(EventEmitter) {
     return this.#transport
   }
 
-  /** 'connected', 'reconnecting', 'closing' or 'closed'. */
+  /**
+   * 'connected', 'draining' (the server announced its shutdown: requests wait for the
+   * reconnect), 'reconnecting', 'closing' or 'closed'.
+   */
   get state() {
     return this.#state
   }
@@ -143,7 +149,7 @@ class Connection extends requestApi(EventEmitter) {
     options = checkOptions(options)
     if (options.timeout !== undefined) checkNumber(options.timeout, 'timeout', MILLISECONDS)
     if (this.#closing !== null) return this.#closing
-    const wasConnected = this.#state === 'connected'
+    const wasConnected = this.#state === 'connected' || this.#state === 'draining'
     this.#stopReconnecting(closedError())
     this.#state = 'closing'
     this.#closing = (async () => {
@@ -177,6 +183,7 @@ class Connection extends requestApi(EventEmitter) {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     this.#transport.close()
+    this.#watchers.end(null)
     this.emit('close')
   }
 
@@ -184,11 +191,54 @@ class Connection extends requestApi(EventEmitter) {
     this.#transport = transport
     this.#generation++
     transport.once('close', (err) => this.#lost(transport, err))
+    this.#watchers.adopt(transport, true)
+    // A server that announces its shutdown (box.shutdown, 2.10+) is drained, not cut off.
+    if (this.#shutdownWatcher === null && transport._serverHas('watchers')) {
+      this.#shutdownWatcher = this.watch('box.shutdown', (down) => {
+        if (down === true) this.#drain(this.#transport)
+      }).unref()
+    }
+  }
+
+  /**
+   * Watches a box.broadcast() key (2.10+): a Watcher, an async iterable of its values (the
+   * first is the current one), or with `callback(value, key)` called for each. Watchers of
+   * one key share one server subscription, and survive reconnects.
+   */
+  watch(key, callback) {
+    return this.#watchers.watch(this.#transport, this.#state === 'connected', key, callback)
+  }
+
+  /** The current value of a key: WATCH_ONCE on 3.0+, else a watch for its first value. */
+  watchOnce(key, opts) {
+    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
+    opts = checkOptions(opts)
+    if (this.#transport._serverHas('watch_once')) {
+      return this._request(K.WATCH_ONCE, keyBody(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null)
+    }
+    let watcher
+    try {
+      watcher = this.watch(key)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return watcher.next().then(({ value }) => value).finally(() => watcher.close())
+  }
+
+  // The server is shutting down: nothing new goes on this connection; once what is in flight
+  // has its answers, the socket closes and reconnecting starts.
+  #drain(transport) {
+    if (transport !== this.#transport || this.#state !== 'connected') return
+    this.#state = 'draining'
+    this.emit('shutdown')
+    transport._idle().then(() => {
+      if (this.#transport === transport && !transport.closed) transport.close()
+    })
   }
 
   // The socket is gone: what was in flight has failed; reconnect unless told not to.
   #lost(transport, err) {
-    if (transport !== this.#transport || this.#state !== 'connected') return
+    if (transport !== this.#transport || (this.#state !== 'connected' && this.#state !== 'draining')) return
     this.#lastError = err
     // The state moves first, so a request made by a 'disconnect' listener is queued (or
     // refused) rather than sent on the dead transport.
@@ -197,6 +247,7 @@ class Connection extends requestApi(EventEmitter) {
     this.emit('disconnect', err)
     if (this.#state === 'closed') {
       this.#stopReconnecting(err)
+      this.#watchers.end(err)
       this.emit('close')
     } else if (this.#state === 'reconnecting' && this.#reconnectTimer === null) {
       this.#scheduleReconnect()
@@ -213,6 +264,7 @@ class Connection extends requestApi(EventEmitter) {
       )
       this.#stopReconnecting(err)
       this.#state = 'closed'
+      this.#watchers.end(err)
       if (this.listenerCount('error') > 0) this.emit('error', err)
       this.emit('close')
       return
@@ -221,8 +273,15 @@ class Connection extends requestApi(EventEmitter) {
     const delay = Math.round(base / 2 + (Math.random() * base) / 2)
     this.emit('reconnecting', { attempt: this.#attempt, delay, error: this.#lastError })
     this.#reconnectTimer = setTimeout(this.#tryReconnect, delay)
-    // An idle client must not keep Node alive while it waits to reconnect.
-    if (this.#queue.length === 0) this.#reconnectTimer.unref()
+    this.#refReconnectTimer()
+  }
+
+  // An idle client must not keep Node alive while it waits to reconnect; a queued request or
+  // an open Watcher must.
+  #refReconnectTimer() {
+    if (this.#reconnectTimer === null) return
+    if (this.#queue.length > 0 || this.#watchers.referenced) this.#reconnectTimer.ref()
+    else this.#reconnectTimer.unref()
   }
 
   #tryReconnect = async () => {
@@ -278,8 +337,9 @@ class Connection extends requestApi(EventEmitter) {
 
   // Why a request cannot wait for the reconnect, or null.
   #cannotQueue(options) {
-    if (this.#state !== 'reconnecting') return closedError()
+    if (this.#state !== 'reconnecting' && this.#state !== 'draining') return closedError()
     if (!this.#offlineQueue) {
+      if (this.#state === 'draining') return new ConnectionError('not connected (the server is shutting down)', 'ERR_NOT_CONNECTED')
       return new ConnectionError(`not connected (${this.#lastError.message})`, 'ERR_NOT_CONNECTED', { cause: this.#lastError })
     }
     if (this.#queue.length >= this.#offlineQueueLimit) {
@@ -316,8 +376,7 @@ class Connection extends requestApi(EventEmitter) {
       q.signal.addEventListener('abort', q.onAbort, { once: true })
     }
     this.#queue.push(q)
-    // Someone waits for the reconnect now: it must keep Node alive.
-    if (this.#reconnectTimer !== null) this.#reconnectTimer.ref()
+    this.#refReconnectTimer()
   }
 
   // Unhooks a queued request from its timer and signal, then hands it on with what is left
@@ -424,12 +483,12 @@ class Connection extends requestApi(EventEmitter) {
    * or while reconnecting, the next.
    */
   _sendingGeneration() {
-    return this.#state === 'reconnecting' ? this.#generation + 1 : this.#generation
+    return this.#state === 'reconnecting' || this.#state === 'draining' ? this.#generation + 1 : this.#generation
   }
 
   /** Whether connection `generation` is open, or yet to come. */
   _alive(generation) {
-    if (generation > this.#generation) return this.#state === 'reconnecting'
+    if (generation > this.#generation) return this.#state === 'reconnecting' || this.#state === 'draining'
     return generation === this.#generation && this.#state === 'connected' && !this.#transport.closed
   }
 

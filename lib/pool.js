@@ -1,12 +1,15 @@
 'use strict'
 
 // A pool over a Tarantool replica set: one client Connection per instance, requests routed by
-// the instance's role (box.info.ro) in round-robin, roles re-checked periodically, after every
-// reconnect and at once when a write meets ER_READONLY. Replication itself is Tarantool's.
+// the instance's role in round-robin. Servers with watchers (2.10+) report their role
+// themselves (the box.status key), so a change is seen within milliseconds; older ones are
+// polled (box.info.ro) periodically, after every reconnect and at once when a write meets
+// ER_READONLY. Replication itself is Tarantool's.
 
 const { EventEmitter } = require('node:events')
 const { connect } = require('./client')
 const { ConnectionError, TimeoutError, abortError } = require('./errors')
+const { unsupported } = require('./protocol')
 const { checkNumber, checkDeadline, describe, MILLISECONDS } = require('./args')
 
 const MODES = ['rw', 'ro', 'prefer-ro', 'prefer-rw', 'any']
@@ -24,6 +27,9 @@ class Instance {
     this.running = false
     this.lastError = null
     this.checking = null
+    // The box.status Watcher, when the server has watchers: polling is then not needed.
+    this.status = null
+    this.firstStatus = null
   }
 
   get connected() {
@@ -113,6 +119,35 @@ class Pool extends EventEmitter {
   /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
   transaction(fn, opts) { return this.#route('transaction', opts, (c) => c.transaction(fn, opts)) }
 
+  /**
+   * Watches `key` on every instance `mode` selects (default 'any'; 'rw': the masters, 'ro': the
+   * replicas), following role and membership changes: a PoolWatcher, an async iterable of
+   * `{ uri, value }`, or with `callback(value, key, uri)` called for each.
+   */
+  watch(key, opts, callback) {
+    if (typeof opts === 'function') {
+      callback = opts
+      opts = undefined
+    }
+    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
+    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('the watch callback must be a function')
+    const mode = opts == null || opts.mode === undefined ? 'any' : opts.mode
+    if (!MODES.includes(mode)) throw new TypeError(`mode must be one of ${MODES.join(', ')}, got ${describe(mode)}`)
+    const up = [...this.#instances.values()].filter((i) => i.connected)
+    if (up.length > 0 && up.every((i) => !i.conn.protocol.features.includes('watchers'))) {
+      throw unsupported('watchers', `pool.watch('${key}')`, up[0].conn.transport.serverVersion)
+    }
+    return new PoolWatcher(this, key, callback, () => this.#watchable(mode))
+  }
+
+  // The instances a watch in `mode` covers now.
+  #watchable(mode) {
+    const up = [...this.#instances.values()].filter((i) => i.connected && i.conn.protocol.features.includes('watchers'))
+    if (mode === 'rw') return up.filter((i) => i.ro === false)
+    if (mode === 'ro') return up.filter((i) => i.ro === true)
+    return up
+  }
+
   /** Like Connection#call: a thenable of the result and an async iterable of pushes. */
   call(name, args, opts) {
     return this.#routeCall(opts, (c) => c.call(name, args, opts))
@@ -140,6 +175,9 @@ class Pool extends EventEmitter {
           this.#emitChange(inst)
           this.#check(inst)
         })
+        // Draining: no new request goes there (Instance#connected is false meanwhile).
+        conn.on('shutdown', () => this.#emitChange(inst))
+        this.#followStatus(inst)
         await this.#check(inst)
       } catch (err) {
         inst.lastError = err
@@ -151,9 +189,30 @@ class Pool extends EventEmitter {
     return inst.checking
   }
 
-  // Reads box.info.ro; a change of role is announced and may release waiting requests.
+  // Takes the role from box.status pushes (2.10+): { is_ro, status, ... } at every change.
+  // The first value comes at once: connecting waits for it (at most checkInterval ms).
+  #followStatus(inst) {
+    if (!inst.conn.protocol.features.includes('watchers')) return
+    let known
+    let timer
+    inst.firstStatus = new Promise((resolve) => {
+      known = resolve
+      timer = setTimeout(resolve, this.#checkInterval)
+      timer.unref()
+    })
+    inst.status = inst.conn.watch('box.status', (value) => {
+      clearTimeout(timer)
+      known()
+      if (value === null || typeof value !== 'object') return
+      this.#setRole(inst, value.is_ro, value.status)
+    }).unref()
+  }
+
+  // Reads box.info.ro unless box.status is pushed; a change of role is announced and may
+  // release waiting requests.
   async #check(inst) {
     if (inst.conn === null) return
+    if (inst.status !== null) return inst.firstStatus
     let ro
     let status
     try {
@@ -162,6 +221,10 @@ class Pool extends EventEmitter {
       inst.lastError = err
       return
     }
+    this.#setRole(inst, ro, status)
+  }
+
+  #setRole(inst, ro, status) {
     // An instance still loading (or orphaned) is not offered requests.
     inst.running = status === 'running'
     if (ro !== inst.ro) {
@@ -277,6 +340,128 @@ class Pool extends EventEmitter {
   }
 }
 
+/**
+ * One key watched on several instances of a pool. Each instance's Watcher is acked once the
+ * value it brought has been taken (by the iterator, or the callback's return), so each
+ * instance has at most one value waiting here: the latest.
+ */
+class PoolWatcher {
+  #pool
+  #key
+  #callback
+  #select
+  #watchers = new Map()
+  #queue = []
+  #waiter = null
+  #closed = false
+  #referenced = true
+  #onChange = () => this.#sync()
+
+  constructor(pool, key, callback, select) {
+    this.#pool = pool
+    this.#key = key
+    this.#callback = callback
+    this.#select = select
+    pool.on('change', this.#onChange)
+    this.#sync()
+  }
+
+  get key() {
+    return this.#key
+  }
+
+  /** The URIs watched now. */
+  get uris() {
+    return [...this.#watchers.keys()]
+  }
+
+  [Symbol.asyncIterator]() {
+    if (this.#callback !== undefined) throw new TypeError('a PoolWatcher with a callback is not iterable')
+    return this
+  }
+
+  next() {
+    if (this.#queue.length > 0) return Promise.resolve(this.#take())
+    if (this.#closed) return Promise.resolve({ value: undefined, done: true })
+    if (this.#waiter !== null) return Promise.reject(new TypeError('next() called before the previous one settled'))
+    return new Promise((resolve) => {
+      this.#waiter = resolve
+    })
+  }
+
+  return() {
+    this.close()
+    return Promise.resolve({ value: undefined, done: true })
+  }
+
+  close() {
+    if (this.#closed) return
+    this.#closed = true
+    this.#pool.off('change', this.#onChange)
+    for (const w of this.#watchers.values()) w.close()
+    this.#watchers.clear()
+    for (const item of this.#queue.splice(0)) item.taken()
+    if (this.#waiter !== null) {
+      const wake = this.#waiter
+      this.#waiter = null
+      wake({ value: undefined, done: true })
+    }
+  }
+
+  [Symbol.dispose]() {
+    this.close()
+  }
+
+  unref() {
+    this.#referenced = false
+    for (const w of this.#watchers.values()) w.unref()
+    return this
+  }
+
+  ref() {
+    this.#referenced = true
+    for (const w of this.#watchers.values()) w.ref()
+    return this
+  }
+
+  #take() {
+    const item = this.#queue.shift()
+    item.taken()
+    return { value: { uri: item.uri, value: item.value }, done: false }
+  }
+
+  // Starts watching on instances the mode selects now, stops on those it no longer does.
+  #sync() {
+    if (this.#closed) return
+    const selected = new Map(this.#select().map((i) => [i.uri, i]))
+    for (const [uri, w] of this.#watchers) {
+      if (!selected.has(uri)) {
+        w.close()
+        this.#watchers.delete(uri)
+      }
+    }
+    for (const [uri, inst] of selected) {
+      if (this.#watchers.has(uri)) continue
+      const w = inst.conn.watch(this.#key, (value) => this.#offer(uri, value))
+      if (!this.#referenced) w.unref()
+      this.#watchers.set(uri, w)
+    }
+  }
+
+  #offer(uri, value) {
+    if (this.#closed) return undefined
+    if (this.#callback !== undefined) return this.#callback(value, this.#key, uri)
+    return new Promise((taken) => {
+      this.#queue.push({ uri, value, taken })
+      if (this.#waiter !== null) {
+        const wake = this.#waiter
+        this.#waiter = null
+        wake(this.#take())
+      }
+    })
+  }
+}
+
 /** A call/eval waiting for an eligible instance: the same thenable + async iterable shape. */
 class PendingCall {
   #call
@@ -335,4 +520,4 @@ async function connectPool(uris, options = {}) {
   return pool
 }
 
-module.exports = { connectPool, Pool }
+module.exports = { connectPool, Pool, PoolWatcher }

@@ -8,6 +8,7 @@ const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./respon
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 
 const CHUNK = 0x80
+const EVENT = 76
 const ERROR_FLAG = 0x8000
 const META_WORDS = 5
 // Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
@@ -38,6 +39,7 @@ class Transport extends EventEmitter {
   #pausedBy = 0
   #highWaterMark
   #idleWaiters = []
+  #holds = 0
   #protocol
   #serverFeatures
   #sessionFeatures
@@ -55,6 +57,8 @@ class Transport extends EventEmitter {
     // The session's features: what was offered, as far as the server has it.
     const offered = options.native.features || []
     this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#serverFeatures.has(f)))
+    /** Called with each EVENT (2.10+ watchers) body: (data, start, end). */
+    this._onEvent = null
   }
 
   /**
@@ -183,7 +187,7 @@ class Transport extends EventEmitter {
     }
     const sync = this.#takeSync()
     this.#encode(type, sync, body, streamId)
-    if (this.#pending.size === 0) this.#native.ref()
+    if (this.#pending.size === 0 && this.#holds === 0) this.#native.ref()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
     // not the one it was created on).
@@ -217,8 +221,28 @@ class Transport extends EventEmitter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
+  /**
+   * Sends a request that gets no response (WATCH, UNWATCH): nothing waits for it, so it does
+   * not keep Node alive and nothing fails when the connection goes.
+   */
+  _notify(type, body) {
+    if (this.#closed) return
+    this.#encode(type, this.#takeSync(), body, 0)
+  }
+
+  /** Keeps Node alive while held (an open Watcher), as a pending request does. */
+  _hold() {
+    if (this.#closed) return
+    if (this.#holds++ === 0 && this.#pending.size === 0) this.#native.ref()
+  }
+
+  _unhold() {
+    if (this.#closed) return
+    if (--this.#holds === 0 && this.#pending.size === 0) this.#native.unref()
+  }
+
   #becameIdle() {
-    this.#native.unref()
+    if (this.#holds === 0) this.#native.unref()
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters
       this.#idleWaiters = []
@@ -316,6 +340,10 @@ class Transport extends EventEmitter {
       const pending = this.#pending
       for (let i = 0; i < meta.length && !this.#closed; i += META_WORDS) {
         const status = meta[i]
+        if (status === EVENT) {
+          if (this._onEvent !== null) this._onEvent(data, meta[i + 3], meta[i + 4])
+          continue
+        }
         const entry = pending.get(meta[i + 1])
         if (entry === undefined) {
           if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
@@ -353,7 +381,9 @@ class Transport extends EventEmitter {
     this.#forgotten.clear()
     const pending = this.#pending
     this.#pending = new Map()
-    if (pending.size > 0) this.#becameIdle()
+    const held = this.#holds > 0
+    this.#holds = 0
+    if (pending.size > 0 || held) this.#becameIdle()
     for (const entry of pending.values()) {
       release(entry)
       entry._settle(err)

@@ -5,9 +5,11 @@
 // Our machines only have Tarantool 2.6, so tests of 2.10+ features (ID, streams, pagination,
 // tuple formats, ...) run against this TCP server instead. It greets with a recorded greeting
 // and answers each request with the reply a real Tarantool 3.3.0 gave to an equal request in
-// the transcripts of __test__/fixtures/wire-3.3/, byte for byte except the SYNC. It has no
-// state and no logic of its own beyond ID, AUTH (a real chap-sha1 check) and the matching: a
-// request nobody recorded gets an error naming it, so the test fails with a clear message.
+// the transcripts of __test__/fixtures/wire-3.3/, byte for byte except the SYNC. Its own logic
+// is ID, AUTH (a real chap-sha1 check), the matching (a request nobody recorded gets an error
+// naming it, so the test fails with a clear message), and two things no replay can do, both
+// following the rules the transcripts show (see the fixtures' README): watchers (WATCH /
+// UNWATCH / EVENT, 05-watchers) with keys set by the test, and graceful shutdown (06, 06b, 06c).
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
@@ -17,9 +19,10 @@ const path = require('node:path')
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'wire-3.3')
 const HOST = '127.0.0.1'
 
-const T = { SELECT: 1, AUTH: 7, EVAL: 8, CALL: 10, ID: 73, EVENT: 76, CHUNK: 0x80 }
+const T = { SELECT: 1, AUTH: 7, EVAL: 8, CALL: 10, ID: 73, WATCH: 74, UNWATCH: 75, EVENT: 76, CHUNK: 0x80 }
 const K = { TYPE: 0x00, SYNC: 0x01, SCHEMA_VERSION: 0x05, STREAM_ID: 0x0a, INDEX_ID: 0x11,
-  OFFSET: 0x13, ITERATOR: 0x14, TUPLE: 0x21, USER_NAME: 0x23, ERROR_24: 0x31 }
+  OFFSET: 0x13, ITERATOR: 0x14, TUPLE: 0x21, USER_NAME: 0x23, ERROR_24: 0x31, EVENT_KEY: 0x57,
+  EVENT_DATA: 0x58 }
 const CREDS_MISMATCH = 0x8000 | 47
 const SYNC_AT = 14 // ce u32 | 83 00 ce<u32 type> 01 cf<u64 sync> ...
 
@@ -299,6 +302,134 @@ function errorReply(sync, message) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// watchers: EVENT packets and key values, encoded the way 3.3 does (smallest widths)
+
+/** A msgpack uint (BigInt) at its smallest width, as in EVENT headers. */
+function uintBytes(n) {
+  if (n < 0x80n) return Buffer.from([Number(n)])
+  const [tag, width] = n < 0x100n ? [0xcc, 1] : n < 0x10000n ? [0xcd, 2] : n < 0x100000000n ? [0xce, 4] : [0xcf, 8]
+  const b = Buffer.alloc(1 + width)
+  b[0] = tag
+  for (let i = 0, x = n; i < width; i++, x >>= 8n) b[width - i] = Number(x & 0xffn)
+  return b
+}
+
+function intBytes(n) {
+  if (n >= 0n) return uintBytes(n)
+  if (n >= -32n) return Buffer.from([Number(n) & 0xff])
+  const [tag, width] = n >= -0x80n ? [0xd0, 1] : n >= -0x8000n ? [0xd1, 2] : n >= -0x80000000n ? [0xd2, 4] : [0xd3, 8]
+  const b = Buffer.alloc(1 + width)
+  b[0] = tag
+  const u = BigInt.asUintN(width * 8, n)
+  for (let i = 0, x = u; i < width; i++, x >>= 8n) b[width - i] = Number(x & 0xffn)
+  return b
+}
+
+function lengthHead(n, fix, fixMax, tag16, tag32) {
+  if (n <= fixMax) return Buffer.from([fix | n])
+  const b = Buffer.alloc(n < 0x10000 ? 3 : 5)
+  b[0] = n < 0x10000 ? tag16 : tag32
+  if (n < 0x10000) b.writeUInt16BE(n, 1)
+  else b.writeUInt32BE(n, 1)
+  return b
+}
+
+/** `{ hex }` alone: exact msgpack bytes, which must be one whole value. */
+function rawValue(v) {
+  const keys = Object.keys(v)
+  if (keys.length !== 1 || keys[0] !== 'hex' || typeof v.hex !== 'string') return null
+  const b = Buffer.from(v.hex, 'hex')
+  if (b.length * 2 !== v.hex.length) throw new TypeError(`recorded peer: { hex: '${v.hex}' } is not hex`)
+  const [, end] = decodeAt(b, 0)
+  if (end !== b.length) throw new TypeError(`recorded peer: { hex: '${v.hex}' } is not one MessagePack value`)
+  return b
+}
+
+const I64_MIN = -(2n ** 63n)
+const U64_END = 2n ** 64n
+
+/** A JS value as Tarantool's Lua encoder would send it (integral numbers as ints, others f64). */
+function encodeValue(v) {
+  if (v === null || v === undefined) return Buffer.from([0xc0])
+  if (v === true || v === false) return Buffer.from([v ? 0xc3 : 0xc2])
+  if (typeof v === 'bigint') {
+    if (v < I64_MIN || v >= U64_END) throw new RangeError(`recorded peer: ${v} does not fit 64 bits`)
+    return intBytes(v)
+  }
+  if (typeof v === 'number') {
+    // -0 and 3.0 go out as ints on 3.3 (10-values)
+    if (Number.isInteger(v) && BigInt(v) >= I64_MIN && BigInt(v) < U64_END) return intBytes(BigInt(v))
+    const b = Buffer.alloc(9)
+    b[0] = 0xcb
+    b.writeDoubleBE(v, 1)
+    return b
+  }
+  if (typeof v === 'string') return strBytes(v)
+  if (v instanceof Uint8Array) {
+    const head = v.length < 0x100 ? Buffer.from([0xc4, v.length]) : lengthHead(v.length, 0, -1, 0xc5, 0xc6)
+    return Buffer.concat([head, v])
+  }
+  if (Array.isArray(v)) return Buffer.concat([lengthHead(v.length, 0x90, 15, 0xdc, 0xdd), ...v.map(encodeValue)])
+  const proto = typeof v === 'object' ? Object.getPrototypeOf(v) : undefined
+  if (proto === Object.prototype || proto === null) {
+    const raw = rawValue(v)
+    if (raw) return raw
+    const entries = Object.entries(v)
+    return Buffer.concat([lengthHead(entries.length, 0x80, 15, 0xde, 0xdf),
+      ...entries.flatMap(([k, x]) => [strBytes(k), encodeValue(x)])])
+  }
+  throw new TypeError(`recorded peer: cannot encode ${typeof v} ${Object.prototype.toString.call(v)} as MessagePack`)
+}
+
+/** EVENT as 3.3 sends it: `82 00 4c 01 <sync>`, body `{0x57: key, 0x58: value}` or `{0x57: key}`. */
+function eventPacket(key, sync, value) {
+  const head = Buffer.concat([Buffer.from([0x82, K.TYPE, T.EVENT, K.SYNC]), uintBytes(sync)])
+  const body = value === null
+    ? Buffer.concat([Buffer.from([0x81, K.EVENT_KEY]), strBytes(key)])
+    : Buffer.concat([Buffer.from([0x82, K.EVENT_KEY]), strBytes(key), Buffer.from([K.EVENT_DATA]), value])
+  const size = Buffer.alloc(5)
+  size[0] = 0xce
+  size.writeUInt32BE(head.length + body.length, 1)
+  return Buffer.concat([size, head, body])
+}
+
+/** The raw bytes of the value under `key` in the map at `pos`, or undefined. */
+function rawMapValue(buf, pos, key) {
+  const b = buf[pos]
+  let n, at
+  if ((b & 0xf0) === 0x80) { n = b & 0x0f; at = pos + 1 }
+  else if (b === 0xde) { n = buf.readUInt16BE(pos + 1); at = pos + 3 }
+  else if (b === 0xdf) { n = buf.readUInt32BE(pos + 1); at = pos + 5 }
+  else throw new Error('not a map')
+  for (let i = 0; i < n; i++) {
+    const [k, valueAt] = decodeAt(buf, at)
+    const [, end] = decodeAt(buf, valueAt)
+    if (isKey(k, key)) return buf.subarray(valueAt, end)
+    at = end
+  }
+  return undefined
+}
+
+const BUILTIN_KEYS = ['box.status', 'box.id', 'box.election', 'box.schema']
+const SHUTDOWN_KEY = 'box.shutdown'
+
+/** The payload bytes of the first recorded EVENT of each built-in key (box.shutdown: none). */
+function builtinValues() {
+  const out = new Map()
+  for (const p of packetsOf('05-watchers')) {
+    if (p.dir !== 's2c' || p.type !== T.EVENT || p.bytes[0] !== 0xce) continue
+    const key = mapGet(p.body, K.EVENT_KEY)
+    const name = key && key.t === 'str' ? key.v.toString() : null
+    if (!BUILTIN_KEYS.includes(name) || out.has(name)) continue
+    const payload = p.bytes.subarray(5)
+    const value = rawMapValue(payload, decodeAt(payload, 0)[1], K.EVENT_DATA)
+    if (value) out.set(name, Buffer.from(value))
+  }
+  for (const name of BUILTIN_KEYS) if (!out.has(name)) throw new Error(`recorded peer: 05-watchers has no EVENT for ${name}`)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
 // the peer
 
 /**
@@ -307,8 +438,13 @@ function errorReply(sync, message) {
  * every connection. ID and AUTH are always answered, AUTH checking `user` / `password`.
  * `conns` (recorded connection letters, e.g. ['X']) replays only those connections: a reply
  * depends on what that session negotiated (errors as values, tuple formats).
+ * `replyDelay` (ms, also settable later as `peer.replyDelay`) holds back every reply but those
+ * to ID and AUTH, so requests can be in flight; replies keep their order per connection.
+ *
+ * WATCH / UNWATCH are handled here, never replayed, and get no reply (as on 3.3): EVENTs follow
+ * 05-watchers, with values set by `peer.broadcast(key, value)`. `peer.shutdown()` plays SIGTERM.
  */
-async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', password = 'p' } = {}) {
+async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', password = 'p', replyDelay = 0 } = {}) {
   const greeting = firstGreeting(scenarios[0] ?? '01-greeting-id')
   // line 2 of the greeting: the base64 salt, padded with spaces
   const salt = Buffer.from(greeting.subarray(64, 128).toString('latin1').trim(), 'base64')
@@ -335,7 +471,17 @@ async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', pas
   const unmatched = []
   const errors = [] // framing / MessagePack errors; the connection is destroyed
   const sockets = new Set()
+  const open = new Map() // conn number → its state, while the socket is open
   let connections = 0
+  let delay = checkDelay(replyDelay)
+
+  // key values by the hex of the key's bytes: the msgpack value, or null for none
+  const values = new Map()
+  for (const [name, value] of builtinValues()) values.set(Buffer.from(name).toString('hex'), value)
+  const SHUTDOWN_HEX = Buffer.from(SHUTDOWN_KEY).toString('hex')
+
+  const shutdownLog = []
+  let shutdownState = null // { promise, resolve, timer } once shutdown() was called
 
   /** The earliest unused recorded request equal to `req`, else the last equal one. */
   function match(req) {
@@ -367,15 +513,156 @@ async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', pas
     return null
   }
 
+  // ----- replies, possibly held back: a queue per connection keeps their order
+
+  function reply(c, out, ms) {
+    if (out.length === 0) return // a recorded request without reply
+    if (ms <= 0 && c.queue.length === 0) { c.socket.write(out); return }
+    const entry = { out, ready: ms <= 0, timer: null }
+    if (!entry.ready) entry.timer = setTimeout(() => { entry.ready = true; flush(c) }, ms)
+    c.queue.push(entry)
+    flush(c)
+  }
+
+  function flush(c) {
+    while (c.queue.length && c.queue[0].ready) c.socket.write(c.queue.shift().out)
+  }
+
+  /** Replies not sent yet are lost with the socket, as on a real close. */
+  function dropQueue(c) {
+    for (const e of c.queue) clearTimeout(e.timer)
+    c.queue = []
+  }
+
+  // ----- watchers (05-watchers): per connection and key, { key, sync, waiting, dirty }. An EVENT
+  // is sent when the value changed (dirty) and the last EVENT was acked (not waiting)
+
+  function sendEvent(c, w, hex) {
+    const value = values.get(hex) ?? null
+    c.socket.write(eventPacket(w.key, w.sync, value))
+    w.waiting = true
+    w.dirty = false
+    if (shutdownState && hex === SHUTDOWN_HEX) shutdownLog.push({ conn: c.conn, event: 'event-sent' })
+  }
+
+  /** WATCH or UNWATCH; an error packet if it has no string key, else null (no reply). */
+  function watch(c, p) {
+    const key = mapGet(p.body, K.EVENT_KEY)
+    if (!key || key.t !== 'str') {
+      return errorReply(p.sync, `recorded peer: ${p.type === T.WATCH ? 'WATCH' : 'UNWATCH'} without a string key (0x57)`)
+    }
+    const hex = key.v.toString('hex')
+    if (p.type === T.UNWATCH) {
+      // of a key not watched: ignored
+      if (c.watches.delete(hex) && hex === SHUTDOWN_HEX) maybeLastWatcherGone()
+      return null
+    }
+    let w = c.watches.get(hex)
+    // the first WATCH gets the current value at once; a later one is the ack
+    if (!w) c.watches.set(hex, w = { key: Buffer.from(key.v), sync: p.sync, waiting: false, dirty: true })
+    w.sync = p.sync // EVENTs carry the SYNC of the latest WATCH
+    if (w.dirty) sendEvent(c, w, hex)
+    else w.waiting = false
+    return null
+  }
+
+  function broadcast(key, value) {
+    if (typeof key !== 'string') throw new TypeError('recorded peer: broadcast(key, value) takes a string key')
+    // null / undefined is Lua's nil: the key has no value again
+    const encoded = value === null || value === undefined ? null : encodeValue(value)
+    const hex = Buffer.from(key).toString('hex')
+    values.set(hex, encoded)
+    for (const c of open.values()) {
+      const w = c.watches.get(hex)
+      if (!w || c.closing) continue
+      // the same value again is a change too
+      if (w.waiting) w.dirty = true
+      else sendEvent(c, w, hex)
+    }
+  }
+
+  // ----- graceful shutdown (06, 06b, 06c): box.broadcast('box.shutdown', true), stop listening,
+  // then wait until no open connection watches box.shutdown (or the grace timeout), serving all
+  // connections meanwhile, and close them all
+
+  const watchesShutdown = (c) => !c.closing && c.watches.has(SHUTDOWN_HEX)
+
+  function shutdown({ graceTimeout = 3000 } = {}) {
+    if (shutdownState) return shutdownState.promise
+    const state = shutdownState = { promise: null, resolve: null, timer: null }
+    state.promise = new Promise((resolve) => { state.resolve = resolve })
+    server.close() // new connections are refused
+    broadcast(SHUTDOWN_KEY, true)
+    if (![...open.values()].some(watchesShutdown)) {
+      // nobody to wait for (06c): in-flight requests get no reply
+      for (const c of open.values()) closeAtOnce(c, 'closed-at-once')
+    } else {
+      state.timer = setTimeout(() => {
+        for (const c of open.values()) if (!c.closing) closeGracefully(c, 'grace-timeout')
+      }, graceTimeout)
+    }
+    settle()
+    return state.promise
+  }
+
+  /** When the last connection watching box.shutdown is gone (06b), the rest are closed. */
+  function maybeLastWatcherGone() {
+    if (!shutdownState || [...open.values()].some(watchesShutdown)) return
+    for (const c of open.values()) if (!c.closing) closeGracefully(c, 'watchers-gone')
+  }
+
+  function closeAtOnce(c, event) {
+    if (c.closing) return
+    c.closing = true
+    shutdownLog.push({ conn: c.conn, event })
+    dropQueue(c)
+    c.socket.destroy()
+  }
+
+  /** FIN with no further frames, then destroy (soon, if the FIN cannot be flushed). */
+  function closeGracefully(c, event) {
+    if (c.closing) return
+    c.closing = true
+    shutdownLog.push({ conn: c.conn, event })
+    dropQueue(c)
+    const timer = setTimeout(() => c.socket.destroy(), 200)
+    c.socket.end(() => { clearTimeout(timer); c.socket.destroy() })
+  }
+
+  function settle() {
+    if (!shutdownState || sockets.size > 0) return
+    clearTimeout(shutdownState.timer)
+    shutdownState.resolve()
+  }
+
   const server = net.createServer((socket) => {
     const conn = connections++
+    const c = { conn, socket, watches: new Map(), queue: [], closing: false }
     sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
+    open.set(conn, c)
+    socket.on('end', () => {
+      // the client closed its side: the peer closes its own (auto-ended: no allowHalfOpen), and
+      // unsent replies are lost
+      dropQueue(c)
+      if (!shutdownState) { c.closing = true; return }
+      closeGracefully(c, 'client-closed')
+      maybeLastWatcherGone()
+    })
+    socket.on('close', () => {
+      sockets.delete(socket)
+      open.delete(conn)
+      dropQueue(c)
+      if (shutdownState && !c.closing) shutdownLog.push({ conn, event: 'client-closed' })
+      c.closing = true
+      maybeLastWatcherGone()
+      settle()
+    })
     socket.on('error', () => {})
     socket.setNoDelay(true)
     socket.write(greeting)
     let pending = Buffer.alloc(0)
     socket.on('data', (chunk) => {
+      if (c.closing) return
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
       try {
         for (;;) {
@@ -384,6 +671,11 @@ async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', pas
           pending = pending.subarray(p.length)
           const req = { conn, type: p.type, sync: syncOut(p.sync), header: toJson(p.header), body: p.body && toJson(p.body) }
           requests.push(req)
+          if (p.type === T.WATCH || p.type === T.UNWATCH) {
+            const err = watch(c, p)
+            if (err) reply(c, err, 0)
+            continue
+          }
           let out = answer(p)
           if (out === null) {
             unmatched.push(req)
@@ -391,10 +683,12 @@ async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', pas
             out = errorReply(p.sync, `recorded peer: no recorded reply for ${p.type} ${JSON.stringify(req.body)}${extra}`)
           }
           // one write per reply, CHUNKs included (a recorded request without reply writes nothing)
-          if (out.length) socket.write(out)
+          reply(c, out, p.type === T.ID || p.type === T.AUTH ? 0 : delay)
         }
       } catch (err) {
         errors.push(err)
+        c.closing = true
+        dropQueue(c)
         socket.destroy()
       }
     })
@@ -413,12 +707,24 @@ async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', pas
     requests,
     unmatched,
     errors,
+    shutdownLog,
     get connections() { return connections },
+    get replyDelay() { return delay },
+    set replyDelay(ms) { delay = checkDelay(ms) },
+    broadcast,
+    shutdown,
     close() {
+      if (shutdownState) clearTimeout(shutdownState.timer)
+      for (const c of open.values()) { c.closing = true; dropQueue(c) }
       for (const s of sockets) s.destroy()
       return new Promise((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+function checkDelay(ms) {
+  if (typeof ms !== 'number' || !(ms >= 0)) throw new TypeError(`recorded peer: replyDelay must be a number of ms >= 0, not ${ms}`)
+  return ms
 }
 
 /** SYNC as a Number when exact, else a BigInt. */

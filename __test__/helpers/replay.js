@@ -10,6 +10,9 @@ const { afterEach } = require('node:test')
 const { connect } = require('../..')
 const { startRecordedPeer } = require('./recorded-peer')
 
+const HANDSHAKE = new Set([7, 73])
+const WATCHING = new Set([74, 75])
+
 /**
  * Registers the teardown; returns the session: `await session.replay(scenarios, conns, options)`
  * connects (fetchSchema: false: the peer cannot answer _vspace reads, and a 3.x client needs
@@ -27,6 +30,13 @@ function replaySessions({ timeout = 20000 } = {}) {
     },
     onEnd(fn) {
       ends.push(fn)
+    },
+    /**
+     * The requests the test made: all the peer got but the handshake (ID, AUTH) and the
+     * connection's own subscription to box.shutdown (WATCH, UNWATCH).
+     */
+    sent() {
+      return session.peer.requests.filter((r) => !HANDSHAKE.has(r.type) && !(WATCHING.has(r.type) && r.body?.['0x57'] === 'box.shutdown'))
     },
   }
   afterEach(async () => {

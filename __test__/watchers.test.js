@@ -1,0 +1,344 @@
+'use strict'
+
+// Watchers, graceful shutdown, and the pool's roles from box.status. The 3.x behaviour is
+// checked against the scripted peer (helpers/recorded-peer.js, not a real server), which keeps
+// watch state by the rules the 3.3 transcripts show (05, 06) and replays recorded replies;
+// against the harness's real server: the fallbacks before 2.10, and box.broadcast on 2.10+.
+
+const { test, describe, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+
+const { connect, connectPool, Watcher, PoolWatcher, UnsupportedError } = require('..')
+const { startTarantool } = require('./helpers/tarantool')
+const { startRecordedPeer } = require('./helpers/recorded-peer')
+const { replaySessions } = require('./helpers/replay')
+const { startProxy } = require('./helpers/proxy')
+const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
+
+const TIMEOUT = { timeout: 60000 }
+const WATCH = 74
+const UNWATCH = 75
+const session = replaySessions({ timeout: TIMEOUT.timeout })
+
+/** The WATCH/UNWATCH requests the peer got for `key`, as 'W' / 'U'. */
+function watchLog(key) {
+  return session.peer.requests
+    .filter((r) => (r.type === WATCH || r.type === UNWATCH) && r.body['0x57'] === key)
+    .map((r) => (r.type === WATCH ? 'W' : 'U'))
+    .join('')
+}
+
+async function until(condition, what) {
+  const deadline = Date.now() + 5000
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within 5 s`)
+    await sleep(1)
+  }
+}
+
+describe('watchers as a 3.3 server delivers them (05-watchers)', TIMEOUT, () => {
+  test('the first value is the current one; nothing more until the consumer asks, then only the latest', async () => {
+    const conn = await session.replay(['05-watchers'], [])
+    const w = conn.watch('k')
+    assert.ok(w instanceof Watcher)
+    assert.equal(w.key, 'k')
+    assert.deepEqual(await w.next(), { value: undefined, done: false }, 'a key never broadcast has no value')
+    assert.equal(watchLog('k'), 'W')
+    session.peer.broadcast('k', 1)
+    session.peer.broadcast('k', 2)
+    session.peer.broadcast('k', 3)
+    await sleep(20)
+    assert.equal(watchLog('k'), 'W', 'no ack before the consumer asks for more')
+    assert.deepEqual(await w.next(), { value: 3, done: false }, 'the latest value, once')
+    assert.equal(watchLog('k'), 'WW')
+    const pending = w.next()
+    await until(() => watchLog('k') === 'WWW', 'the ack for 3')
+    session.peer.broadcast('k', { a: [1, 'x'] })
+    assert.deepEqual(await pending, { value: { a: [1, 'x'] }, done: false })
+    session.peer.broadcast('k')
+    assert.deepEqual(await w.next(), { value: undefined, done: false }, 'broadcasting nil removes the value')
+    w.close()
+    assert.equal(w.closed, true)
+    assert.deepEqual(await w.next(), { value: undefined, done: true })
+    await until(() => watchLog('k') === 'WWWWU', 'UNWATCH with the last Watcher')
+  })
+
+  test('for await, break unwatches; Watchers of one key share one subscription', async () => {
+    const conn = await session.replay(['05-watchers'], [])
+    session.peer.broadcast('cfg', 'v1')
+    const a = conn.watch('cfg')
+    const b = conn.watch('cfg')
+    assert.deepEqual([(await a.next()).value, (await b.next()).value], ['v1', 'v1'])
+    assert.equal(watchLog('cfg'), 'W', 'one WATCH for both')
+    const nextA = a.next()
+    await sleep(10)
+    assert.equal(watchLog('cfg'), 'W', 'b has not asked for more yet: no ack')
+    const nextB = b.next()
+    await until(() => watchLog('cfg') === 'WW', 'the ack once both asked')
+    session.peer.broadcast('cfg', 'v2')
+    assert.deepEqual([(await nextA).value, (await nextB).value], ['v2', 'v2'])
+    b.close()
+    await sleep(10)
+    assert.equal(watchLog('cfg'), 'WW', 'the other Watcher keeps the subscription')
+    session.peer.broadcast('cfg', 'v3')
+    const seen = []
+    for await (const value of a) {
+      seen.push(value)
+      if (value === 'v4') break
+      session.peer.broadcast('cfg', 'v4')
+    }
+    assert.deepEqual(seen, ['v3', 'v4'])
+    assert.equal(a.closed, true)
+    await until(() => watchLog('cfg').endsWith('U'), 'the last Watcher unwatched')
+    // a later Watcher of a key starts from its current value
+    const c = conn.watch('box.status')
+    const status = (await c.next()).value
+    assert.deepEqual(status, { is_ro: false, is_ro_cfg: false, status: 'running', dd_version: '3.3.0' })
+    c.close()
+  })
+
+  test('the callback form acks when the callback returns, awaiting its promise', async () => {
+    const conn = await session.replay(['05-watchers'], [])
+    const got = []
+    let release
+    const w = conn.watch('job', async (value, key) => {
+      got.push([key, value])
+      if (value === 1) await new Promise((resolve) => { release = resolve })
+    })
+    await until(() => got.length === 1, 'the first value')
+    session.peer.broadcast('job', 1)
+    await until(() => got.length === 2, 'value 1')
+    session.peer.broadcast('job', 2)
+    session.peer.broadcast('job', 3)
+    await sleep(20)
+    assert.equal(watchLog('job'), 'WW', 'the callback for 1 is still running: no ack')
+    release()
+    await until(() => got.length === 3, 'the latest value after the ack')
+    assert.deepEqual(got, [['job', undefined], ['job', 1], ['job', 3]])
+    w.close()
+    assert.throws(() => w[Symbol.asyncIterator](), TypeError)
+  })
+
+  test('watchOnce: WATCH_ONCE on 3.x, no subscription', async () => {
+    const conn = await session.replay(['05-watchers'], ['W'])
+    assert.equal(await conn.watchOnce('nothing-here'), undefined)
+    assert.equal(await conn.watchOnce('k'), 5)
+    assert.equal(watchLog('k') + watchLog('nothing-here'), '', 'no WATCH for them')
+    assert.throws(() => conn.watchOnce(''), TypeError)
+    assert.throws(() => conn.watch(42), TypeError)
+  })
+
+  test('after a reconnect every Watcher subscribes again and gets the current value', async () => {
+    const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [] })
+    session.peer = peer
+    const proxy = await startProxy(() => ({ host: peer.host, port: peer.port }))
+    session.onEnd(() => proxy.close())
+    const conn = session.conn = await connect(`u:p@127.0.0.1:${proxy.port}`, { fetchSchema: false, reconnect: { initialDelay: 10, maxDelay: 50 } })
+    peer.broadcast('k', 'before')
+    const w = conn.watch('k')
+    assert.equal((await w.next()).value, 'before')
+    const pending = w.next()
+    const reconnected = next(conn, 'connect')
+    proxy.dropAll()
+    await withTimeout(reconnected, 10000, 'reconnect')
+    assert.deepEqual(await pending, { value: 'before', done: false }, 'the current value again, unchanged')
+    peer.broadcast('k', 'after')
+    assert.equal((await w.next()).value, 'after')
+    w.close()
+  })
+
+  test('an open Watcher keeps Node alive; unref() lets the process exit', async () => {
+    const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [] })
+    session.peer = peer
+    const run = (mode, ms) => new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'watcher-alive.js'), String(peer.port), mode], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d) => { out += d })
+      child.stderr.on('data', (d) => { out += d })
+      const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+      child.on('error', reject)
+      child.on('close', (code, signal) => {
+        clearTimeout(timer)
+        resolve({ code, signal, out })
+      })
+    })
+    const referenced = await run('ref', 1500)
+    assert.equal(referenced.signal, 'SIGKILL', `the process exited with a Watcher open: ${referenced.out}`)
+    assert.match(referenced.out, /watching/)
+    const unreferenced = await run('unref', 15000)
+    assert.deepEqual([unreferenced.code, unreferenced.signal], [0, null], unreferenced.out)
+    assert.match(unreferenced.out, /watching/)
+  })
+})
+
+describe('graceful shutdown as a 3.3 server does it (06)', TIMEOUT, () => {
+  test('box.shutdown: in-flight requests complete, new ones wait and go to the restarted server, none fails', async () => {
+    const first = await startRecordedPeer({ scenarios: ['01-greeting-id'] })
+    const second = await startRecordedPeer({ scenarios: ['01-greeting-id'] })
+    let target = first
+    const proxy = await startProxy(() => ({ host: target.host, port: target.port }))
+    session.onEnd(async () => {
+      await proxy.close()
+      await first.close()
+      await second.close()
+    })
+    const conn = session.conn = await connect(`u:p@127.0.0.1:${proxy.port}`, { fetchSchema: false, reconnect: { initialDelay: 20, maxDelay: 100 } })
+    await until(() => first.requests.some((r) => r.type === WATCH && r.body['0x57'] === 'box.shutdown'), 'kharon watches box.shutdown')
+    first.replyDelay = 100
+    const events = []
+    for (const e of ['shutdown', 'disconnect', 'reconnecting', 'connect']) conn.on(e, () => events.push(e))
+    const inFlight = Array.from({ length: 50 }, () => conn.ping())
+    await until(() => first.requests.filter((r) => r.type === 64).length === 50, 'the pings reach the server')
+    const shutdown = first.shutdown()
+    await withTimeout(next(conn, 'shutdown'), 5000, "'shutdown'")
+    assert.equal(conn.state, 'draining')
+    target = second
+    const later = Array.from({ length: 50 }, () => conn.ping())
+    await sleep(20)
+    assert.equal(first.requests.filter((r) => r.type === 64).length, 50, 'nothing new is sent to a server that is shutting down')
+    const results = await Promise.allSettled([...inFlight, ...later])
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => r.reason.message), [])
+    assert.equal(second.requests.filter((r) => r.type === 64).length, 50, 'the waiting requests went to the restarted server')
+    await withTimeout(shutdown, 5000, 'the server exits')
+    assert.ok(first.shutdownLog.some((e) => e.event === 'client-closed'), 'kharon closed its socket itself, before the server timed out')
+    assert.deepEqual(events.slice(0, 2), ['shutdown', 'disconnect'])
+    assert.ok(events.includes('connect'))
+    assert.equal(conn.state, 'connected')
+  })
+
+  test('with offlineQueue: false requests during the drain fail at once with ERR_NOT_CONNECTED', async () => {
+    const peer = await startRecordedPeer({ scenarios: ['01-greeting-id'] })
+    session.peer = peer
+    const conn = session.conn = await connect(peer.uri, { fetchSchema: false, offlineQueue: false })
+    await until(() => peer.requests.some((r) => r.type === WATCH), 'kharon watches box.shutdown')
+    peer.replyDelay = 200
+    const inFlight = conn.ping()
+    await until(() => peer.requests.some((r) => r.type === 64), 'the ping reaches the server')
+    const shutdown = peer.shutdown()
+    await withTimeout(next(conn, 'shutdown'), 5000, "'shutdown'")
+    const refused = await rejection(conn.ping())
+    assert.equal(refused.code, 'ERR_NOT_CONNECTED')
+    assert.match(refused.message, /shutting down/)
+    assert.equal(await inFlight, undefined)
+    await shutdown
+  })
+})
+
+describe('a pool follows box.status', TIMEOUT, () => {
+  test('a role change pushed by the server is a change event within milliseconds; pool.watch covers the instances', async () => {
+    const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [] })
+    session.peer = peer
+    const pool = await connectPool([peer.uri], { fetchSchema: false, checkInterval: 60000 })
+    session.onEnd(() => pool.close())
+    assert.deepEqual(pool.instances().map((i) => i.ro), [false], 'the role came from box.status, not from polling')
+    assert.equal(peer.requests.filter((r) => r.type === 8).length, 0, 'no box.info eval')
+    const changed = next(pool, 'change')
+    const at = Date.now()
+    peer.broadcast('box.status', { is_ro: true, is_ro_cfg: true, status: 'running', dd_version: '3.3.0' })
+    const change = await withTimeout(changed, 2000, "'change'")
+    assert.equal(change.ro, true)
+    assert.ok(Date.now() - at < 1000)
+    const watcher = pool.watch('k', { mode: 'ro' })
+    assert.ok(watcher instanceof PoolWatcher)
+    assert.deepEqual(watcher.uris, [peer.uri])
+    assert.deepEqual(await watcher.next(), { value: { uri: peer.uri, value: undefined }, done: false })
+    peer.broadcast('k', 7)
+    assert.deepEqual((await watcher.next()).value, { uri: peer.uri, value: 7 })
+    const master = pool.watch('k', { mode: 'rw' })
+    assert.deepEqual(master.uris, [], 'no master now')
+    master.close()
+    watcher.close()
+    assert.throws(() => pool.watch('k', { mode: 'master' }), TypeError)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// the real server
+
+describe('watchers on this server', TIMEOUT, () => {
+  let server
+  let conn
+  before(async () => {
+    server = await startTarantool()
+    conn = await connect(`tester:secret@127.0.0.1:${server.port}`)
+  }, TIMEOUT)
+  after(async () => {
+    if (conn) conn.destroy()
+    if (server) await server.stop()
+  }, TIMEOUT)
+
+  test('before 2.10: watch and watchOnce are ERR_UNSUPPORTED naming watchers', async (t) => {
+    if (conn.protocol.features.includes('watchers')) return t.skip('this server has watchers (see the next test)')
+    const err = (() => { try { conn.watch('k') } catch (e) { return e } })()
+    assert.ok(err instanceof UnsupportedError)
+    assert.equal(err.feature, 'watchers')
+    assert.equal(err.serverVersion, conn.transport.serverVersion)
+    assert.equal((await rejection(conn.watchOnce('k'))).feature, 'watchers')
+    const pool = await connectPool([`127.0.0.1:${server.port}`])
+    try {
+      assert.throws(() => pool.watch('k'), UnsupportedError)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('2.10+: box.broadcast reaches the Watcher; watchOnce reads the value', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    const w = conn.watch('kharon.test')
+    assert.equal((await w.next()).value, undefined)
+    await conn.eval("box.broadcast('kharon.test', {n = 1})")
+    assert.deepEqual((await w.next()).value, { n: 1 })
+    assert.deepEqual(await conn.watchOnce('kharon.test'), { n: 1 })
+    w.close()
+  })
+})
+
+describe('SIGTERM with requests in flight, on this server', TIMEOUT, () => {
+  test('2.10+: none is lost (the drain); before: those in flight fail with ConnectionError, the rest wait', async () => {
+    const server = await startTarantool()
+    const conn = await connect(`tester:secret@127.0.0.1:${server.port}`, { reconnect: { initialDelay: 20, maxDelay: 100 } })
+    try {
+      const graceful = conn.protocol.features.includes('watchers')
+      const events = []
+      for (const e of ['shutdown', 'disconnect', 'connect']) conn.on(e, () => events.push(e))
+      const calls = []
+      const issue = () => calls.push(conn.call('sleep_then', [0.01, calls.length]).then((v) => ({ ok: v[0] }), (err) => ({ err })))
+      for (let i = 0; i < 1000; i++) issue()
+      let producing = true
+      const producer = (async () => {
+        while (producing) {
+          issue()
+          await sleep(2)
+        }
+      })()
+      await sleep(5) // the first thousand are on the server
+      await server.kill('SIGTERM')
+      const reconnected = next(conn, 'connect')
+      await server.start()
+      await withTimeout(reconnected, 20000, 'reconnect to the restarted server')
+      const afterReconnect = calls.length
+      await sleep(100)
+      producing = false
+      await producer
+      const outcomes = await Promise.all(calls)
+      const failed = outcomes.filter((o) => o.err !== undefined)
+      if (graceful) {
+        assert.deepEqual(failed.map((o) => `${o.err.name}: ${o.err.message}`), [], 'no request is lost')
+        assert.equal(events[0], 'shutdown')
+      } else {
+        // No shutdown event: the socket closes at once, and what was in flight fails.
+        for (const { err } of failed) assert.ok(err.name === 'ConnectionError', `${err.name}: ${err.message}`)
+        assert.deepEqual(outcomes.slice(afterReconnect).filter((o) => o.err !== undefined), [], 'requests after the reconnect succeed')
+        assert.equal(events.includes('shutdown'), false)
+      }
+      assert.ok(outcomes.length > 1000)
+      outcomes.forEach((o, i) => { if (o.err === undefined) assert.equal(o.ok, i) })
+    } finally {
+      conn.destroy()
+      await server.stop()
+    }
+  })
+})
+
