@@ -10,6 +10,8 @@ import {
   Call,
   PreparedStatement,
   Stream,
+  Watcher,
+  PoolWatcher,
   Transport,
   Response,
   IPROTO,
@@ -173,6 +175,17 @@ export async function requests(conn: Connection): Promise<void> {
   void streamId, owner, inTx, viaStream, began, total
   // @ts-expect-error not an isolation level
   await conn.begin({ isolation: 'serializable' })
+  // watchers
+  const w: Watcher = conn.watch('config')
+  for await (const value of w) { void value; break }
+  const key: string = w.key
+  w.unref().ref().close()
+  conn.watch('config', async (value: unknown, k: string) => { void value, k })
+  const once: unknown = await conn.watchOnce('config', { timeout: 100 })
+  void key, once
+  conn.on('shutdown', () => {})
+  // @ts-expect-error the callback takes (value, key)
+  conn.watch('config', (value: unknown, k: number) => { void value, k })
   // @ts-expect-error not an iterator name
   await conn.select('test', 'pk', [], { iterator: 'SIDEWAYS' })
 
@@ -328,6 +341,11 @@ export async function pooling(): Promise<void> {
   const n: number = await pool.transaction(async (tx) => (await tx.select('t', 0, [1])).length, { mode: 'rw', retries: 1 })
   // @ts-expect-error not a pool mode
   await pool.stream({ mode: 'master' })
+  const pw: PoolWatcher = pool.watch('config', { mode: 'ro' })
+  for await (const { uri, value } of pw) { void uri, value; break }
+  const uris: string[] = pw.uris
+  pool.watch('config', (value, k, uri) => { void value, k, uri }).close()
+  void uris
   void n
   await pool.close()
 }

@@ -1,10 +1,10 @@
--- One member of the test replica set. Usage: tarantool replica.lua LISTEN WORKDIR rw|ro PEERS
+-- One member of the test replica set. Usage: tarantool replica.lua LISTEN WORKDIR rw|ro PEERS [election]
 -- PEERS is every member's URI, this one's included, comma-separated: a full mesh, the bootstrap
 -- that 2.6 and 3.x both accept. All members start at once. The writable one (rw) bootstraps the
 -- set and creates users and spaces; the read-only ones join it and copy them. Functions are
 -- defined everywhere.
 local fiber = require('fiber')
-local listen, dir, role, peers = arg[1], arg[2], arg[3], arg[4]
+local listen, dir, role, peers, election = arg[1], arg[2], arg[3], arg[4], arg[5] == 'election'
 local replication = {}
 for uri in peers:gmatch('[^,]+') do table.insert(replication, uri) end
 local major, minor = require('tarantool').version:match('^(%d+)%.(%d+)')
@@ -39,4 +39,11 @@ function sleep_then(seconds, value) fiber.sleep(seconds) return value end
 -- Ready once this member has the master's users and spaces and follows its peers (a replica
 -- that is still an orphan could not be promoted later).
 while box.space.test == nil or box.info.status ~= 'running' do fiber.sleep(0.05) end
+if election then
+    -- RAFT (2.10+) once the users exist (the members authenticate to each other as replicator):
+    -- every member a candidate, non-leaders read-only by the election itself. A dead leader is
+    -- noticed after 4 replication timeouts (1 s), then a new one is elected within 1 s.
+    box.cfg{election_mode = 'candidate', election_timeout = 1, replication_timeout = 0.25, read_only = false}
+    while box.info.election.leader == 0 do fiber.sleep(0.05) end
+end
 io.stdout:write('kharon-test-server-ready\n') io.stdout:flush()

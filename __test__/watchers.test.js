@@ -11,7 +11,8 @@ const { spawn } = require('node:child_process')
 const path = require('node:path')
 
 const { connect, connectPool, Watcher, PoolWatcher, UnsupportedError } = require('..')
-const { startTarantool } = require('./helpers/tarantool')
+const { startTarantool, atLeast } = require('./helpers/tarantool')
+const { startReplicaSet } = require('./helpers/replicaset')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
 const { replaySessions } = require('./helpers/replay')
 const { startProxy } = require('./helpers/proxy')
@@ -338,6 +339,47 @@ describe('SIGTERM with requests in flight, on this server', TIMEOUT, () => {
     } finally {
       conn.destroy()
       await server.stop()
+    }
+  })
+})
+
+describe('a pool over a RAFT replica set (2.10+)', TIMEOUT, () => {
+  test('killing the leader moves writes to the newly elected one, and nothing issued meanwhile hangs', async (t) => {
+    if (!atLeast(2, 10)) return t.skip('needs RAFT elections and box.status (2.10+)')
+    const rs = await startReplicaSet({ replicas: 2, election: true })
+    const uri = (m) => `tester:secret@${m.uri}`
+    const pool = await connectPool(rs.members.map(uri), { checkInterval: 200, reconnect: { initialDelay: 20, maxDelay: 200 } })
+    try {
+      const [leaderUuid] = await pool.call('whoami', [], { mode: 'rw', timeout: 10000 })
+      const uuids = await Promise.all(rs.members.map(async (m) => {
+        const c = await connect(uri(m), { reconnect: false })
+        try { return (await c.call('whoami'))[0] } finally { c.destroy() }
+      }))
+      const leader = rs.members[uuids.indexOf(leaderUuid)]
+      await leader.kill('SIGKILL')
+      const killedAt = Date.now()
+      let movedAt = null
+      for (let i = 0; movedAt === null; i++) {
+        assert.ok(Date.now() - killedAt < 20000, 'no new leader took writes within 20 s')
+        const started = Date.now()
+        try {
+          await pool.insert('test', [i, 'after the election'], { mode: 'rw', timeout: 1000 })
+          movedAt = Date.now()
+        } catch (err) {
+          assert.ok(Date.now() - started < 1500, `a write hung for ${Date.now() - started} ms: ${err.message}`)
+          await sleep(20)
+        }
+      }
+      const [newUuid, ro] = await pool.call('whoami', [], { mode: 'rw' })
+      assert.notEqual(newUuid, leaderUuid)
+      assert.equal(ro, false)
+      // A dead leader is noticed after 1 s (4 replication timeouts of 0.25 s), then the election
+      // takes up to its timeout (1 s): the pool must follow within one second of that.
+      t.diagnostic(`writes moved ${movedAt - killedAt} ms after the leader was killed`)
+      assert.ok(movedAt - killedAt < 1000 + 1000 + 1000 + 2000, `${movedAt - killedAt} ms`)
+    } finally {
+      await pool.close()
+      await rs.stop()
     }
   })
 })

@@ -13,15 +13,16 @@ const REPLICA_LUA = path.join(__dirname, '..', 'replica.lua')
 const MEMBER_START_TIMEOUT_MS = 60000
 
 class ReplicaMember extends TarantoolServer {
-  constructor({ port, dir, role, peers, name }) {
+  constructor({ port, dir, role, peers, name, election = false }) {
     super({ port, dir, script: REPLICA_LUA, name })
     this.role = role
     this.peers = peers
+    this.election = election
     this.startTimeout = MEMBER_START_TIMEOUT_MS
   }
 
   get args() {
-    return [this.role, this.peers.join(',')]
+    return [this.role, this.peers.join(','), ...(this.election ? ['election'] : [])]
   }
 
   get uri() {
@@ -43,11 +44,13 @@ const OTHERS_OUTPUT = 2000 // characters of each other member's output in a star
 
 /**
  * Starts a master and `replicas` read-only replicas, all at once, each configured with every
- * member's URI; resolves when each is ready, to { master, replicas, members, stop }. If one
+ * member's URI; resolves when each is ready, to { master, replicas, members, stop }. With
+ * `election: true` (RAFT, 2.10+) every member becomes a candidate once the set is up, and the
+ * set elects its leader itself: `master` is then only the member that bootstrapped it. If one
  * member fails, the others are stopped at once, and the error names that member and shows its
  * output, then the end of the others' (a bootstrap involves them all).
  */
-async function startReplicaSet({ replicas = 2 } = {}) {
+async function startReplicaSet({ replicas = 2, election = false } = {}) {
   const ports = await freePorts(replicas + 1)
   const peers = ports.map((port) => `replicator:secret@127.0.0.1:${port}`)
   const members = ports.map((port, i) => new ReplicaMember({
@@ -55,6 +58,7 @@ async function startReplicaSet({ replicas = 2 } = {}) {
     dir: fs.mkdtempSync(path.join(os.tmpdir(), 'kharon-rs-')),
     role: i === 0 ? 'rw' : 'ro',
     peers,
+    election,
     name: i === 0 ? 'replica set master' : `replica set replica ${i}`,
   }))
   const starting = members.map((m) => m.start().catch((err) => {
