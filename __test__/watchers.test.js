@@ -131,6 +131,22 @@ describe('watchers as a 3.3 server delivers them (05-watchers)', TIMEOUT, () => 
     assert.throws(() => conn.watch(42), TypeError)
   })
 
+  test('watchOnce without WATCH_ONCE (2.10, 2.11): a watch, its first value, then UNWATCH', async () => {
+    // A server answering ID as 2.11 does: streams, transactions, errors, watchers, pagination.
+    const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [], protocol: { version: 4, features: [0, 1, 2, 3, 4] } })
+    session.peer = peer
+    const conn = session.conn = await connect(peer.uri, { fetchSchema: false })
+    assert.equal(conn.protocol.features.includes('watch_once'), false)
+    peer.broadcast('k', 'current')
+    assert.equal(await conn.watchOnce('k'), 'current')
+    await until(() => watchLog('k') === 'WU', 'WATCH then UNWATCH')
+    assert.equal(peer.requests.filter((r) => r.type === 77).length, 0, 'no WATCH_ONCE')
+    // `using w = conn.watch(…)` closes it at the end of the block
+    const w = conn.watch('k')
+    w[Symbol.dispose]()
+    assert.equal(w.closed, true)
+  })
+
   test('after a reconnect every Watcher subscribes again and gets the current value', async () => {
     const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [] })
     session.peer = peer

@@ -286,12 +286,28 @@ function strBytes(s) {
 
 /** An error reply in the recorded header layout: type 0x8000, schema version 96. */
 function errorReply(sync, message) {
-  const body = Buffer.concat([Buffer.from([0x81, K.ERROR_24]), strBytes(message)])
+  return replyFrame(0x8000, sync, Buffer.concat([Buffer.from([0x81, K.ERROR_24]), strBytes(message)]))
+}
+
+/**
+ * An ID reply as 3.3 lays it out ({VERSION, FEATURES, AUTH_TYPE}), for a server that speaks
+ * `version` and has `features` (ids below 128): how an older 2.10+ server would answer.
+ */
+function idReplyFor({ version, features }) {
+  const body = Buffer.concat([
+    Buffer.from([0x83, 0x54, version, 0x55, 0x90 | features.length, ...features, 0x5b]),
+    strBytes('chap-sha1'),
+  ])
+  return replyFrame(0, 0n, body)
+}
+
+// A response packet in 3.3's header layout: 83 00 ce<u32 type> 01 cf<u64 sync> 05 cf<u64 96>.
+function replyFrame(type, sync, body) {
   const head = Buffer.alloc(5 + 27)
   head[0] = 0xce
   head.writeUInt32BE(27 + body.length, 1)
   Buffer.from([0x83, 0x00, 0xce]).copy(head, 5)
-  head.writeUInt32BE(0x8000, 8)
+  head.writeUInt32BE(type, 8)
   head[12] = 0x01
   head[13] = 0xcf
   head.writeBigUInt64BE(sync, SYNC_AT)
@@ -436,6 +452,7 @@ function builtinValues() {
  * Starts the peer on 127.0.0.1 (a free port). `scenarios` are transcript names (without .json):
  * their recorded requests are what it can answer; the first one's first greeting is sent on
  * every connection. ID and AUTH are always answered, AUTH checking `user` / `password`.
+ * `protocol` ({ version, features: [ids] }) answers ID as an older 2.10+ server would.
  * `conns` (recorded connection letters, e.g. ['X']) replays only those connections: a reply
  * depends on what that session negotiated (errors as values, tuple formats).
  * `replyDelay` (ms, also settable later as `peer.replyDelay`) holds back every reply but those
@@ -444,12 +461,13 @@ function builtinValues() {
  * WATCH / UNWATCH are handled here, never replayed, and get no reply (as on 3.3): EVENTs follow
  * 05-watchers, with values set by `peer.broadcast(key, value)`. `peer.shutdown()` plays SIGTERM.
  */
-async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', password = 'p', replyDelay = 0 } = {}) {
+async function startRecordedPeer({ scenarios = [], conns = null, user = 'u', password = 'p', replyDelay = 0, protocol = null } = {}) {
   const greeting = firstGreeting(scenarios[0] ?? '01-greeting-id')
   // line 2 of the greeting: the base64 salt, padded with spaces
   const salt = Buffer.from(greeting.subarray(64, 128).toString('latin1').trim(), 'base64')
   const scramble = chapSha1(password, salt)
-  const idReply = recordedReply('01-greeting-id', T.ID, (type) => type === 0)
+  // `protocol` ({ version, features }) stands in for an older 2.10+ server's ID reply.
+  const idReply = protocol === null ? recordedReply('01-greeting-id', T.ID, (type) => type === 0) : idReplyFor(protocol)
   const authOk = recordedReply('02-auth', T.AUTH, (type) => type === 0)
   const authFail = recordedReply('02-auth', T.AUTH, (type) => type === CREDS_MISMATCH)
 
