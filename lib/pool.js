@@ -208,11 +208,14 @@ class Pool extends EventEmitter {
     }).unref()
   }
 
-  // Reads box.info.ro unless box.status is pushed; a change of role is announced and may
-  // release waiting requests.
+  // Reads box.info.ro unless box.status reports the role (polling stays the fallback when it
+  // says nothing); a change of role is announced and may release waiting requests.
   async #check(inst) {
     if (inst.conn === null) return
-    if (inst.status !== null) return inst.firstStatus
+    if (inst.status !== null) {
+      await inst.firstStatus
+      if (inst.ro !== null) return
+    }
     let ro
     let status
     try {
