@@ -10,6 +10,7 @@ const { test, describe, afterEach } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 
+const { rawClient } = require('./helpers/raw-client')
 const { startRecordedPeer, loadScenario } = require('./helpers/recorded-peer')
 const { sleep, withTimeout } = require('./helpers/wait')
 
@@ -84,33 +85,8 @@ async function start(options) {
 
 /** A socket to the peer past the greeting; `read(n)` gives the next n packets as hex. */
 async function client() {
-  const socket = net.connect(peer.port, peer.host)
-  socket.setNoDelay(true)
-  const c = { socket, buf: Buffer.alloc(0), waiters: [], ended: false }
+  const c = await rawClient(peer.port, peer.host)
   clients.push(c)
-  c.closed = new Promise((resolve) => socket.once('close', resolve))
-  socket.on('error', () => {})
-  socket.on('end', () => { c.ended = true })
-  socket.on('data', (d) => {
-    c.buf = Buffer.concat([c.buf, d])
-    for (const w of c.waiters.splice(0)) w()
-  })
-  const more = () => new Promise((resolve) => c.waiters.push(resolve))
-  const take = async (n) => {
-    while (c.buf.length < n) await more()
-    const out = c.buf.subarray(0, n)
-    c.buf = c.buf.subarray(n)
-    return out
-  }
-  c.read = (n) => withTimeout((async () => {
-    const out = []
-    for (let i = 0; i < n; i++) {
-      const head = await take(5)
-      assert.equal(head[0], 0xce, 'the peer frames with ce + u32')
-      out.push(Buffer.concat([head, await take(head.readUInt32BE(1))]).toString('hex'))
-    }
-    return out
-  })(), 5000, `${n} packet(s) from the recorded peer`)
   /** Nothing arrives for a while. */
   c.quiet = async (what) => {
     await sleep(QUIET)
@@ -118,12 +94,11 @@ async function client() {
   }
   /** A PING and its reply: every request written before it has been handled. */
   c.sync = async (sync) => {
-    socket.write(ping(fix(sync)))
+    c.socket.write(ping(fix(sync)))
     const [hex] = await c.read(1)
     assert.equal(typeOf(hex), 0, 'a PING reply, not an EVENT')
     assert.equal(syncOf(hex), sync)
   }
-  await withTimeout(take(128), 5000, 'the greeting')
   return c
 }
 

@@ -8,8 +8,8 @@
 const { test, describe, afterEach } = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
-const net = require('node:net')
 
+const { rawClient } = require('./helpers/raw-client')
 const { startRecordedPeer, loadScenario } = require('./helpers/recorded-peer')
 const { sleep, withTimeout } = require('./helpers/wait')
 const { decode } = require('./helpers/msgpack')
@@ -93,31 +93,8 @@ async function start(scenarios) {
 
 /** A socket to the peer; `greeting` is the first 128 bytes, `read(n)` the next n packets. */
 async function client() {
-  const socket = net.connect(peer.port, peer.host)
-  socket.setNoDelay(true)
-  const c = { socket, buf: Buffer.alloc(0), waiters: [] }
+  const c = await rawClient(peer.port, peer.host)
   clients.push(c)
-  socket.on('data', (d) => {
-    c.buf = Buffer.concat([c.buf, d])
-    for (const w of c.waiters.splice(0)) w()
-  })
-  const more = () => new Promise((resolve) => c.waiters.push(resolve))
-  const take = async (n) => {
-    while (c.buf.length < n) await more()
-    const out = c.buf.subarray(0, n)
-    c.buf = c.buf.subarray(n)
-    return out
-  }
-  c.read = (n) => withTimeout((async () => {
-    const out = []
-    for (let i = 0; i < n; i++) {
-      const head = await take(5)
-      assert.equal(head[0], 0xce, 'the peer frames with ce + u32')
-      out.push(Buffer.concat([head, await take(head.readUInt32BE(1))]).toString('hex'))
-    }
-    return out
-  })(), 5000, `${n} packet(s) from the recorded peer`)
-  c.greeting = await withTimeout(take(128), 5000, 'the greeting')
   return c
 }
 
