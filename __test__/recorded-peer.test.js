@@ -11,7 +11,7 @@ const crypto = require('node:crypto')
 
 const { rawClient } = require('./helpers/raw-client')
 const { startRecordedPeer, loadScenario } = require('./helpers/recorded-peer')
-const { sleep, withTimeout } = require('./helpers/wait')
+const { sleep } = require('./helpers/wait')
 const { decode } = require('./helpers/msgpack')
 
 const OPTS = { timeout: 10000 }
