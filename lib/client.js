@@ -4,8 +4,9 @@
 
 const { EventEmitter } = require('node:events')
 const { Transport, credentialsOf } = require('./transport')
-const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
+const { ConnectionError, abortError, closedError } = require('./errors')
 const { Call, Decoded, dataOf } = require('./call')
+const { OfflineQueue } = require('./offline-queue')
 const { tupleObject } = require('./msgpack')
 const { Schema } = require('./schema')
 const { unsupported } = require('./protocol')
@@ -80,7 +81,7 @@ class Connection extends requestApi(EventEmitter) {
   #reconnect
   #offlineQueue
   #offlineQueueLimit
-  #queue = []
+  #queue = new OfflineQueue()
   #state = 'connected'
   #attempt = 0
   #reconnectTimer = null
@@ -302,9 +303,7 @@ class Connection extends requestApi(EventEmitter) {
     this.#adopt(transport)
     this.#state = 'connected'
     this.#attempt = 0
-    const queue = this.#queue
-    this.#queue = []
-    for (const q of queue) this.#release(q, (timeout) => transport._send(q.type, q.body, q.entry, { timeout, signal: q.signal }, q.streamId))
+    this.#queue.sendAll(transport)
     this._init().then(() => {
       if (this.#transport === transport && this.#state === 'connected') this.emit('connect')
     }, () => {})
@@ -315,9 +314,7 @@ class Connection extends requestApi(EventEmitter) {
       clearTimeout(this.#reconnectTimer)
       this.#reconnectTimer = null
     }
-    const queue = this.#queue
-    this.#queue = []
-    for (const q of queue) this.#release(q, () => q.entry._settle(err))
+    this.#queue.failAll(err)
   }
 
   // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
@@ -332,7 +329,8 @@ class Connection extends requestApi(EventEmitter) {
       process.nextTick(() => entry._settle(err))
       return
     }
-    this.#enqueue(type, body, entry, options, streamId)
+    this.#queue.push(type, body, entry, options, streamId)
+    this.#refReconnectTimer()
   }
 
   // Why a request cannot wait for the reconnect, or null.
@@ -347,44 +345,6 @@ class Connection extends requestApi(EventEmitter) {
     }
     if (options?.signal?.aborted) return abortError(options.signal)
     return null
-  }
-
-  #enqueue(type, body, entry, options, streamId) {
-    const timeout = options?.timeout ?? undefined
-    const q = {
-      type,
-      streamId,
-      // The shared encoder is reused by the next request: keep a copy.
-      body: typeof body === 'string' ? body : Buffer.from(body),
-      entry,
-      signal: options?.signal ?? undefined,
-      deadline: timeout === undefined ? undefined : performance.now() + timeout,
-      timer: null,
-      onAbort: null,
-    }
-    const drop = (err) => {
-      const i = this.#queue.indexOf(q)
-      if (i < 0) return
-      this.#queue.splice(i, 1)
-      this.#release(q, () => entry._settle(err))
-    }
-    if (timeout !== undefined) {
-      q.timer = setTimeout(() => drop(new TimeoutError(`request timed out after ${timeout} ms (waiting for a reconnect)`)), timeout)
-    }
-    if (q.signal !== undefined) {
-      q.onAbort = () => drop(abortError(q.signal))
-      q.signal.addEventListener('abort', q.onAbort, { once: true })
-    }
-    this.#queue.push(q)
-    this.#refReconnectTimer()
-  }
-
-  // Unhooks a queued request from its timer and signal, then hands it on with what is left
-  // of its timeout.
-  #release(q, next) {
-    if (q.timer !== null) clearTimeout(q.timer)
-    if (q.onAbort !== null) q.signal.removeEventListener('abort', q.onAbort)
-    next(q.deadline === undefined ? undefined : Math.max(0, q.deadline - performance.now()))
   }
 
   #fetchSpace(spaceId) {
