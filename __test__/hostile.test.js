@@ -302,6 +302,28 @@ describe('scripted fake peer — a real Tarantool never sends this: raw Transpor
     })
   })
 
+  test('(d) a reset by the peer in the middle of a response is ECONNRESET, as the OS reports it', async () => {
+    await whileRealConnectionWorks(async () => {
+      const peer = await fakePeer((req, ctx) => {
+        if (!isCallTo(req, 'poison')) return undefined
+        ctx.write(okResponse(req.sync, ['x'.repeat(100)]).subarray(0, 40))
+        setTimeout(() => ctx.sock.resetAndDestroy(), 20)
+        return null
+      })
+      try {
+        const t = await Transport.connect({ host: HOST, port: peer.port })
+        const closed = next(t, 'close')
+        const err = await withTimeout(rejection(t.request(IPROTO.CALL, callBody('poison', []))), 2000, 'the reset')
+        assert.ok(err instanceof ConnectionError, `${err.name}: ${err.message}`)
+        assert.equal(err.code, 'ECONNRESET', err.message)
+        assert.equal((await withTimeout(closed, 1000, "'close'")).code, 'ECONNRESET')
+        assert.equal(t.pending, 0)
+      } finally {
+        await peer.close()
+      }
+    })
+  })
+
   test('(e) a bad greeting fails connect with ProtocolError', async () => {
     let seed = 12345
     const random128 = Buffer.alloc(128)

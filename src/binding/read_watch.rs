@@ -124,10 +124,14 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     let watch = &*watch_of(handle);
     // A panic must not unwind into libuv: it ends the connection instead.
     let delivery = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if status < 0 {
+        // The socket's own error (ECONNRESET, ...) comes from reading it; libuv's status for a
+        // failed poll is only a fallback (it reported EBADF for a reset peer).
+        let delivery = watch.connection.read();
+        if status < 0 && !watch.connection.has_ended() {
             watch.connection.fail(TransportError::io(&std::io::Error::from_raw_os_error(-status)));
+            return Delivery { batch: delivery.batch, closed: watch.connection.take_end() };
         }
-        watch.connection.read()
+        delivery
     }))
     .unwrap_or_else(|_| {
         watch.connection.fail(TransportError::Internal("panic while reading the socket".into()));
