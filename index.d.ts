@@ -26,6 +26,19 @@ export interface ConnectOptions {
   features?: OfferedFeature[]
   /** Refuse (ERR_UNSUPPORTED) a server that lacks this IPROTO version or these features. */
   required?: { version?: number; features?: ProtocolFeature[] }
+  /**
+   * While anything is pending and nothing has come for `interval` ms, a PING goes out; no byte
+   * within `timeout` ms of it and the connection is dead (ETIMEDOUT). Default
+   * { interval: 3000, timeout: 5000 }; each at least 50 ms; false turns it off.
+   */
+  heartbeat?: HeartbeatOptions | boolean
+  /** Most requests awaiting their response; beyond it new ones reject with ERR_TOO_MANY_PENDING. */
+  maxPending?: number
+}
+
+export interface HeartbeatOptions {
+  interval?: number
+  timeout?: number
 }
 
 /** IPROTO feature names, as net.box spells them. */
@@ -172,6 +185,8 @@ export interface ClientOptions {
   pushHighWaterMark?: number
   features?: OfferedFeature[]
   required?: { version?: number; features?: ProtocolFeature[] }
+  heartbeat?: HeartbeatOptions | boolean
+  maxPending?: number
 }
 
 export type Iterator =

@@ -222,6 +222,11 @@ class Pool extends EventEmitter {
       ;[ro, status] = await inst.conn.eval('return box.info.ro, box.info.status', [], { timeout: this.#checkInterval })
     } catch (err) {
       inst.lastError = err
+      // An instance too slow to say its role is taken out of rotation until it answers again.
+      if (err instanceof TimeoutError && inst.running) {
+        inst.running = false
+        this.#emitChange(inst)
+      }
       return
     }
     this.#setRole(inst, ro, status)

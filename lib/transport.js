@@ -2,13 +2,21 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
+const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
 const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 
 const CHUNK = 0x80
 const EVENT = 76
+const PING = 64
+/**
+ * While anything is pending and nothing has come for `interval` ms, a PING goes out; no byte
+ * within `timeout` ms of it and the connection is declared dead. A frozen server is found
+ * within 8 s; a healthy one answers PING even while long calls run.
+ */
+const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000 })
+const HEARTBEAT_MIN = 50
 const ERROR_FLAG = 0x8000
 const META_WORDS = 5
 // Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
@@ -40,6 +48,11 @@ class Transport extends EventEmitter {
   #highWaterMark
   #idleWaiters = []
   #holds = 0
+  #heartbeat
+  #maxPending
+  #lastRead = 0
+  #pingSentAt = 0
+  #beat = null
   #protocol
   #serverFeatures
   #sessionFeatures
@@ -50,6 +63,8 @@ class Transport extends EventEmitter {
     super()
     this.#native = nativeConnection
     this.#highWaterMark = options.pushHighWaterMark
+    this.#heartbeat = options.heartbeat
+    this.#maxPending = options.maxPending
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
     this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
@@ -185,9 +200,14 @@ class Transport extends EventEmitter {
       process.nextTick(() => entry._settle(abortError(signal)))
       return
     }
+    if (this.#pending.size >= this.#maxPending) {
+      const err = new KharonError(`${this.#pending.size} requests are pending, the most maxPending allows`, 'ERR_TOO_MANY_PENDING')
+      process.nextTick(() => entry._settle(err))
+      return
+    }
     const sync = this.#takeSync()
     this.#encode(type, sync, body, streamId)
-    if (this.#pending.size === 0 && this.#holds === 0) this.#native.ref()
+    if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
     // not the one it was created on).
@@ -233,7 +253,49 @@ class Transport extends EventEmitter {
   /** Keeps Node alive while held (an open Watcher), as a pending request does. */
   _hold() {
     if (this.#closed) return
-    if (this.#holds++ === 0 && this.#pending.size === 0) this.#native.ref()
+    if (this.#holds++ === 0 && this.#pending.size === 0) this.#becameBusy()
+  }
+
+  #becameBusy() {
+    this.#native.ref()
+    if (this.#heartbeat === null || this.#beat !== null) return
+    // Silence is counted from now: the connection had no reason to hear anything before.
+    this.#lastRead = performance.now()
+    this.#pingSentAt = 0
+    this.#schedule(this.#heartbeat.interval)
+  }
+
+  #schedule(ms) {
+    this.#beat = setTimeout(this.#onBeat, ms)
+    // Pending requests keep Node alive, not the heartbeat.
+    this.#beat.unref()
+  }
+
+  #onBeat = () => {
+    this.#beat = null
+    if (this.#closed || (this.#pending.size === 0 && this.#holds === 0)) return
+    const now = performance.now()
+    const { interval, timeout } = this.#heartbeat
+    if (this.#pingSentAt !== 0 && this.#lastRead < this.#pingSentAt) {
+      if (now - this.#pingSentAt >= timeout) return this.#silent(now)
+      return this.#schedule(this.#pingSentAt + timeout - now)
+    }
+    this.#pingSentAt = 0
+    const quiet = now - this.#lastRead
+    if (quiet < interval) return this.#schedule(interval - quiet)
+    this._notify(PING, EMPTY)
+    this.#pingSentAt = now
+    this.#schedule(timeout)
+  }
+
+  // No byte came, not even the answer to a PING: the server is frozen or out of reach.
+  #silent(now) {
+    const err = new ConnectionError(
+      `the server sent nothing for ${Math.round(now - this.#lastRead)} ms, not even an answer to PING within ${this.#heartbeat.timeout} ms`,
+      'ETIMEDOUT',
+    )
+    this.#native.close()
+    this.#end(err)
   }
 
   _unhold() {
@@ -332,6 +394,7 @@ class Transport extends EventEmitter {
   /** Called by the binding with every frame read since its last call. */
   _deliver(data, metaOffset, closed) {
     if (data !== undefined && !this.#closed) {
+      if (this.#beat !== null) this.#lastRead = performance.now()
       // A Buffer made by napi has another hidden class than Buffers made in JS; decoding from
       // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
       // slower once call replies had been decoded). One view per delivery keeps them alike.
@@ -378,6 +441,10 @@ class Transport extends EventEmitter {
   // Fails everything pending at once (the connection is gone) and announces the close.
   #end(err) {
     this.#closed = true
+    if (this.#beat !== null) {
+      clearTimeout(this.#beat)
+      this.#beat = null
+    }
     this.#forgotten.clear()
     const pending = this.#pending
     this.#pending = new Map()
@@ -433,10 +500,23 @@ function normalizeConnectOptions(portOrOptions, host) {
   out.features = offeredFeatureIds(o.features)
   return {
     native: out,
+    heartbeat: heartbeatOptions(o.heartbeat),
+    maxPending: o.maxPending === undefined ? Infinity : checkNumber(o.maxPending, 'maxPending', { min: 1, max: Infinity }),
     required: checkRequired(o.required),
     credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
   }
+}
+
+function heartbeatOptions(v) {
+  if (v === undefined || v === true) return HEARTBEAT_DEFAULTS
+  if (v === false || v === null) return null
+  if (typeof v !== 'object') throw new TypeError('heartbeat must be { interval, timeout } or false')
+  const ms = { min: HEARTBEAT_MIN, max: 0x7fffffff }
+  return Object.freeze({
+    interval: v.interval === undefined ? HEARTBEAT_DEFAULTS.interval : checkNumber(v.interval, 'heartbeat.interval', ms),
+    timeout: v.timeout === undefined ? HEARTBEAT_DEFAULTS.timeout : checkNumber(v.timeout, 'heartbeat.timeout', ms),
+  })
 }
 
 /**

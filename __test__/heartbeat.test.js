@@ -1,0 +1,141 @@
+'use strict'
+
+// Detecting a peer that stopped answering: a frozen server (SIGSTOP: the process is alive and
+// the kernel still takes bytes) is found by the heartbeat, every pending request fails with
+// ETIMEDOUT, and the client reconnects once the server runs again. A slow but healthy server is
+// not mistaken for a dead one.
+
+const { test, describe, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+
+const { connect, connectPool, Transport, ConnectionError, TimeoutError } = require('..')
+const { startTarantool } = require('./helpers/tarantool')
+const { startReplicaSet } = require('./helpers/replicaset')
+const { next, rejection, withTimeout } = require('./helpers/wait')
+
+const TIMEOUT = { timeout: 60000 }
+const TIGHTEST = { interval: 100, timeout: 300 } // the tightest setting the README documents
+
+describe('heartbeat against the real server', TIMEOUT, () => {
+  let server
+  before(async () => {
+    server = await startTarantool()
+  }, TIMEOUT)
+  after(async () => {
+    if (server) {
+      server.proc.kill('SIGCONT')
+      await server.stop()
+    }
+  }, TIMEOUT)
+
+  const uri = () => `tester:secret@127.0.0.1:${server.port}`
+
+  test('a frozen server (SIGSTOP): pending requests reject within interval + timeout; after SIGCONT the client serves again', async () => {
+    const heartbeat = { interval: 200, timeout: 500 }
+    const conn = await connect(uri(), { heartbeat, reconnect: { initialDelay: 20, maxDelay: 100 } })
+    try {
+      assert.deepEqual(await conn.call('echo', [1]), [1])
+      const calls = [conn.call('sleep_then', [0.05, 'a']), conn.eval('return 2'), conn.ping()]
+      const lost = next(conn, 'disconnect')
+      server.proc.kill('SIGSTOP')
+      const stoppedAt = Date.now()
+      const errors = await Promise.all(calls.map((c) => rejection(c)))
+      const took = Date.now() - stoppedAt
+      for (const err of errors) {
+        assert.ok(err instanceof ConnectionError, `${err.name}: ${err.message}`)
+        assert.equal(err.code, 'ETIMEDOUT')
+        assert.match(err.message, /sent nothing for \d+ ms/)
+      }
+      assert.ok(took < heartbeat.interval + heartbeat.timeout + 1000, `rejected after ${took} ms`)
+      assert.equal((await lost).code, 'ETIMEDOUT')
+      const back = next(conn, 'connect')
+      server.proc.kill('SIGCONT')
+      await withTimeout(back, 10000, 'reconnect after SIGCONT')
+      assert.deepEqual(await conn.call('echo', ['after']), ['after'])
+    } finally {
+      conn.destroy()
+      server.proc.kill('SIGCONT')
+    }
+  })
+
+  test('a long call at the tightest setting is not mistaken for a dead server', async () => {
+    const conn = await connect(uri(), { heartbeat: TIGHTEST })
+    try {
+      assert.deepEqual(await conn.call('sleep_then', [3, 'slow but alive']), ['slow but alive'])
+      assert.equal(conn.state, 'connected')
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('an idle connection sends nothing and keeps Node free; heartbeat: false turns it off', async () => {
+    const t = await Transport.connect({ port: server.port, host: '127.0.0.1', heartbeat: false })
+    try {
+      server.proc.kill('SIGSTOP')
+      const waiting = t.request(64, '', { timeout: 1200 })
+      const err = await rejection(waiting)
+      assert.equal(err.name, 'TimeoutError', 'without a heartbeat only the request timeout ends the wait')
+      assert.equal(t.closed, false)
+    } finally {
+      server.proc.kill('SIGCONT')
+      await t.close()
+    }
+    assert.throws(() => Transport.connect({ port: server.port, heartbeat: { interval: 10 } }), RangeError)
+    assert.throws(() => Transport.connect({ port: server.port, heartbeat: 'often' }), TypeError)
+  })
+})
+
+describe('bounds', TIMEOUT, () => {
+  test('maxPending: beyond it new requests reject at once with ERR_TOO_MANY_PENDING; nothing is lost', async () => {
+    const server = await startTarantool()
+    const conn = await connect(`tester:secret@127.0.0.1:${server.port}`, { maxPending: 10 })
+    try {
+      const calls = Array.from({ length: 15 }, (_, i) => conn.call('sleep_then', [0.05, i]).then((v) => v[0], (err) => err))
+      const outcomes = await Promise.all(calls)
+      assert.deepEqual(outcomes.slice(0, 10), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+      for (const err of outcomes.slice(10)) {
+        assert.equal(err.code, 'ERR_TOO_MANY_PENDING')
+        assert.equal(err.name, 'KharonError')
+      }
+      assert.deepEqual(await conn.call('echo', ['room again']), ['room again'])
+      await assert.rejects(connect(`127.0.0.1:${server.port}`, { maxPending: 0 }), RangeError)
+    } finally {
+      conn.destroy()
+      await server.stop()
+    }
+  })
+})
+
+describe('a pool with a frozen master', TIMEOUT, () => {
+  test('the frozen member leaves rotation: writes wait or fail with TimeoutError, reads move to the replicas', async () => {
+    const rs = await startReplicaSet({ replicas: 2 })
+    const heartbeat = { interval: 200, timeout: 500 }
+    const pool = await connectPool(rs.members.map((m) => `tester:secret@${m.uri}`), { heartbeat, checkInterval: 200, reconnect: { initialDelay: 50, maxDelay: 200 } })
+    try {
+      const [masterUuid] = await pool.call('whoami', [], { mode: 'rw' })
+      rs.master.proc.kill('SIGSTOP')
+      const pending = pool.call('sleep_then', [0.05, 'x'], { mode: 'rw' })
+      const err = await rejection(pending)
+      assert.ok(err instanceof ConnectionError || err instanceof TimeoutError, `${err.name}: ${err.message}`)
+      const deadline = Date.now() + 5000
+      while (pool.instances().find((i) => i.uri.endsWith(rs.master.uri)).connected) {
+        assert.ok(Date.now() < deadline, 'the frozen master stayed in rotation')
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+      const write = await rejection(pool.insert('test', [1, 'no master'], { mode: 'rw', timeout: 300 }))
+      assert.ok(write instanceof TimeoutError, `${write.name}: ${write.message}`)
+      for (let i = 0; i < 10; i++) {
+        const [uuid, ro] = await pool.call('whoami', [], { mode: 'any', timeout: 2000 })
+        assert.notEqual(uuid, masterUuid, 'a read went to the frozen master')
+        assert.equal(ro, true)
+      }
+      rs.master.proc.kill('SIGCONT')
+      assert.deepEqual(await pool.call('whoami', [], { mode: 'rw', timeout: 10000 }), [masterUuid, false])
+    } finally {
+      rs.master.proc.kill('SIGCONT')
+      await pool.close()
+      await rs.stop()
+    }
+  })
+})
+
