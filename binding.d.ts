@@ -13,6 +13,8 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeConnection {
   /** Sends request frames (already encoded by JS). False when the connection has ended. */
   write(frames: Uint8Array): boolean
+  /** Bytes written but not yet taken by the kernel. */
+  get writeBacklog(): number
   /** Keeps Node's event loop alive until `unref` (called when requests are pending). */
   ref(): void
   unref(): void

@@ -34,6 +34,11 @@ export interface ConnectOptions {
   heartbeat?: HeartbeatOptions | boolean
   /** Most requests awaiting their response; beyond it new ones reject with ERR_TOO_MANY_PENDING. */
   maxPending?: number
+  /**
+   * Most bytes of requests not yet taken by the kernel (default 32 MiB); a request that would
+   * go past it rejects at once with ERR_WRITE_QUEUE_FULL, and 'drain' says when there is room.
+   */
+  maxWriteQueue?: number
 }
 
 export interface HeartbeatOptions {
@@ -113,6 +118,8 @@ export declare class Transport extends EventEmitter {
   readonly serverVersion: string
   /** What the server answered to IPROTO_ID. */
   readonly protocol: Protocol
+  /** Bytes of requests not yet taken by the kernel (see maxWriteQueue). */
+  readonly writableLength: number
 
   /** Default push buffer of this connection's requests, in bytes. */
   readonly pushHighWaterMark: number
@@ -129,6 +136,9 @@ export declare class Transport extends EventEmitter {
 
   on(event: 'close', listener: (err: Error) => void): this
   once(event: 'close', listener: (err: Error) => void): this
+  /** The write backlog was taken by the kernel after a request was refused (ERR_WRITE_QUEUE_FULL). */
+  on(event: 'drain', listener: () => void): this
+  once(event: 'drain', listener: () => void): this
 }
 
 export declare const IPROTO: {
@@ -187,6 +197,7 @@ export interface ClientOptions {
   required?: { version?: number; features?: ProtocolFeature[] }
   heartbeat?: HeartbeatOptions | boolean
   maxPending?: number
+  maxWriteQueue?: number
 }
 
 export type Iterator =
@@ -364,6 +375,8 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   readonly closed: boolean
   /** Requests waiting for a reconnect. */
   readonly queued: number
+  /** Bytes of requests not yet taken by the kernel (see maxWriteQueue and 'drain'). */
+  readonly writableLength: number
   /** A new stream: these request methods with its own STREAM_ID (ids are never reused). */
   stream(): Stream
   /** A new stream in a transaction. */
@@ -385,11 +398,11 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
 
   on(event: 'disconnect', listener: (err: Error) => void): this
   on(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  on(event: 'connect' | 'close' | 'shutdown', listener: () => void): this
+  on(event: 'connect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
   on(event: 'error', listener: (err: Error) => void): this
   once(event: 'disconnect', listener: (err: Error) => void): this
   once(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  once(event: 'connect' | 'close' | 'shutdown', listener: () => void): this
+  once(event: 'connect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
   once(event: 'error', listener: (err: Error) => void): this
 }
 

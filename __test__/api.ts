@@ -150,7 +150,10 @@ export async function requests(conn: Connection): Promise<void> {
   const iprotoVersion: number = conn.transport.protocol.version
   void features, iprotoVersion
   await connect('127.0.0.1:3301', { fetchSchema: false, features: ['error_extension'], required: { version: 3, features: ['watchers'] } })
-  await connect('127.0.0.1:3301', { heartbeat: { interval: 1000, timeout: 2000 }, maxPending: 1000 })
+  await connect('127.0.0.1:3301', { heartbeat: { interval: 1000, timeout: 2000 }, maxPending: 1000, maxWriteQueue: 1 << 20 })
+  const waiting: number = conn.writableLength + conn.transport.writableLength
+  conn.once('drain', () => {})
+  void waiting
   await Transport.connect({ port: 3301, heartbeat: false })
   // @ts-expect-error kharon cannot offer streams (yet)
   await connect('127.0.0.1:3301', { features: ['streams'] })

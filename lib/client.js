@@ -125,6 +125,11 @@ class Connection extends requestApi(EventEmitter) {
     return this.#queue.length
   }
 
+  /** Bytes of requests not yet taken by the kernel (see maxWriteQueue and 'drain'). */
+  get writableLength() {
+    return this.#transport.writableLength
+  }
+
   /**
    * The server's side of IPROTO_ID: `{ version, features }`; `{ version: 0, features: [] }`
    * before 2.10. Negotiated again on every reconnect (the server may have changed).
@@ -192,6 +197,7 @@ class Connection extends requestApi(EventEmitter) {
     this.#transport = transport
     this.#generation++
     transport.once('close', (err) => this.#lost(transport, err))
+    transport.on('drain', () => this.emit('drain'))
     this.#watchers.adopt(transport, true)
     // A server that announces its shutdown (box.shutdown, 2.10+) is drained, not cut off.
     if (this.#shutdownWatcher === null && transport._serverHas('watchers')) {

@@ -17,6 +17,10 @@ const PING = 64
  */
 const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000 })
 const HEARTBEAT_MIN = 50
+/** Bytes encoded but not yet taken by the kernel, at most (a frozen server stops taking them). */
+const DEFAULT_MAX_WRITE_QUEUE = 32 * 1024 * 1024
+// How often a backlog is looked at until it drains.
+const DRAIN_POLL_MS = 5
 const ERROR_FLAG = 0x8000
 const META_WORDS = 5
 // Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
@@ -50,6 +54,10 @@ class Transport extends EventEmitter {
   #holds = 0
   #heartbeat
   #maxPending
+  #maxWriteQueue
+  #backlog = 0
+  #drainTimer = null
+  #wantDrain = false
   #lastRead = 0
   #pingSentAt = 0
   #beat = null
@@ -65,6 +73,7 @@ class Transport extends EventEmitter {
     this.#highWaterMark = options.pushHighWaterMark
     this.#heartbeat = options.heartbeat
     this.#maxPending = options.maxPending
+    this.#maxWriteQueue = options.maxWriteQueue
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
     this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
@@ -205,8 +214,19 @@ class Transport extends EventEmitter {
       process.nextTick(() => entry._settle(err))
       return
     }
+    const bodyLen = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length
+    if (this.#outLen + this.#backlog + bodyLen + MAX_HEAD > this.#maxWriteQueue) {
+      const err = new KharonError(
+        `the write queue is full: ${this.#outLen + this.#backlog} bytes wait for the socket (maxWriteQueue ${this.#maxWriteQueue})`,
+        'ERR_WRITE_QUEUE_FULL',
+      )
+      this.#wantDrain = true
+      this.#watchDrain()
+      process.nextTick(() => entry._settle(err))
+      return
+    }
     const sync = this.#takeSync()
-    this.#encode(type, sync, body, streamId)
+    this.#encode(type, sync, body, streamId, bodyLen)
     if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
@@ -247,7 +267,32 @@ class Transport extends EventEmitter {
    */
   _notify(type, body) {
     if (this.#closed) return
-    this.#encode(type, this.#takeSync(), body, 0)
+    this.#encode(type, this.#takeSync(), body, 0, body.length)
+  }
+
+  /**
+   * Bytes of requests not yet taken by the kernel: encoded this tick, or written and waiting
+   * for the socket (a slow or frozen server). Past maxWriteQueue requests are refused; 'drain'
+   * says when there is room again.
+   */
+  get writableLength() {
+    return this.#outLen + (this.#closed ? 0 : this.#native.writeBacklog)
+  }
+
+  // Looks at the backlog until it is gone; then 'drain', if a request was refused meanwhile.
+  #watchDrain() {
+    if (this.#drainTimer !== null || this.#closed) return
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = null
+      if (this.#closed) return
+      this.#backlog = this.#native.writeBacklog
+      if (this.#backlog > 0 || this.#outLen > 0) return this.#watchDrain()
+      if (this.#wantDrain) {
+        this.#wantDrain = false
+        this.emit('drain')
+      }
+    }, DRAIN_POLL_MS)
+    this.#drainTimer.unref()
   }
 
   /** Keeps Node alive while held (an open Watcher), as a pending request does. */
@@ -304,6 +349,9 @@ class Transport extends EventEmitter {
   }
 
   #becameIdle() {
+    // A burst may have grown the write buffer a lot: kept while the burst lasts (dropping it at
+    // every flush left tens of MiB of garbage during a flood), not for the connection's life.
+    if (this.#out.length > 16 * INITIAL_OUT && this.#outLen === 0) this.#out = Buffer.allocUnsafe(INITIAL_OUT)
     if (this.#holds === 0) this.#native.unref()
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters
@@ -332,8 +380,7 @@ class Transport extends EventEmitter {
     return this.#pending.has(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
   }
 
-  #encode(type, sync, body, streamId) {
-    const bodyLen = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length
+  #encode(type, sync, body, streamId, bodyLen) {
     this.#reserve(MAX_HEAD + bodyLen)
     const out = this.#out
     const start = this.#outLen
@@ -385,10 +432,12 @@ class Transport extends EventEmitter {
   #flush = () => {
     this.#flushQueued = false
     if (this.#outLen === 0) return
-    if (!this.#closed) this.#native.write(this.#out.subarray(0, this.#outLen))
+    if (!this.#closed) {
+      this.#native.write(this.#out.subarray(0, this.#outLen))
+      this.#backlog = this.#native.writeBacklog
+      if (this.#backlog > 0) this.#watchDrain()
+    }
     this.#outLen = 0
-    // A burst may have grown the buffer a lot; don't keep it for the connection's life.
-    if (this.#out.length > 16 * INITIAL_OUT) this.#out = Buffer.allocUnsafe(INITIAL_OUT)
   }
 
   /** Called by the binding with every frame read since its last call. */
@@ -441,6 +490,10 @@ class Transport extends EventEmitter {
   // Fails everything pending at once (the connection is gone) and announces the close.
   #end(err) {
     this.#closed = true
+    if (this.#drainTimer !== null) {
+      clearTimeout(this.#drainTimer)
+      this.#drainTimer = null
+    }
     if (this.#beat !== null) {
       clearTimeout(this.#beat)
       this.#beat = null
@@ -502,6 +555,7 @@ function normalizeConnectOptions(portOrOptions, host) {
     native: out,
     heartbeat: heartbeatOptions(o.heartbeat),
     maxPending: o.maxPending === undefined ? Infinity : checkNumber(o.maxPending, 'maxPending', { min: 1, max: Infinity }),
+    maxWriteQueue: o.maxWriteQueue === undefined ? DEFAULT_MAX_WRITE_QUEUE : checkNumber(o.maxWriteQueue, 'maxWriteQueue', { min: 1024, max: Infinity }),
     required: checkRequired(o.required),
     credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),

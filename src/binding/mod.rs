@@ -90,6 +90,12 @@ impl NativeConnection {
         self.connection.write(frames)
     }
 
+    /// Bytes written but not yet taken by the kernel.
+    #[napi(getter)]
+    pub fn write_backlog(&self) -> f64 {
+        self.connection.write_backlog() as f64
+    }
+
     /// Keeps Node's event loop alive until `unref` (called when requests are pending).
     #[napi(js_name = "ref", catch_unwind)]
     pub fn keep_alive(&mut self, env: &Env) -> Result<()> {

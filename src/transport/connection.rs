@@ -57,7 +57,12 @@ impl ConnectOptions {
 
 struct WriteState {
     open: bool,
-    pending: Vec<u8>,
+    /// What the socket did not take at once, one chunk per write: a backlog costs its own size,
+    /// not a buffer doubled past it.
+    pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
+    /// Bytes the writer task took from `pending` and is still sending.
+    in_flight: usize,
     /// The writer task owns the socket's write side until `pending` is drained.
     writer_busy: bool,
 }
@@ -129,7 +134,7 @@ impl Connection {
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             socket,
-            write: Mutex::new(WriteState { open: true, pending: Vec::new(), writer_busy: false }),
+            write: Mutex::new(WriteState { open: true, pending: Vec::new(), pending_bytes: 0, in_flight: 0, writer_busy: false }),
             write_ready: Notify::new(),
             shutdown,
             ending: Mutex::default(),
@@ -162,8 +167,15 @@ impl Connection {
             w.writer_busy = true;
             self.shared.write_ready.notify_one();
         }
-        w.pending.extend_from_slice(rest);
+        w.pending.push(rest.to_vec());
+        w.pending_bytes += rest.len();
         true
+    }
+
+    /// Bytes written but not yet taken by the kernel (the writer task is sending them).
+    pub fn write_backlog(&self) -> usize {
+        let w = self.shared.write.lock().unwrap();
+        w.pending_bytes + w.in_flight
     }
 
     /// The socket, for the binding to learn when it is readable.
@@ -401,16 +413,20 @@ async fn write_loop(shared: Arc<Shared>) -> TransportError {
             {
                 let mut w = shared.write.lock().unwrap();
                 if w.pending.is_empty() {
+                    w.in_flight = 0;
                     w.writer_busy = false;
                     break;
                 }
                 std::mem::swap(&mut w.pending, &mut out);
+                w.in_flight = std::mem::take(&mut w.pending_bytes);
             }
-            tokio::select! {
-                written = shared.socket.write_all(&out) => if let Err(e) = written { return TransportError::io(&e) },
-                _ = shutdown.wait_for(|down| *down) => return TransportError::Closed,
+            // Each chunk is freed once the kernel has taken it.
+            for chunk in out.drain(..) {
+                tokio::select! {
+                    written = shared.socket.write_all(&chunk) => if let Err(e) = written { return TransportError::io(&e) },
+                    _ = shutdown.wait_for(|down| *down) => return TransportError::Closed,
+                }
             }
-            out.clear();
         }
     }
 }

@@ -1,12 +1,14 @@
 'use strict'
 
-// Detecting a peer that stopped answering: a frozen server (SIGSTOP: the process is alive and
-// the kernel still takes bytes) is found by the heartbeat, every pending request fails with
-// ETIMEDOUT, and the client reconnects once the server runs again. A slow but healthy server is
-// not mistaken for a dead one.
+// Real faults against the real server. A frozen server (SIGSTOP: the process is alive and the
+// kernel still takes bytes) is found by the heartbeat: every pending request fails with
+// ETIMEDOUT, and the client reconnects once the server runs again; a slow but healthy server is
+// not mistaken for a dead one. What waits to be written is bounded.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
+const { spawn } = require('node:child_process')
+const path = require('node:path')
 
 const { connect, connectPool, Transport, ConnectionError, TimeoutError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
@@ -101,6 +103,39 @@ describe('bounds', TIMEOUT, () => {
       await assert.rejects(connect(`127.0.0.1:${server.port}`, { maxPending: 0 }), RangeError)
     } finally {
       conn.destroy()
+      await server.stop()
+    }
+  })
+})
+
+describe('a flood of requests to a frozen server', TIMEOUT, () => {
+  test('500,000 calls of 1 KiB: memory stays bounded, refusals are ERR_WRITE_QUEUE_FULL, accepted ones complete after SIGCONT', async () => {
+    const server = await startTarantool()
+    try {
+      const { stdout, stderr, code } = await new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'flood.js'), String(server.port), String(server.proc.pid)], { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (d) => { out += d })
+        child.stderr.on('data', (d) => { err += d })
+        const timer = setTimeout(() => child.kill('SIGKILL'), 45000)
+        child.on('error', reject)
+        child.on('close', (exit) => {
+          clearTimeout(timer)
+          resolve({ stdout: out, stderr: err, code: exit })
+        })
+      })
+      assert.equal(code, 0, stderr)
+      const r = JSON.parse(stdout)
+      assert.ok(r.growthMB < 100, `the process grew by ${r.growthMB.toFixed(0)} MB`)
+      assert.ok(r.backlogMB <= 32 + 0.01, `${r.backlogMB} MiB waited for the socket`)
+      assert.deepEqual(r.other, [], 'every refusal is ERR_WRITE_QUEUE_FULL, and every accepted call completes')
+      assert.equal(r.ok + r.refused, 500000)
+      assert.ok(r.refused > 400000 && r.ok > 10000, `${r.ok} accepted, ${r.refused} refused`)
+      assert.ok(r.drains >= 1, "'drain' once the backlog was written")
+      assert.equal(r.writableLengthAfter, 0)
+    } finally {
+      server.proc.kill('SIGCONT')
       await server.stop()
     }
   })
