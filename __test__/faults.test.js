@@ -87,6 +87,28 @@ describe('heartbeat against the real server', TIMEOUT, () => {
   })
 })
 
+describe('TCP keepalive', TIMEOUT, () => {
+  test('the socket has the OS keepalive timer armed (a peer that vanishes while idle is noticed)', async (t) => {
+    if (process.platform !== 'linux') return t.skip('reads /proc/net/tcp (Linux)')
+    const fs = require('node:fs')
+    const server = await startTarantool()
+    const conn = await Transport.connect({ port: server.port, host: '127.0.0.1' })
+    try {
+      // /proc/net/tcp: local, remote (hex ip:port), state (01 established), then "tr:when",
+      // where tr 2 is the keepalive timer.
+      const port = server.port.toString(16).toUpperCase().padStart(4, '0')
+      const ours = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f.length > 5 && f[2].endsWith(`:${port}`) && f[3] === '01')
+      assert.ok(ours.length >= 1, 'the connection is in /proc/net/tcp')
+      assert.ok(ours.every((f) => f[5].startsWith('02:')), `timers: ${ours.map((f) => f[5]).join(' ')}`)
+    } finally {
+      await conn.close()
+      await server.stop()
+    }
+  })
+})
+
 describe('bounds', TIMEOUT, () => {
   test('maxPending: beyond it new requests reject at once with ERR_TOO_MANY_PENDING; nothing is lost', async () => {
     const server = await startTarantool()

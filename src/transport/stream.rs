@@ -8,6 +8,7 @@ use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -28,6 +29,12 @@ impl std::fmt::Display for Address {
         }
     }
 }
+
+/// TCP keepalive: the first probe after this much idle time, then one per interval; dead after
+/// the retries go unanswered (about 45 s in all).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEPALIVE_RETRIES: u32 = 6;
 
 pub enum Stream {
     Tcp(TcpStream),
@@ -51,6 +58,13 @@ impl Stream {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;
                 // Requests are coalesced per JS tick already; Nagle would only add latency.
                 s.set_nodelay(true)?;
+                // The OS probes an idle connection, so a peer that vanished while nothing was
+                // pending (no heartbeat then) is noticed too.
+                let keepalive = socket2::TcpKeepalive::new()
+                    .with_time(KEEPALIVE_IDLE)
+                    .with_interval(KEEPALIVE_INTERVAL)
+                    .with_retries(KEEPALIVE_RETRIES);
+                socket2::SockRef::from(&s).set_tcp_keepalive(&keepalive)?;
                 Ok(Stream::Tcp(s))
             }
             Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
