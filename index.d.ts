@@ -13,7 +13,7 @@ export interface ConnectOptions {
   password?: string
   /** Instead of user/password: hashes made once, e.g. to avoid keeping the password. */
   credentials?: Credentials
-  /** Milliseconds for TCP connect, greeting and auth together. */
+  /** Milliseconds for TCP connect, greeting and auth together (default 10000; reconnects too). */
   connectTimeout?: number
   /** Largest frame accepted from the server, in bytes (default 256 MiB). */
   maxFrameSize?: number

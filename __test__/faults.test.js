@@ -13,7 +13,8 @@ const path = require('node:path')
 const { connect, connectPool, Transport, ConnectionError, TimeoutError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
 const { startReplicaSet } = require('./helpers/replicaset')
-const { next, rejection, withTimeout } = require('./helpers/wait')
+const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
+const { startProxy } = require('./helpers/proxy')
 
 const TIMEOUT = { timeout: 60000 }
 const TIGHTEST = { interval: 100, timeout: 300 } // the tightest setting the README documents
@@ -196,3 +197,110 @@ describe('a pool with a frozen master', TIMEOUT, () => {
   })
 })
 
+
+describe('faults injected by a proxy', TIMEOUT, () => {
+  let server
+  before(async () => {
+    server = await startTarantool()
+  }, TIMEOUT)
+  after(async () => {
+    if (server) await server.stop()
+  }, TIMEOUT)
+
+  const heartbeat = { interval: 200, timeout: 500 }
+  const options = { heartbeat, connectTimeout: 1000, reconnect: { initialDelay: 20, maxDelay: 200 } }
+
+  async function throughProxy() {
+    const proxy = await startProxy(() => ({ host: '127.0.0.1', port: server.port }))
+    const conn = await connect(`tester:secret@127.0.0.1:${proxy.port}`, options)
+    return { proxy, conn }
+  }
+
+  /** `n` echo calls of distinct values; resolves to how each ended, checking none is answered twice or to another caller. */
+  function calls(conn, n, tag) {
+    return Promise.all(Array.from({ length: n }, (_, i) => {
+      let settled = 0
+      return conn.call('sleep_then', [0.02, `${tag}-${i}`]).then((v) => {
+        assert.equal(++settled, 1)
+        assert.deepEqual(v, [`${tag}-${i}`], 'answered to the wrong caller')
+        return 'ok'
+      }, (err) => {
+        assert.equal(++settled, 1)
+        return err
+      })
+    }))
+  }
+
+  async function recovers(conn, what) {
+    const outcomes = await withTimeout(calls(conn, 20, `${what}-after`), 15000, `calls after ${what}`)
+    assert.deepEqual(outcomes, Array(20).fill('ok'), `the connection did not recover after ${what}`)
+  }
+
+  test('a black hole (nothing forwarded, sockets open): everything settles, then the connection recovers', async () => {
+    const { proxy, conn } = await throughProxy()
+    try {
+      proxy.blackhole = true
+      const outcomes = await withTimeout(calls(conn, 20, 'hole'), 5000, 'the calls in the black hole')
+      for (const err of outcomes) {
+        assert.ok(err instanceof ConnectionError, String(err))
+        assert.equal(err.code, 'ETIMEDOUT')
+      }
+      await sleep(1500) // reconnect attempts meanwhile time out (connectTimeout)
+      proxy.blackhole = false
+      proxy.dropAll()
+      await recovers(conn, 'the black hole')
+    } finally {
+      conn.destroy()
+      await proxy.close()
+    }
+  })
+
+  test('added latency: slower, but nothing fails and the heartbeat is not fooled', async () => {
+    const { proxy, conn } = await throughProxy()
+    try {
+      proxy.latency = 100
+      const started = Date.now()
+      assert.deepEqual(await calls(conn, 20, 'slow'), Array(20).fill('ok'))
+      assert.ok(Date.now() - started >= 150)
+      assert.equal(conn.state, 'connected')
+    } finally {
+      conn.destroy()
+      await proxy.close()
+    }
+  })
+
+  test('a reset in the middle of a frame: pending calls fail with ECONNRESET, none twice; then it recovers', async () => {
+    const { proxy, conn } = await throughProxy()
+    try {
+      proxy.resetMidFrame()
+      const outcomes = await withTimeout(calls(conn, 20, 'reset'), 5000, 'the calls cut by the reset')
+      const failed = outcomes.filter((o) => o !== 'ok')
+      assert.ok(failed.length > 0, 'the reset failed nothing')
+      for (const err of failed) {
+        assert.ok(err instanceof ConnectionError, String(err))
+        assert.equal(err.code, 'ECONNRESET', err.message)
+      }
+      await recovers(conn, 'the reset')
+    } finally {
+      conn.destroy()
+      await proxy.close()
+    }
+  })
+
+  test('a half-close (the server side ends): pending calls fail with ConnectionError; then it recovers', async () => {
+    const { proxy, conn } = await throughProxy()
+    try {
+      proxy.hold()
+      const pending = calls(conn, 20, 'half')
+      await sleep(50)
+      proxy.halfClose()
+      const outcomes = await withTimeout(pending, 5000, 'the calls cut by the half-close')
+      for (const err of outcomes) assert.ok(err instanceof ConnectionError, String(err))
+      proxy.release()
+      await recovers(conn, 'the half-close')
+    } finally {
+      conn.destroy()
+      await proxy.close()
+    }
+  })
+})

@@ -19,6 +19,7 @@ const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000 })
 const HEARTBEAT_MIN = 50
 /** Bytes encoded but not yet taken by the kernel, at most (a frozen server stops taking them). */
 const DEFAULT_MAX_WRITE_QUEUE = 32 * 1024 * 1024
+const DEFAULT_CONNECT_TIMEOUT = 10000
 // How often a backlog is looked at until it drains.
 const DRAIN_POLL_MS = 5
 const ERROR_FLAG = 0x8000
@@ -547,7 +548,8 @@ function normalizeConnectOptions(portOrOptions, host) {
     }
   }
   const credentials = credentialsOf(o)
-  if (o.connectTimeout !== undefined) out.connectTimeout = checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
+  // A server that accepts but never greets (a black hole) must not stall a connect for ever.
+  out.connectTimeout = o.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
   if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
   out.protocolVersion = PROTOCOL_VERSION
   out.features = offeredFeatureIds(o.features)

@@ -1,20 +1,25 @@
 'use strict'
 
-// A TCP proxy for fault tests: forwards each connection to `target()` (read at connect, so a
-// test can point new connections elsewhere), records each connection's first bytes from the
-// client, can hold what the server sends (a request then stays pending), and drops every
-// connection on demand.
+// A fault-injecting TCP proxy: forwards each connection to `target()` (read at connect, so a
+// test can point new connections elsewhere) and, on demand, holds what servers send (requests
+// then stay pending), black-holes both ways, adds latency, resets a connection in the middle of
+// a frame, half-closes it, or drops every connection. It records each connection's first bytes
+// from the client.
 
 const net = require('node:net')
 
 async function startProxy(target) {
-  const sockets = new Set()
+  const links = new Set()
   const held = []
   const proxy = {
     port: 0,
     /** The first chunk each client sent, in connection order. */
     firstBytes: [],
     holding: false,
+    /** Milliseconds every chunk waits, both ways (order kept). */
+    latency: 0,
+    /** While true nothing is forwarded either way (and nothing is kept), sockets stay open. */
+    blackhole: false,
     /** Holds back what servers send from now on (requests then stay pending). */
     hold() {
       proxy.holding = true
@@ -24,8 +29,16 @@ async function startProxy(target) {
       proxy.holding = false
       for (const flush of held.splice(0)) flush()
     },
+    /** The next chunk a server sends reaches its client cut in half, then a TCP reset. */
+    resetMidFrame() {
+      for (const link of links) link.resetNext = true
+    },
+    /** Every client gets a FIN (its read side ends) while the server side stays open. */
+    halfClose() {
+      for (const link of links) link.client.end()
+    },
     dropAll() {
-      for (const s of sockets) s.destroy()
+      for (const link of links) link.drop()
       held.length = 0
     },
     close() {
@@ -33,23 +46,54 @@ async function startProxy(target) {
       return new Promise((resolve) => srv.close(resolve))
     },
   }
+
+  // Forwards `chunk` to `to` after the proxy's latency, in order.
+  function forward(link, to, chunk) {
+    if (proxy.blackhole) return
+    const send = () => {
+      if (to.destroyed) return
+      if (to === link.client && link.resetNext) {
+        link.resetNext = false
+        to.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)), () => to.resetAndDestroy())
+        return
+      }
+      to.write(chunk)
+    }
+    if (proxy.latency === 0 && link.queue.length === 0) return send()
+    link.queue.push(send)
+    if (link.queue.length === 1) drain(link)
+  }
+
+  function drain(link) {
+    setTimeout(() => {
+      const send = link.queue.shift()
+      if (send !== undefined) send()
+      if (link.queue.length > 0) drain(link)
+    }, proxy.latency)
+  }
+
   const srv = net.createServer((client) => {
     const upstream = net.connect(target())
-    sockets.add(client).add(upstream)
-    client.once('data', (d) => proxy.firstBytes.push(d))
-    client.pipe(upstream)
-    upstream.on('data', (d) => {
-      if (proxy.holding) held.push(() => client.write(d))
-      else client.write(d)
-    })
-    const drop = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
+    const link = {
+      client,
+      upstream,
+      queue: [],
+      resetNext: false,
+      drop() {
+        client.destroy()
+        upstream.destroy()
+        links.delete(link)
+      },
     }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
+    links.add(link)
+    client.once('data', (d) => proxy.firstBytes.push(d))
+    client.on('data', (d) => forward(link, upstream, d))
+    upstream.on('data', (d) => {
+      if (proxy.holding) held.push(() => forward(link, client, d))
+      else forward(link, client, d)
+    })
+    client.on('error', link.drop).on('close', link.drop)
+    upstream.on('error', link.drop).on('close', link.drop)
   })
   await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
   proxy.port = srv.address().port
