@@ -71,7 +71,27 @@ describe('heartbeat against the real server', TIMEOUT, () => {
     }
   })
 
-  test('an idle connection sends nothing and keeps Node free; heartbeat: false turns it off', async () => {
+  test('an idle connection sends nothing: the heartbeat runs only while something is pending', async () => {
+    const proxy = await startProxy(() => ({ host: '127.0.0.1', port: server.port }))
+    const conn = await connect(`tester:secret@127.0.0.1:${proxy.port}`, { heartbeat: { interval: 50, timeout: 100 } })
+    try {
+      await conn.ping()
+      const sent = proxy.bytesFromClients
+      await sleep(600)
+      assert.equal(proxy.bytesFromClients, sent, 'bytes went out while nothing was pending')
+      const busy = conn.call('sleep_then', [0.4, 'busy'])
+      await sleep(20)
+      const withRequest = proxy.bytesFromClients
+      assert.ok(withRequest > sent)
+      await busy
+      assert.ok(proxy.bytesFromClients > withRequest, 'no PING while a call was pending')
+    } finally {
+      conn.destroy()
+      await proxy.close()
+    }
+  })
+
+  test('heartbeat: false turns it off: only the request timeout ends the wait', async () => {
     const t = await Transport.connect({ port: server.port, host: '127.0.0.1', heartbeat: false })
     try {
       server.proc.kill('SIGSTOP')
@@ -301,6 +321,57 @@ describe('faults injected by a proxy', TIMEOUT, () => {
     } finally {
       conn.destroy()
       await proxy.close()
+    }
+  })
+})
+
+describe('soak: the server killed and restarted every few seconds under a steady load', { timeout: 150000 }, () => {
+  test('45 s: every request resolves or fails with a typed error, nothing stays pending, memory stays flat', async (t) => {
+    const server = await startTarantool()
+    const conn = await connect(`tester:secret@127.0.0.1:${server.port}`, { reconnect: { initialDelay: 20, maxDelay: 200 } })
+    const counts = { ok: 0, failed: 0, untyped: [], wrong: 0 }
+    let running = true
+    const worker = async (w) => {
+      for (let i = 0; running; i++) {
+        try {
+          const [v] = await conn.call('echo', [`${w}:${i}`])
+          if (v === `${w}:${i}`) counts.ok++
+          else counts.wrong++
+        } catch (err) {
+          if (err instanceof ConnectionError) counts.failed++
+          else counts.untyped.push(`${err.name}: ${err.message}`)
+        }
+      }
+    }
+    try {
+      const workers = Array.from({ length: 50 }, (_, w) => worker(w))
+      const started = Date.now()
+      let rssAfterWarmup = null
+      let restarts = 0
+      while (Date.now() - started < 45000) {
+        await sleep(3000)
+        if (rssAfterWarmup === null && Date.now() - started > 10000) rssAfterWarmup = process.memoryUsage().rss
+        await server.kill('SIGKILL')
+        await server.start()
+        restarts++
+      }
+      await sleep(1000)
+      running = false
+      await withTimeout(Promise.all(workers), 20000, 'the workers finish')
+      const growth = (process.memoryUsage().rss - rssAfterWarmup) / 1048576
+      t.diagnostic(`${restarts} restarts, ${counts.ok} calls answered, ${counts.failed} failed with ConnectionError, RSS ${growth.toFixed(1)} MB after the warm-up`)
+      assert.deepEqual(counts.untyped, [])
+      assert.equal(counts.wrong, 0, 'a request was answered with another one\'s value')
+      assert.ok(counts.ok > 1000, `${counts.ok} calls succeeded`)
+      assert.ok(restarts >= 10, `${restarts} restarts`)
+      assert.equal(conn.transport.pending, 0)
+      assert.equal(conn.queued, 0)
+      assert.equal(conn.state, 'connected')
+      assert.ok(growth < 50, `RSS grew by ${growth.toFixed(0)} MB after the warm-up`)
+    } finally {
+      running = false
+      conn.destroy()
+      await server.stop()
     }
   })
 })

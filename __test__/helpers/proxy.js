@@ -15,6 +15,8 @@ async function startProxy(target) {
     port: 0,
     /** The first chunk each client sent, in connection order. */
     firstBytes: [],
+    /** Bytes clients sent, in all. */
+    bytesFromClients: 0,
     holding: false,
     /** Milliseconds every chunk waits, both ways (order kept). */
     latency: 0,
@@ -87,7 +89,10 @@ async function startProxy(target) {
     }
     links.add(link)
     client.once('data', (d) => proxy.firstBytes.push(d))
-    client.on('data', (d) => forward(link, upstream, d))
+    client.on('data', (d) => {
+      proxy.bytesFromClients += d.length
+      forward(link, upstream, d)
+    })
     upstream.on('data', (d) => {
       if (proxy.holding) held.push(() => forward(link, client, d))
       else forward(link, client, d)
