@@ -5,12 +5,10 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 
 const { startTarantool, stopAll, serverVersion } = require('./helpers/tarantool')
+const { runFixture: runChild } = require('./helpers/fixture')
 
-const FIXTURES = path.join(__dirname, 'fixtures')
 const HANG_LIMIT_MS = 15000
 const TIMEOUT = { timeout: 60000 } // for each test and hook: nothing here may hang the run
 let server
@@ -21,34 +19,9 @@ before(async () => {
 
 after(stopAll, TIMEOUT)
 
-/**
- * Runs `node fixtures/<name> <port>`; resolves { code, signal, stdout, stderr, ms, hung }.
- * A child still running after HANG_LIMIT_MS is killed and reported as hung.
- */
+/** Runs `node fixtures/<name> <port>`; a child still running after HANG_LIMIT_MS is killed and reported as hung. */
 function runFixture(name) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, [path.join(FIXTURES, name), String(server.port)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    let hung = false
-    child.stdout.on('data', (d) => { stdout += d })
-    child.stderr.on('data', (d) => { stderr += d })
-    const timer = setTimeout(() => {
-      hung = true
-      child.kill('SIGKILL')
-    }, HANG_LIMIT_MS)
-    child.on('error', (err) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started, hung })
-    })
-  })
+  return runChild(name, [server.port], HANG_LIMIT_MS)
 }
 
 function assertExitedCleanly(r, what) {

@@ -7,14 +7,13 @@
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 
 const { connect, connectPool, Transport, ConnectionError, TimeoutError } = require('..')
 const { startTarantool } = require('./helpers/tarantool')
 const { startReplicaSet } = require('./helpers/replicaset')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { startProxy } = require('./helpers/proxy')
+const { runFixture } = require('./helpers/fixture')
 
 const TIMEOUT = { timeout: 60000 }
 const TIGHTEST = { interval: 100, timeout: 300 } // the tightest setting the README documents
@@ -155,19 +154,7 @@ describe('a flood of requests to a frozen server', TIMEOUT, () => {
   test('500,000 calls of 1 KiB: memory stays bounded, refusals are ERR_WRITE_QUEUE_FULL, accepted ones complete after SIGCONT', async () => {
     const server = await startTarantool()
     try {
-      const { stdout, stderr, code } = await new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'flood.js'), String(server.port), String(server.proc.pid)], { stdio: ['ignore', 'pipe', 'pipe'] })
-        let out = ''
-        let err = ''
-        child.stdout.on('data', (d) => { out += d })
-        child.stderr.on('data', (d) => { err += d })
-        const timer = setTimeout(() => child.kill('SIGKILL'), 45000)
-        child.on('error', reject)
-        child.on('close', (exit) => {
-          clearTimeout(timer)
-          resolve({ stdout: out, stderr: err, code: exit })
-        })
-      })
+      const { stdout, stderr, code } = await runFixture('flood.js', [server.port, server.proc.pid], 45000)
       assert.equal(code, 0, stderr)
       const r = JSON.parse(stdout)
       assert.ok(r.growthMB < 100, `the process grew by ${r.growthMB.toFixed(0)} MB`)

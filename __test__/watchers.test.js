@@ -7,8 +7,6 @@
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn } = require('node:child_process')
-const path = require('node:path')
 
 const { connect, connectPool, Watcher, PoolWatcher, UnsupportedError } = require('..')
 const { startTarantool, atLeast } = require('./helpers/tarantool')
@@ -16,6 +14,7 @@ const { startReplicaSet } = require('./helpers/replicaset')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
 const { replaySessions } = require('./helpers/replay')
 const { startProxy } = require('./helpers/proxy')
+const { runFixture } = require('./helpers/fixture')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 
 const TIMEOUT = { timeout: 60000 }
@@ -169,24 +168,13 @@ describe('watchers as a 3.3 server delivers them (05-watchers)', TIMEOUT, () => 
   test('an open Watcher keeps Node alive; unref() lets the process exit', async () => {
     const peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [] })
     session.peer = peer
-    const run = (mode, ms) => new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'watcher-alive.js'), String(peer.port), mode], { stdio: ['ignore', 'pipe', 'pipe'] })
-      let out = ''
-      child.stdout.on('data', (d) => { out += d })
-      child.stderr.on('data', (d) => { out += d })
-      const timer = setTimeout(() => child.kill('SIGKILL'), ms)
-      child.on('error', reject)
-      child.on('close', (code, signal) => {
-        clearTimeout(timer)
-        resolve({ code, signal, out })
-      })
-    })
+    const run = (mode, ms) => runFixture('watcher-alive.js', [peer.port, mode], ms)
     const referenced = await run('ref', 1500)
-    assert.equal(referenced.signal, 'SIGKILL', `the process exited with a Watcher open: ${referenced.out}`)
-    assert.match(referenced.out, /watching/)
+    assert.equal(referenced.hung, true, `the process exited with a Watcher open: ${referenced.stdout}${referenced.stderr}`)
+    assert.match(referenced.stdout, /watching/)
     const unreferenced = await run('unref', 15000)
-    assert.deepEqual([unreferenced.code, unreferenced.signal], [0, null], unreferenced.out)
-    assert.match(unreferenced.out, /watching/)
+    assert.deepEqual([unreferenced.code, unreferenced.signal], [0, null], unreferenced.stderr)
+    assert.match(unreferenced.stdout, /watching/)
   })
 })
 
