@@ -16,9 +16,15 @@ local cfg = {
     replication_connect_timeout = 30,
 }
 -- 2.11 brought bootstrap strategies and deprecated the quorum-based one: 'auto' waits for the
--- peers and boots from the writable member. 2.6 does the same without being told, and would
--- reject the option.
-if major > 2 or (major == 2 and minor >= 11) then cfg.bootstrap_strategy = 'auto' end
+-- peers and boots from the writable member; 3.0 can be told which member that is ('config'),
+-- the first of PEERS. 2.6 boots from the writable member without being told, and would reject
+-- the options.
+if major >= 3 then
+    cfg.bootstrap_strategy = 'config'
+    cfg.bootstrap_leader = replication[1]:gsub('^[^@]*@', '')
+elseif major == 2 and minor >= 11 then
+    cfg.bootstrap_strategy = 'auto'
+end
 box.cfg(cfg)
 if role == 'rw' then
     -- The member that bootstrapped the set is writable when box.cfg returns, or soon after:
