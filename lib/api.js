@@ -200,4 +200,4 @@ class PreparedStatement {
   }
 }
 
-module.exports = { requestApi, PreparedStatement, checkOptions, checkTuplesMode }
+module.exports = { requestApi, PreparedStatement, checkOptions, checkTuplesMode, noValue }

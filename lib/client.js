@@ -12,7 +12,7 @@ const { Schema } = require('./schema')
 const { unsupported } = require('./protocol')
 const { requestApi, PreparedStatement, checkOptions, checkTuplesMode } = require('./api')
 const { Stream, openStream, checkTransactionOptions } = require('./stream')
-const { WatchRegistry, keyBody } = require('./watchers')
+const { WatchRegistry } = require('./watchers')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
@@ -221,7 +221,7 @@ class Connection extends requestApi(EventEmitter) {
     if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
     opts = checkOptions(opts)
     if (this.#transport._serverHas('watch_once')) {
-      return this._request(K.WATCH_ONCE, keyBody(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null)
+      return this._request(K.WATCH_ONCE, build.watchKey(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null)
     }
     let watcher
     try {

@@ -160,4 +160,25 @@ function unprepare(stmtId) {
   return e.bytes()
 }
 
-module.exports = { ITERATORS, checkPaging, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }
+/**
+ * BEGIN: TIMEOUT in seconds (the server takes only MP_DOUBLE) and TXN_ISOLATION, each when
+ * given; no body at all otherwise.
+ */
+function begin(isolation, timeoutSeconds) {
+  if (isolation === undefined && timeoutSeconds === undefined) return ''
+  const e = encoder.reset()
+  e.mapHeader((isolation === undefined ? 0 : 1) + (timeoutSeconds === undefined ? 0 : 1))
+  if (timeoutSeconds !== undefined) { e.uint(K.TIMEOUT); e.float(timeoutSeconds) }
+  if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(isolation) }
+  return e.bytes()
+}
+
+/** WATCH, UNWATCH and WATCH_ONCE name one key. */
+function watchKey(key) {
+  const e = encoder.reset()
+  e.mapHeader(1)
+  e.uint(K.EVENT_KEY); e.str(key)
+  return e.bytes()
+}
+
+module.exports = { ITERATORS, checkPaging, begin, watchKey, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }

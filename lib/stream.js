@@ -8,8 +8,8 @@
 
 const { ConnectionError, TarantoolError } = require('./errors')
 const { unsupported } = require('./protocol')
-const { requestApi, checkOptions } = require('./api')
-const { Encoder } = require('./msgpack')
+const { requestApi, checkOptions, noValue } = require('./api')
+const build = require('./requests')
 const { checkNumber, describe, MILLISECONDS } = require('./args')
 const K = require('./iproto').IPROTO
 
@@ -27,7 +27,6 @@ const NONE = 0
 const OPEN = 1
 const LOST = 2
 const kCreate = Symbol('kharon.stream')
-const noValue = () => undefined
 
 /** Checks { isolation, txnTimeout, retries }; returns them with `retries` defaulted. */
 function checkTransactionOptions(options) {
@@ -41,17 +40,6 @@ function checkTransactionOptions(options) {
   }
   const retries = o.retries === undefined ? 0 : checkNumber(o.retries, 'retries', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true })
   return { isolation: o.isolation, txnTimeout: o.txnTimeout, retries }
-}
-
-// BEGIN's body: TIMEOUT in seconds (the server takes only MP_DOUBLE) and TXN_ISOLATION, each
-// when given; no body at all otherwise.
-function beginBody({ isolation, txnTimeout }) {
-  if (isolation === undefined && txnTimeout === undefined) return ''
-  const e = new Encoder(32)
-  e.mapHeader((isolation === undefined ? 0 : 1) + (txnTimeout === undefined ? 0 : 1))
-  if (txnTimeout !== undefined) { e.uint(K.TIMEOUT); e.float(txnTimeout / 1000) }
-  if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(ISOLATION[isolation]) }
-  return e.bytes()
 }
 
 /**
@@ -100,7 +88,8 @@ class Stream extends requestApi(Object) {
    * its answer, are in the transaction too.
    */
   begin(options) {
-    const body = beginBody(checkTransactionOptions(options))
+    const { isolation, txnTimeout } = checkTransactionOptions(options)
+    const body = build.begin(isolation === undefined ? undefined : ISOLATION[isolation], txnTimeout === undefined ? undefined : txnTimeout / 1000)
     const refusal = this._lostError() ?? this.#unsupported('begin')
     if (refusal !== null) return Promise.reject(refusal)
     const generation = this.#conn._sendingGeneration()

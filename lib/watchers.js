@@ -6,26 +6,20 @@
 // key has taken the value and asks for more, so a slow consumer gets the latest value, never a
 // queue. The Watchers of one key on a connection share one server subscription.
 
-const { decode, Encoder } = require('./msgpack')
+const { decode } = require('./msgpack')
+const build = require('./requests')
 const { unsupported } = require('./protocol')
 const K = require('./iproto').IPROTO
 
 const DONE = Object.freeze({ value: undefined, done: true })
 const kCreate = Symbol('kharon.watcher')
 
-function keyBody(key) {
-  const e = new Encoder(16 + key.length * 3)
-  e.mapHeader(1)
-  e.uint(K.EVENT_KEY)
-  e.str(key)
-  return Buffer.from(e.bytes())
-}
-
 /** One key's server subscription on a connection, shared by its Watchers. */
 class Subscription {
   constructor(key) {
     this.key = key
-    this.body = keyBody(key)
+    // Sent again at every ack: a copy of the shared encoder's bytes.
+    this.body = Buffer.from(build.watchKey(key))
     this.watchers = new Set()
     this.value = undefined
     // EVENTs received; a Watcher has seen the value when its `taken` equals this.
@@ -297,4 +291,4 @@ class WatchRegistry {
   }
 }
 
-module.exports = { Watcher, WatchRegistry, keyBody }
+module.exports = { Watcher, WatchRegistry }
