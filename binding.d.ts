@@ -15,6 +15,8 @@ export declare class NativeConnection {
   write(frames: Uint8Array): boolean
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
+  /** Bytes read from the socket after the handshake (stats; read after close too). */
+  get bytesReceived(): number
   /** Keeps Node's event loop alive until `unref` (called when requests are pending). */
   ref(): void
   unref(): void

@@ -123,6 +123,12 @@ export declare class Transport extends EventEmitter {
 
   /** Default push buffer of this connection's requests, in bytes. */
   readonly pushHighWaterMark: number
+  /** Pushes (IPROTO_CHUNK) received on this connection. */
+  readonly pushCount: number
+  /** Bytes of requests handed to the socket. */
+  readonly bytesSent: number
+  /** Bytes read from the socket after the handshake. */
+  readonly bytesReceived: number
 
   request(type: number, body?: RequestBody, options?: RequestOptions): Response
   request(type: number, body: RequestBody | undefined, callback: (err: Error | null, body: Buffer) => void): void
@@ -377,6 +383,8 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   readonly queued: number
   /** Bytes of requests not yet taken by the kernel (see maxWriteQueue and 'drain'). */
   readonly writableLength: number
+  /** Counts since connect(), across reconnects. */
+  stats(): ConnectionStats
   /** A new stream: these request methods with its own STREAM_ID (ids are never reused). */
   stream(): Stream
   /** A new stream in a transaction. */
@@ -405,6 +413,61 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   once(event: 'connect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
   once(event: 'error', listener: (err: Error) => void): this
 }
+
+/** Connection#stats(): plain numbers, counted since connect() and across reconnects. */
+export interface ConnectionStats {
+  /** Requests awaiting their response: in flight, or queued for a reconnect. */
+  pending: number
+  /** Bytes of requests not yet taken by the kernel. */
+  writableLength: number
+  /** Requests issued (each once, whether sent, queued or refused). */
+  requests: number
+  /** Requests that failed, for any reason (server error, connection, deadline, abort). */
+  errors: number
+  /** Of the errors, deadlines passed (TimeoutError). */
+  timeouts: number
+  /** Successful reconnects. */
+  reconnects: number
+  /** Pushes (IPROTO_CHUNK) received. */
+  pushes: number
+  bytesSent: number
+  /** Bytes read from the socket after each handshake. */
+  bytesReceived: number
+  /** When the current connection was made, in ms since the epoch; 0 while not connected. */
+  connectedSince: number
+}
+
+export interface PoolStats {
+  /** Each instance's stats by URI (zeros for one never connected). */
+  instances: Record<string, ConnectionStats>
+  /** Sums over the instances. */
+  total: Omit<ConnectionStats, 'connectedSince'>
+}
+
+/**
+ * The context of a `kharon:request` TracingChannel event. Never the arguments, tuples or
+ * credentials; `name` is a function or space name, a space id, or SQL/Lua text cut to
+ * REQUEST_NAME_LIMIT characters.
+ */
+export interface RequestTraceContext {
+  type: 'ping' | 'call' | 'eval' | 'select' | 'insert' | 'replace' | 'update' | 'upsert' | 'delete' | 'execute' | 'prepare' | 'begin' | 'commit' | 'rollback' | 'watchOnce'
+  name: string | number | null
+  host?: string
+  port?: number
+  path?: string
+  /** The SYNC on the wire: null until the request is sent (published `start` comes first). */
+  sync: number | null
+  /** For requests on a Stream. */
+  streamId?: number
+  /** Pushes received for the request so far (all of them by `asyncStart`). */
+  pushes: number
+  serverVersion: string
+  /** Set before `error` is published. */
+  error?: Error
+}
+
+/** The longest `name` a request trace shows. */
+export declare const REQUEST_NAME_LIMIT: number
 
 /** A user and the chap-sha1 hashes of a password; the text itself is not kept. */
 export declare class Credentials {
@@ -450,6 +513,7 @@ export interface PoolChange extends PoolInstance {
 export declare class Pool extends EventEmitter implements AsyncDisposable {
   private constructor()
   instances(): PoolInstance[]
+  stats(): PoolStats
   add(uri: string): Promise<void>
   remove(uri: string): Promise<void>
   close(): Promise<void>

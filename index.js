@@ -11,6 +11,7 @@ const { connectPool, Pool, PoolWatcher } = require('./lib/pool')
 const { Watcher } = require('./lib/watchers')
 const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
+const { NAME_LIMIT: REQUEST_NAME_LIMIT } = require('./lib/tracing')
 const { NativeCredentials: Credentials } = require('./binding.js')
 
 module.exports = {
@@ -27,6 +28,7 @@ module.exports = {
   Response,
   Credentials,
   IPROTO,
+  REQUEST_NAME_LIMIT,
   Decimal,
   Uuid,
   Datetime,

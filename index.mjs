@@ -19,6 +19,7 @@ export const {
   Interval,
   Extension,
   IPROTO,
+  REQUEST_NAME_LIMIT,
   KharonError,
   ConnectionError,
   TimeoutError,

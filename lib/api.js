@@ -4,7 +4,8 @@
 // has its connection's methods. Each checks its arguments, builds the body and issues it
 // through the class's `_issue` / `_issueCall`, which add what the class adds (a Stream: its
 // STREAM_ID, and the refusal of a lost transaction). `_client` is the Connection that owns
-// the schema, the default tuple mode and the socket.
+// the schema, the default tuple mode and the socket. The last argument of both is what a
+// trace names the request by (function, space or SQL text), never its arguments.
 
 const K = require('./iproto').IPROTO
 const build = require('./requests')
@@ -48,21 +49,21 @@ const noValue = () => undefined
 function requestApi(Base) {
   return class extends Base {
     ping(opts) {
-      return this._issue(K.PING, '', noValue, checkOptions(opts))
+      return this._issue(K.PING, '', noValue, checkOptions(opts), null)
     }
 
     /** Calls a stored function. Resolves to its return values; iterate for its pushes. */
     call(name, args = [], opts) {
       checkName(name, 'function name')
       checkArray(args, 'args')
-      return this._issueCall(K.CALL, build.call(name, args), checkOptions(opts))
+      return this._issueCall(K.CALL, build.call(name, args), checkOptions(opts), name)
     }
 
     /** Evaluates Lua. Resolves to its return values; iterate for its pushes. */
     eval(expr, args = [], opts) {
       if (typeof expr !== 'string') throw new TypeError('expr must be a string')
       checkArray(args, 'args')
-      return this._issueCall(K.EVAL, build.evaluate(expr, args), checkOptions(opts))
+      return this._issueCall(K.EVAL, build.evaluate(expr, args), checkOptions(opts), expr)
     }
 
     /**
@@ -86,7 +87,7 @@ function requestApi(Base) {
         ? (b, s, e, sid) => ({ tuples: client._tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
         : (b, s, e, sid) => client._tuplesOf(b, s, e, sid, mode)
       return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts))
+        this._issue(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
     }
 
     insert(space, tuple, opts) {
@@ -105,7 +106,7 @@ function requestApi(Base) {
       const client = this._client
       const mode = client._tuplesMode(opts)
       return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts))
+        this._issue(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
     }
 
     upsert(space, tuple, ops, opts) {
@@ -114,7 +115,7 @@ function requestApi(Base) {
       opts = checkOptions(opts)
       const client = this._client
       return client._route(space, 0, !Array.isArray(tuple), (sid) =>
-        this._issue(K.UPSERT, build.upsert(sid, client._tupleArray(sid, tuple), ops), noValue, opts))
+        this._issue(K.UPSERT, build.upsert(sid, client._tupleArray(sid, tuple), ops), noValue, opts, space))
     }
 
     delete(space, index, key, opts) {
@@ -124,24 +125,24 @@ function requestApi(Base) {
       const client = this._client
       const mode = client._tuplesMode(opts)
       return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.DELETE, build.del(sid, iid, key), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts))
+        this._issue(K.DELETE, build.del(sid, iid, key), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
     }
 
     /** Runs SQL: { metadata: [{ name, type }], rows, rowCount?, autoincrementIds? }. */
     execute(sql, params = [], opts) {
       if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-      return this._executeBody(build.execute(sql, params), checkOptions(opts))
+      return this._executeBody(build.execute(sql, params), checkOptions(opts), sql)
     }
 
     /** Prepares SQL on the server; the statement runs with stmt.execute(params), here. */
     prepare(sql, opts) {
       if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-      return this._issue(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e)), checkOptions(opts))
+      return this._issue(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e), sql), checkOptions(opts), sql)
     }
 
-    _executeBody(body, opts) {
+    _executeBody(body, opts, sql) {
       const mode = this._client._tuplesMode(opts)
-      return this._issue(K.EXECUTE, body, (b, s, e) => sqlResult(b, s, e, mode), opts)
+      return this._issue(K.EXECUTE, body, (b, s, e) => sqlResult(b, s, e, mode), opts, sql)
     }
 
     #writeTuple(type, space, tuple, opts) {
@@ -150,7 +151,7 @@ function requestApi(Base) {
       const client = this._client
       const mode = client._tuplesMode(opts)
       return client._route(space, 0, client._needsFormat(mode) || !Array.isArray(tuple), (sid) =>
-        this._issue(type, build.tuple(sid, client._tupleArray(sid, tuple)), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts))
+        this._issue(type, build.tuple(sid, client._tupleArray(sid, tuple)), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
     }
   }
 }
@@ -181,9 +182,11 @@ function sqlResult(buf, start, end, mode) {
 /** A statement prepared on the server (PREPARE); it runs where it was prepared (a stream too). */
 class PreparedStatement {
   #owner
+  #sql
 
-  constructor(owner, body) {
+  constructor(owner, body, sql) {
     this.#owner = owner
+    this.#sql = sql
     this.id = body[K.STMT_ID]
     this.bindCount = body[K.BIND_COUNT]
     this.params = (body[K.BIND_METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
@@ -191,12 +194,12 @@ class PreparedStatement {
   }
 
   execute(params = [], opts) {
-    return this.#owner._executeBody(build.execute(this.id, params), checkOptions(opts))
+    return this.#owner._executeBody(build.execute(this.id, params), checkOptions(opts), this.#sql)
   }
 
   /** Unprepare is a PREPARE that names only the statement id. */
   unprepare(opts) {
-    return this.#owner._issue(K.PREPARE, build.unprepare(this.id), noValue, checkOptions(opts))
+    return this.#owner._issue(K.PREPARE, build.unprepare(this.id), noValue, checkOptions(opts), this.#sql)
   }
 }
 

@@ -6,6 +6,8 @@
 const { Response } = require('./response')
 const { decode, tupleFormatsOf } = require('./msgpack')
 const K = require('./iproto').IPROTO
+const { traceSettled } = require('./tracing')
+const { debug, firstBytes } = require('./debug')
 
 /**
  * The DATA (0x30) of a response body in buf[start..end]. `objects`: 3.x tuples (MP_TUPLE)
@@ -21,9 +23,10 @@ function dataOf(buf, start = 0, end = buf.length, objects = false) {
 
 /** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
 class Call extends Response {
-  constructor(transport, highWaterMark, onPush, onPushCtx, objects) {
+  constructor(transport, highWaterMark, onPush, onPushCtx, objects, counters) {
     super(transport, highWaterMark, onPush, onPushCtx)
     this._objects = objects
+    this._counters = counters
   }
 
   _pushValue(chunk) {
@@ -36,6 +39,7 @@ class Call extends Response {
     try {
       value = dataOf(data, start, end, this._objects)
     } catch (err) {
+      undecodable(err, data, start, end)
       return this._settle(err)
     }
     this._settleValue(value)
@@ -44,14 +48,16 @@ class Call extends Response {
 
 /** A request resolved into a native promise with a decoding step (no pushes expected). */
 class Decoded {
-  constructor(resolve, reject, decodeBody) {
+  constructor(resolve, reject, decodeBody, counters) {
     this._resolve = resolve
     this._reject = reject
     this._decode = decodeBody
+    this._counters = counters
     this._transport = null
     this._timer = null
     this._signal = null
     this._onAbort = null
+    this._trace = null
   }
 
   _push() {}
@@ -60,16 +66,24 @@ class Decoded {
     let value
     try {
       value = this._decode(data, start, end)
-    } catch (decodeErr) {
-      return this._reject(decodeErr)
+    } catch (err) {
+      undecodable(err, data, start, end)
+      return this._settle(err)
     }
     this._resolve(value)
+    if (this._trace !== null) traceSettled(this._trace, null)
   }
 
   /** Failures only: successes arrive through _complete. */
   _settle(err) {
     this._reject(err)
+    this._counters.failed(err)
+    if (this._trace !== null) traceSettled(this._trace, err)
   }
+}
+
+function undecodable(err, data, start, end) {
+  if (debug.enabled) debug('cannot decode a response body of %d bytes (%s), starting %s', end - start, err.message, firstBytes(data, start, end))
 }
 
 module.exports = { Call, Decoded, dataOf }

@@ -16,6 +16,9 @@ const { WatchRegistry } = require('./watchers')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
+const { Counters } = require('./stats')
+const { RequestContext, traced, traceRequest, publishConnect, publishDisconnect, publishReconnect } = require('./tracing')
+const { debug, addressOf } = require('./debug')
 
 const ER_TRANSACTION_CONFLICT = 97
 const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, maxRetries: Infinity })
@@ -91,6 +94,8 @@ class Connection extends requestApi(EventEmitter) {
   #generation = 0
   #watchers = new WatchRegistry(() => this.#refReconnectTimer())
   #shutdownWatcher = null
+  #counters = new Counters()
+  #connectedSince = 0
 
   /** Use connect(). */
   constructor(token, transport, connectOptions, options) {
@@ -148,6 +153,29 @@ class Connection extends requestApi(EventEmitter) {
   }
 
   /**
+   * Counts since connect(), across reconnects, as plain numbers: { pending (in flight or
+   * queued), writableLength, requests, errors, timeouts, reconnects, pushes, bytesSent,
+   * bytesReceived, connectedSince (ms since the epoch; 0 while not connected) }.
+   */
+  stats() {
+    const c = this.#counters
+    // A closed transport's traffic is in the counters already.
+    const open = this.#transport.closed ? null : this.#transport
+    return {
+      pending: (open === null ? 0 : open.pending) + this.#queue.length,
+      writableLength: open === null ? 0 : open.writableLength,
+      requests: c.requests,
+      errors: c.errors,
+      timeouts: c.timeouts,
+      reconnects: c.reconnects,
+      pushes: c.pushes + (open === null ? 0 : open.pushCount),
+      bytesSent: c.bytesSent + (open === null ? 0 : open.bytesSent),
+      bytesReceived: c.bytesReceived + (open === null ? 0 : open.bytesReceived),
+      connectedSince: this.#state === 'connected' || this.#state === 'draining' ? this.#connectedSince : 0,
+    }
+  }
+
+  /**
    * Closes gracefully: new requests fail at once, those in flight may finish (for at most
    * `timeout` ms when given), then the socket closes. Requests waiting for a reconnect fail.
    */
@@ -187,14 +215,21 @@ class Connection extends requestApi(EventEmitter) {
 
   #finish() {
     if (this.#state === 'closed') return
+    const wasOpen = !this.#transport.closed
     this.#state = 'closed'
     this.#transport.close()
     this.#watchers.end(null)
+    if (wasOpen) {
+      this.#counters.addTraffic(this.#transport)
+      if (debug.enabled) debug('closed the connection to %s', addressOf(this.#connectOptions))
+      publishDisconnect(this.#connectOptions, { error: null })
+    }
     this.emit('close')
   }
 
   #adopt(transport) {
     this.#transport = transport
+    this.#connectedSince = Date.now()
     this.#generation++
     transport.once('close', (err) => this.#lost(transport, err))
     transport.on('drain', () => this.emit('drain'))
@@ -221,7 +256,7 @@ class Connection extends requestApi(EventEmitter) {
     if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
     opts = checkOptions(opts)
     if (this.#transport._serverHas('watch_once')) {
-      return this._request(K.WATCH_ONCE, build.watchKey(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null)
+      return this._request(K.WATCH_ONCE, build.watchKey(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null, key)
     }
     let watcher
     try {
@@ -246,6 +281,9 @@ class Connection extends requestApi(EventEmitter) {
   // The socket is gone: what was in flight has failed; reconnect unless told not to.
   #lost(transport, err) {
     if (transport !== this.#transport || (this.#state !== 'connected' && this.#state !== 'draining')) return
+    this.#counters.addTraffic(transport)
+    if (debug.enabled) debug('disconnected from %s: %s (%s)', addressOf(this.#connectOptions), err.message, err.code)
+    publishDisconnect(this.#connectOptions, { error: err })
     this.#lastError = err
     // The state moves first, so a request made by a 'disconnect' listener is queued (or
     // refused) rather than sent on the dead transport.
@@ -278,6 +316,8 @@ class Connection extends requestApi(EventEmitter) {
     }
     const base = Math.min(maxDelay, initialDelay * 2 ** (this.#attempt - 1))
     const delay = Math.round(base / 2 + (Math.random() * base) / 2)
+    if (debug.enabled) debug('reconnect attempt %d to %s in %d ms', this.#attempt, addressOf(this.#connectOptions), delay)
+    publishReconnect(this.#connectOptions, { attempt: this.#attempt, delay, error: this.#lastError })
     this.emit('reconnecting', { attempt: this.#attempt, delay, error: this.#lastError })
     this.#reconnectTimer = setTimeout(this.#tryReconnect, delay)
     this.#refReconnectTimer()
@@ -297,6 +337,7 @@ class Connection extends requestApi(EventEmitter) {
     try {
       transport = await Transport.connect(this.#connectOptions)
     } catch (err) {
+      publishConnect(this.#connectOptions, { attempt: this.#attempt, error: err })
       if (this.#state !== 'reconnecting') return
       this.#lastError = err
       this.#scheduleReconnect()
@@ -308,6 +349,8 @@ class Connection extends requestApi(EventEmitter) {
     }
     this.#adopt(transport)
     this.#state = 'connected'
+    this.#counters.reconnects++
+    publishConnected(this.#connectOptions, transport, this.#attempt)
     this.#attempt = 0
     this.#queue.sendAll(transport)
     this._init().then(() => {
@@ -324,7 +367,17 @@ class Connection extends requestApi(EventEmitter) {
   }
 
   // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
-  #dispatch(type, body, entry, options, streamId = 0, refusal = null) {
+  #dispatch(type, body, entry, options, streamId = 0, refusal = null, name = null) {
+    this.#counters.requests++
+    if (traced()) {
+      entry._trace = new RequestContext(type, name, this.#connectOptions, this.#transport.serverVersion, streamId)
+      traceRequest(entry._trace, () => this.#send(type, body, entry, options, streamId, refusal))
+    } else {
+      this.#send(type, body, entry, options, streamId, refusal)
+    }
+  }
+
+  #send(type, body, entry, options, streamId, refusal) {
     if (this.#state === 'connected' && refusal === null) {
       this.#transport._send(type, body, entry, options, streamId)
       return
@@ -356,7 +409,8 @@ class Connection extends requestApi(EventEmitter) {
   #fetchSpace(spaceId) {
     return new Promise((resolve, reject) => {
       const decodeSpace = (b, s, e) => ({ tuples: dataOf(b, s, e) || [], schemaVersion: this.#transport.schemaVersion })
-      this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), new Decoded(resolve, reject, decodeSpace))
+      const entry = new Decoded(resolve, reject, decodeSpace, this.#counters)
+      this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), entry, undefined, 0, null, spaceId)
     })
   }
 
@@ -369,12 +423,12 @@ class Connection extends requestApi(EventEmitter) {
     return this
   }
 
-  _issue(type, body, decodeBody, opts) {
-    return this._request(type, body, decodeBody, opts, 0, null)
+  _issue(type, body, decodeBody, opts, name) {
+    return this._request(type, body, decodeBody, opts, 0, null, name)
   }
 
-  _issueCall(type, body, opts) {
-    return this._withPushes(type, body, opts, 0, null)
+  _issueCall(type, body, opts, name) {
+    return this._withPushes(type, body, opts, 0, null, name)
   }
 
   _tuplesMode(opts) {
@@ -385,22 +439,22 @@ class Connection extends requestApi(EventEmitter) {
    * Sends a call/eval on stream `streamId` (0: none), or fails it with `refusal` without
    * sending anything; returns its Call.
    */
-  _withPushes(type, body, opts, streamId, refusal) {
+  _withPushes(type, body, opts, streamId, refusal, name) {
     const onPush = opts.onPush
     if (onPush !== undefined) checkFunction(onPush, 'onPush')
     const hwm = opts.highWaterMark === undefined
       ? this.#transport.pushHighWaterMark
       : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
-    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects')
-    this.#dispatch(type, body, result, this.#deadline(opts), streamId, refusal)
+    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects', this.#counters)
+    this.#dispatch(type, body, result, this.#deadline(opts), streamId, refusal, name)
     return result
   }
 
   /** Like _withPushes, for a request without pushes: a promise of its decoded body. */
-  _request(type, body, decodeBody, opts, streamId, refusal) {
+  _request(type, body, decodeBody, opts, streamId, refusal, name) {
     const options = this.#deadline(opts)
     return new Promise((resolve, reject) => {
-      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody), options, streamId, refusal)
+      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody, this.#counters), options, streamId, refusal, name)
     })
   }
 
@@ -553,7 +607,14 @@ async function connect(target, options = {}) {
   // Reconnects authenticate with the hashes; the password itself is not kept.
   const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, fetchSchema, ...connectOptions } = merged
   connectOptions.credentials = credentialsOf(merged)
-  const transport = await Transport.connect(connectOptions)
+  let transport
+  try {
+    transport = await Transport.connect(connectOptions)
+  } catch (err) {
+    publishConnect(connectOptions, { attempt: 0, error: err })
+    throw err
+  }
+  publishConnected(connectOptions, transport, 0)
   const conn = new Connection(kCreate, transport, connectOptions, client)
   try {
     await conn._init()
@@ -562,6 +623,10 @@ async function connect(target, options = {}) {
     throw err
   }
   return conn
+}
+
+function publishConnected(address, transport, attempt) {
+  publishConnect(address, { attempt, serverVersion: transport.serverVersion, protocol: transport.protocol })
 }
 
 function reconnectOptions(v) {

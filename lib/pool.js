@@ -11,6 +11,7 @@ const { connect } = require('./client')
 const { ConnectionError, TimeoutError, abortError } = require('./errors')
 const { unsupported } = require('./protocol')
 const { checkNumber, checkDeadline, describe, MILLISECONDS } = require('./args')
+const { zeroStats, totalOf } = require('./stats')
 
 const MODES = ['rw', 'ro', 'prefer-ro', 'prefer-rw', 'any']
 const DEFAULT_MODE = Object.freeze({ ping: 'any', select: 'any' })
@@ -66,6 +67,16 @@ class Pool extends EventEmitter {
   /** [{ uri, connected, ro, lastError }] */
   instances() {
     return [...this.#instances.values()].map((i) => i.info())
+  }
+
+  /**
+   * `{ instances: { [uri]: Connection#stats() }, total }`: each instance's counts (zeros for one
+   * never connected) and their sums (without connectedSince).
+   */
+  stats() {
+    const instances = {}
+    for (const inst of this.#instances.values()) instances[inst.uri] = inst.conn === null ? zeroStats() : inst.conn.stats()
+    return { instances, total: totalOf(Object.values(instances)) }
   }
 
   /** Adds an instance and connects to it (in the background when it is down). */

@@ -2,6 +2,7 @@
 
 const { PushOverflowError, TimeoutError } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
+const { traceSettled } = require('./tracing')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
@@ -51,6 +52,9 @@ class Response {
     this._timer = null
     this._signal = null
     this._onAbort = null
+    // The client's: its Counters, and the trace context while someone subscribes.
+    this._counters = null
+    this._trace = null
   }
 
   /** The value a push yields; the client's Call decodes it. */
@@ -60,6 +64,7 @@ class Response {
 
   /** Called by the transport for each push of this request, in server order. */
   _push(chunk) {
+    if (this._trace !== null) this._trace.pushes++
     if (this._onPush !== undefined) {
       try {
         this._onPush(this._pushValue(chunk), this._onPushCtx)
@@ -111,6 +116,8 @@ class Response {
     this._result = err
     if (this._reject !== null) this._reject(err)
     this._afterSettle()
+    if (this._counters !== null) this._counters.failed(err)
+    if (this._trace !== null) traceSettled(this._trace, err)
   }
 
   _settleValue(value) {
@@ -118,6 +125,7 @@ class Response {
     this._result = value
     if (this._resolve !== null) this._resolve(value)
     this._afterSettle()
+    if (this._trace !== null) traceSettled(this._trace, null)
   }
 
   _afterSettle() {
@@ -299,6 +307,7 @@ class CallbackRequest {
     this._timer = null
     this._signal = null
     this._onAbort = null
+    this._trace = null
   }
 
   _push(chunk) {

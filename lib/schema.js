@@ -5,6 +5,7 @@
 // one fetch, so a burst of requests by name on a fresh connection costs a single round trip.
 
 const { TarantoolError } = require('./errors')
+const { debug } = require('./debug')
 
 const VSPACE = 281
 const VINDEX = 289
@@ -62,6 +63,7 @@ class Schema {
     this.byName = byName
     this.byId = byId
     this.version = Math.min(spaces.schemaVersion, indexes.schemaVersion)
+    if (debug.enabled) debug('schema: fetched %d spaces and %d indexes (schema version %d)', spaces.tuples.length, indexes.tuples.length, this.version)
   }
 
   /**

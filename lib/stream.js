@@ -95,7 +95,7 @@ class Stream extends requestApi(Object) {
     const generation = this.#conn._sendingGeneration()
     this.#txn = OPEN
     this.#generation = generation
-    return this.#conn._request(K.BEGIN, body, noValue, checkOptions(options), this.#id, null).catch((err) => {
+    return this.#conn._request(K.BEGIN, body, noValue, checkOptions(options), this.#id, null, null).catch((err) => {
       // Refused by the server: no transaction, unless one was open already (ACTIVE_TRANSACTION).
       if (err instanceof TarantoolError && err.errcode !== ER_ACTIVE_TRANSACTION && this.#generation === generation) this.#txn = NONE
       throw err
@@ -116,12 +116,12 @@ class Stream extends requestApi(Object) {
     if (this.inTransaction) await this.rollback()
   }
 
-  _issue(type, body, decodeBody, opts) {
-    return this.#conn._request(type, body, decodeBody, opts, this.#id, this._lostError())
+  _issue(type, body, decodeBody, opts, name) {
+    return this.#conn._request(type, body, decodeBody, opts, this.#id, this._lostError(), name)
   }
 
-  _issueCall(type, body, opts) {
-    return this.#conn._withPushes(type, body, opts, this.#id, this._lostError())
+  _issueCall(type, body, opts, name) {
+    return this.#conn._withPushes(type, body, opts, this.#id, this._lostError(), name)
   }
 
   /** ERR_TRANSACTION_LOST once the connection that carried the open transaction is gone. */
@@ -139,7 +139,7 @@ class Stream extends requestApi(Object) {
   #finish(type, what, options) {
     const refusal = this._lostError() ?? this.#unsupported(what)
     if (refusal === null) this.#txn = NONE
-    return this.#conn._request(type, '', noValue, checkOptions(options), this.#id, refusal)
+    return this.#conn._request(type, '', noValue, checkOptions(options), this.#id, refusal, null)
   }
 
   #unsupported(what) {

@@ -6,6 +6,7 @@ const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse,
 const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
+const { debug, addressOf } = require('./debug')
 
 const CHUNK = 0x80
 const EVENT = 76
@@ -65,6 +66,8 @@ class Transport extends EventEmitter {
   #protocol
   #serverFeatures
   #sessionFeatures
+  #pushCount = 0
+  #bytesSent = 0
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
@@ -127,6 +130,21 @@ class Transport extends EventEmitter {
     if (callback === undefined) return promise
     promise.then((t) => callback(null, t), (err) => callback(err))
     return undefined
+  }
+
+  /** Pushes (IPROTO_CHUNK) received on this connection. */
+  get pushCount() {
+    return this.#pushCount
+  }
+
+  /** Bytes of requests handed to the socket. */
+  get bytesSent() {
+    return this.#bytesSent
+  }
+
+  /** Bytes read from the socket after the handshake. */
+  get bytesReceived() {
+    return this.#native.bytesReceived
   }
 
   /** Number of requests awaiting their final response. */
@@ -228,6 +246,7 @@ class Transport extends EventEmitter {
     }
     const sync = this.#takeSync()
     this.#encode(type, sync, body, streamId, bodyLen)
+    if (entry._trace !== null) entry._trace.sync = sync
     if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
@@ -326,9 +345,11 @@ class Transport extends EventEmitter {
       if (now - this.#pingSentAt >= timeout) return this.#silent(now)
       return this.#schedule(this.#pingSentAt + timeout - now)
     }
+    if (this.#pingSentAt !== 0 && debug.enabled) debug('heartbeat: the server is alive (bytes came %d ms after PING)', Math.round(this.#lastRead - this.#pingSentAt))
     this.#pingSentAt = 0
     const quiet = now - this.#lastRead
     if (quiet < interval) return this.#schedule(interval - quiet)
+    if (debug.enabled) debug('heartbeat: PING after %d ms of silence', Math.round(quiet))
     this._notify(PING, EMPTY)
     this.#pingSentAt = now
     this.#schedule(timeout)
@@ -340,6 +361,7 @@ class Transport extends EventEmitter {
       `the server sent nothing for ${Math.round(now - this.#lastRead)} ms, not even an answer to PING within ${this.#heartbeat.timeout} ms`,
       'ETIMEDOUT',
     )
+    if (debug.enabled) debug('heartbeat: the server is dead: %s', err.message)
     this.#native.close()
     this.#end(err)
   }
@@ -435,6 +457,7 @@ class Transport extends EventEmitter {
     if (this.#outLen === 0) return
     if (!this.#closed) {
       this.#native.write(this.#out.subarray(0, this.#outLen))
+      this.#bytesSent += this.#outLen
       this.#backlog = this.#native.writeBacklog
       if (this.#backlog > 0) this.#watchDrain()
     }
@@ -463,6 +486,7 @@ class Transport extends EventEmitter {
           continue
         }
         if (status === CHUNK) {
+          this.#pushCount++
           entry._push(data.subarray(meta[i + 3], meta[i + 4]))
           continue
         }
@@ -477,7 +501,11 @@ class Transport extends EventEmitter {
         }
       }
     }
-    if (closed !== undefined && closed !== null && !this.#closed) this.#end(fromInfo(closed))
+    if (closed !== undefined && closed !== null && !this.#closed) {
+      const err = fromInfo(closed)
+      if (err.code === 'ERR_PROTOCOL' && debug.enabled) debug('protocol error, closing: %s', err.message)
+      this.#end(err)
+    }
   }
 
   _pauseReading() {
@@ -594,17 +622,32 @@ function credentialsOf(o) {
 
 async function openTransport(options) {
   let transport
+  const address = addressOf(options.native)
+  if (debug.enabled) debug('connect %s (timeout %d ms)', address, options.native.connectTimeout)
   const result = await native.connect(options.native, options.credentials, (data, metaOffset, closed) => {
     transport._deliver(data, metaOffset, closed)
   })
-  if (!(result instanceof native.NativeConnection)) throw fromInfo(result)
+  if (!(result instanceof native.NativeConnection)) {
+    const err = fromInfo(result)
+    if (debug.enabled) debug('connect %s failed: %s (%s)', address, err.message, err.code)
+    throw err
+  }
   transport = new Transport(kConnect, result, options)
+  if (debug.enabled) logSession(address, transport, options.credentials)
   const refused = requirementError(options.required, transport.protocol, transport.serverVersion)
   if (refused !== null) {
     transport.close()
     throw refused
   }
   return transport
+}
+
+function logSession(address, transport, credentials) {
+  debug('connected to %s: Tarantool %s', address, transport.serverVersion)
+  debug('auth: %s', credentials === null ? 'guest (no credentials)' : `signed in as ${JSON.stringify(credentials.user)}`)
+  const { version, features } = transport.protocol
+  if (version === 0) debug('negotiation: no IPROTO_ID (Tarantool %s has none)', transport.serverVersion)
+  else debug('negotiation: protocol version %d, server features: %s', version, features.join(', ') || 'none')
 }
 
 module.exports = { Transport, credentialsOf }

@@ -96,6 +96,12 @@ impl NativeConnection {
         self.connection.write_backlog() as f64
     }
 
+    /// Bytes read from the socket after the handshake (stats; read after close too).
+    #[napi(getter)]
+    pub fn bytes_received(&self) -> f64 {
+        self.connection.bytes_received() as f64
+    }
+
     /// Keeps Node's event loop alive until `unref` (called when requests are pending).
     #[napi(js_name = "ref", catch_unwind)]
     pub fn keep_alive(&mut self, env: &Env) -> Result<()> {

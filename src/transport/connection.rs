@@ -105,6 +105,8 @@ struct Reader {
     buf: Vec<u8>,
     need: usize,
     max_frame_size: usize,
+    /// Bytes read from the socket since the handshake.
+    received: u64,
 }
 
 /// The handle the binding holds. Dropping it closes the connection.
@@ -141,7 +143,8 @@ impl Connection {
             on_end,
         });
         supervise(shared.clone(), write_loop(shared.clone()));
-        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size };
+        let received = leftover.len() as u64;
+        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size, received };
         Ok(Connection { shared, reader: Mutex::new(reader), greeting, protocol })
     }
 
@@ -188,7 +191,7 @@ impl Connection {
     /// delivered: what TCP put in one segment must not decide whether a valid response arrives.
     pub fn read(&self) -> Delivery {
         let mut reader = self.reader.lock().unwrap();
-        let Reader { buf, need, max_frame_size } = &mut *reader;
+        let Reader { buf, need, max_frame_size, received } = &mut *reader;
         let mut failure = None;
         let mut eof = false;
         let mut taken = 0;
@@ -212,6 +215,7 @@ impl Connection {
                 }
             }
         }
+        *received += taken as u64;
         let (batch, cut) = cut_frames(buf, *max_frame_size);
         match cut {
             Ok(n) => *need = n,
@@ -243,6 +247,11 @@ impl Connection {
         }
         ending.delivered = ending.reason.is_some();
         ending.reason.clone()
+    }
+
+    /// Bytes read from the socket after the handshake.
+    pub fn bytes_received(&self) -> u64 {
+        self.reader.lock().unwrap().received
     }
 
     pub fn has_ended(&self) -> bool {
@@ -369,7 +378,7 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Resul
                 pos += len;
             }
             Ok(Next::Partial { need }) => break Ok(need),
-            Err(e) => break Err(e),
+            Err(e) => break Err(with_frame_context(e, &buf[pos..])),
         }
     };
     if pos == 0 {
@@ -381,6 +390,20 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Resul
     buf.truncate(pos);
     let data = std::mem::replace(buf, rest);
     (Some(Batch { data, meta }), outcome)
+}
+
+/// How many leading bytes of a bad frame a protocol error shows.
+const SHOWN_BYTES: usize = 16;
+
+/// Adds to a framing error what is needed to recognise the frame: its size and first bytes.
+fn with_frame_context(e: TransportError, frame: &[u8]) -> TransportError {
+    let TransportError::Protocol(why) = e else { return e };
+    let head: Vec<String> = frame.iter().take(SHOWN_BYTES).map(|b| format!("{b:02x}")).collect();
+    let size = match frame::check(frame, usize::MAX) {
+        Ok(Check::Complete { len }) => format!("frame of {len} bytes"),
+        _ => format!("{} bytes received", frame.len()),
+    };
+    TransportError::Protocol(format!("{why} ({size}, starting {})", head.join(" ")))
 }
 
 enum Next {
@@ -478,5 +501,21 @@ mod tests {
         let batch = batch.expect("the whole frame is delivered");
         assert_eq!((batch.frames(), batch.data.len()), (1, good));
         assert!(matches!(outcome, Err(TransportError::Protocol(_))));
+    }
+
+    #[test]
+    fn a_bad_frame_is_shown_by_its_size_and_first_bytes() {
+        let mut buf = vec![0x05, 0x81, 0xc1, 0x00, 0x00, 0x00];
+        match cut_frames(&mut buf, 1 << 20).1 {
+            Err(TransportError::Protocol(why)) => {
+                assert!(why.ends_with("(frame of 6 bytes, starting 05 81 c1 00 00 00)"), "{why}")
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+        let mut buf = vec![0xce, 0x7f, 0xff, 0xff, 0xff, 0x82];
+        match cut_frames(&mut buf, 1 << 20).1 {
+            Err(TransportError::Protocol(why)) => assert!(why.contains("6 bytes received, starting ce 7f ff ff ff 82"), "{why}"),
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
     }
 }
