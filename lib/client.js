@@ -368,6 +368,8 @@ class Connection extends requestApi(EventEmitter) {
 
   // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
   #dispatch(type, body, entry, options, streamId = 0, refusal = null, name = null) {
+    // Bad options are a TypeError thrown to the caller, not a request.
+    checkDeadline(options)
     this.#counters.requests++
     if (traced()) {
       entry._trace = new RequestContext(type, name, this.#connectOptions, this.#transport.serverVersion, streamId)
@@ -382,7 +384,6 @@ class Connection extends requestApi(EventEmitter) {
       this.#transport._send(type, body, entry, options, streamId)
       return
     }
-    checkDeadline(options)
     const err = refusal ?? this.#cannotQueue(options)
     if (err !== null) {
       process.nextTick(() => entry._settle(err))

@@ -71,11 +71,12 @@ class Pool extends EventEmitter {
 
   /**
    * `{ instances: { [uri]: Connection#stats() }, total }`: each instance's counts (zeros for one
-   * never connected) and their sums (without connectedSince).
+   * never connected) and their sums (without connectedSince). The URIs are without their
+   * passwords: stats end up on dashboards and in logs.
    */
   stats() {
     const instances = {}
-    for (const inst of this.#instances.values()) instances[inst.uri] = inst.conn === null ? zeroStats() : inst.conn.stats()
+    for (const inst of this.#instances.values()) instances[withoutPassword(inst.uri)] = inst.conn === null ? zeroStats() : inst.conn.stats()
     return { instances, total: totalOf(Object.values(instances)) }
   }
 
@@ -515,6 +516,14 @@ class PendingCall {
     const { call } = await this.#call
     yield * open(call)
   }
+}
+
+/** 'user:pass@host:port' as 'user@host:port'. */
+function withoutPassword(uri) {
+  const at = uri.lastIndexOf('@')
+  if (at < 0) return uri
+  const colon = uri.indexOf(':', uri.startsWith('tarantool://') ? 'tarantool://'.length : 0)
+  return colon >= 0 && colon < at ? uri.slice(0, colon) + uri.slice(at) : uri
 }
 
 /**
