@@ -29,8 +29,14 @@ class Call extends Response {
     this._counters = counters
   }
 
-  _pushValue(chunk) {
-    return dataOf(chunk, 0, chunk.length, this._objects)[0]
+  _pushValue(data, start, end) {
+    // A push body is {DATA: [value]}: 2.6 writes the array as array32 (dd 00 00 00 01).
+    if (data[start] === 0x81 && data[start + 1] === 0x30 && !this._objects) {
+      const b = data[start + 2]
+      if (b === 0x91) return decode(data, start + 3, end)
+      if (b === 0xdd && data[start + 3] === 0 && data[start + 4] === 0 && data[start + 5] === 0 && data[start + 6] === 1) return decode(data, start + 7, end)
+    }
+    return dataOf(data, start, end, this._objects)[0]
   }
 
   // Decodes straight from the delivery: no Buffer made for the body.
@@ -60,7 +66,7 @@ class Decoded {
     this._trace = null
   }
 
-  _push() {}
+  _pushes() {}
 
   _complete(data, start, end) {
     let value

@@ -11,6 +11,21 @@ const DONE = 1
 const FAILED = 2
 const DONE_RESULT = Object.freeze({ value: undefined, done: true })
 const EMPTY_QUEUE = Object.freeze([])
+/** u32 words per frame in a delivery's meta (src/binding/delivery.rs): status, sync, schema version, body start, body end. */
+const META_WORDS = 5
+
+/**
+ * Buffered pushes of one request from one delivery: frames meta[at..to). The delivery's meta
+ * already says where each body lies, so buffering a push writes nothing and makes nothing.
+ */
+class Run {
+  constructor(data, meta, at, to) {
+    this.data = data
+    this.meta = meta
+    this.at = at
+    this.to = to
+  }
+}
 
 function rethrowLater(err) {
   process.nextTick(() => {
@@ -40,8 +55,8 @@ class Response {
     this._promise = null
     this._resolve = null
     this._reject = null
-    // Made on the first buffered push: most requests have none.
-    this._queue = EMPTY_QUEUE
+    // Runs of buffered pushes, made on the first (most requests have none).
+    this._runs = EMPTY_QUEUE
     this._head = 0
     this._bytes = 0
     this._iterating = false
@@ -57,47 +72,65 @@ class Response {
     this._trace = null
   }
 
-  /** The value a push yields; the client's Call decodes it. */
-  _pushValue(chunk) {
-    return chunk
+  /** The value a push with body data[start..end] yields: the body; the client's Call decodes it. */
+  _pushValue(data, start, end) {
+    return data.subarray(start, end)
   }
 
-  /** Called by the transport for each push of this request, in server order. */
-  _push(chunk) {
-    if (this._trace !== null) this._trace.pushes++
+  /**
+   * Called by the transport with a run of this request's pushes, in server order: the frames
+   * meta[from..to) of a delivery (META_WORDS each).
+   */
+  _pushes(data, meta, from, to) {
+    if (this._trace !== null) this._trace.pushes += (to - from) / META_WORDS
+    // A callback may end the request (closing the connection): what follows is not its.
     if (this._onPush !== undefined) {
-      try {
-        this._onPush(this._pushValue(chunk), this._onPushCtx)
-      } catch (err) {
-        rethrowLater(err)
-      }
+      for (let i = from; i < to && this._state === PENDING; i += META_WORDS) this._callOnPush(data, meta[i + 3], meta[i + 4])
       return
     }
+    if (this._state === PENDING) this._keep(data, meta, from, to)
+  }
+
+  _callOnPush(data, start, end) {
+    try {
+      this._onPush(this._pushValue(data, start, end), this._onPushCtx)
+    } catch (err) {
+      rethrowLater(err)
+    }
+  }
+
+  // Hands the first push to a waiting next() and buffers the others.
+  _keep(data, meta, from, to) {
     // After a drop, later pushes would leave a silent gap: the iterator ends in an error.
     if (this._discarded || this._overflowed) return
     if (this._iterating) {
       if (this._waiter !== null) {
-        this._wakeWith(chunk)
-        return
+        this._wakeWith(data, meta[from + 3], meta[from + 4])
+        from += META_WORDS
+        if (from === to || this._discarded) return
       }
-      this._enqueue(chunk)
+      this._enqueue(data, meta, from, to, bodyBytes(meta, from, to))
       if (!this._pausing && this._bytes > this._highWaterMark) {
         this._pausing = true
         this._transport._pauseReading()
       }
       return
     }
-    if (this._bytes + chunk.length > this._highWaterMark) {
-      this._overflowed = true
-      return
+    // Not iterated (yet): what fits under the mark is kept, the rest dropped.
+    let bytes = 0
+    let fit = from
+    while (fit < to && this._bytes + bytes + meta[fit + 4] - meta[fit + 3] <= this._highWaterMark) {
+      bytes += meta[fit + 4] - meta[fit + 3]
+      fit += META_WORDS
     }
-    this._enqueue(chunk)
+    if (fit > from) this._enqueue(data, meta, from, fit, bytes)
+    if (fit < to) this._overflowed = true
   }
 
-  _enqueue(chunk) {
-    if (this._queue === EMPTY_QUEUE) this._queue = []
-    this._queue.push(chunk)
-    this._bytes += chunk.length
+  _enqueue(data, meta, from, to, bytes) {
+    if (this._runs === EMPTY_QUEUE) this._runs = []
+    this._runs.push(new Run(data, meta, from, to))
+    this._bytes += bytes
   }
 
   /** Called by the transport with a successful final body, as a range of a delivery. */
@@ -132,7 +165,7 @@ class Response {
     this._resolve = this._reject = null
     // Nothing more can arrive for this request, so its buffer can no longer grow.
     this._stopPausing()
-    if (this._waiter !== null && this._head === this._queue.length) this._finishWaiter()
+    if (this._waiter !== null && this._head === this._runs.length) this._finishWaiter()
   }
 
   then(onFulfilled, onRejected) {
@@ -184,20 +217,28 @@ class Response {
   }
 
   _next() {
-    if (this._head < this._queue.length) {
-      const chunk = this._queue[this._head]
-      this._queue[this._head++] = undefined
-      this._bytes -= chunk.length
-      if (this._head === this._queue.length) {
-        this._queue = EMPTY_QUEUE
-        this._head = 0
-      } else if (this._head > 1024 && this._head * 2 > this._queue.length) {
-        this._queue = this._queue.slice(this._head)
-        this._head = 0
+    const runs = this._runs
+    if (this._head < runs.length) {
+      const run = runs[this._head]
+      const at = run.at
+      const start = run.meta[at + 3]
+      const end = run.meta[at + 4]
+      run.at = at + META_WORDS
+      if (run.at === run.to) {
+        // The delivery may be freed once none of its pushes is left.
+        runs[this._head++] = undefined
+        if (this._head === runs.length) {
+          this._runs = EMPTY_QUEUE
+          this._head = 0
+        } else if (this._head > 1024 && this._head * 2 > runs.length) {
+          this._runs = runs.slice(this._head)
+          this._head = 0
+        }
       }
+      this._bytes -= end - start
       if (this._pausing && this._bytes <= this._highWaterMark / 4) this._stopPausing()
       try {
-        return Promise.resolve({ value: this._pushValue(chunk), done: false })
+        return Promise.resolve({ value: this._pushValue(run.data, start, end), done: false })
       } catch (err) {
         this._discard()
         return Promise.reject(err)
@@ -228,10 +269,10 @@ class Response {
     })
   }
 
-  _wakeWith(chunk) {
+  _wakeWith(data, start, end) {
     let value
     try {
-      value = this._pushValue(chunk)
+      value = this._pushValue(data, start, end)
     } catch (err) {
       const waiter = this._waiter
       this._waiter = null
@@ -262,7 +303,7 @@ class Response {
   /** Drops what is buffered and everything still to come (net.box future:discard()). */
   _discard() {
     this._discarded = true
-    this._queue = EMPTY_QUEUE
+    this._runs = EMPTY_QUEUE
     this._head = 0
     this._bytes = 0
     this._stopPausing()
@@ -274,6 +315,12 @@ class Response {
       this._transport._resumeReading()
     }
   }
+}
+
+function bodyBytes(meta, from, to) {
+  let bytes = 0
+  for (let i = from; i < to; i += META_WORDS) bytes += meta[i + 4] - meta[i + 3]
+  return bytes
 }
 
 class PushIterator {
@@ -310,12 +357,14 @@ class CallbackRequest {
     this._trace = null
   }
 
-  _push(chunk) {
+  _pushes(data, meta, from, to) {
     if (this._onPush === undefined) return
-    try {
-      this._onPush(chunk, this._onPushCtx)
-    } catch (err) {
-      rethrowLater(err)
+    for (let i = from; i < to && !this._transport.closed; i += META_WORDS) {
+      try {
+        this._onPush(data.subarray(meta[i + 3], meta[i + 4]), this._onPushCtx)
+      } catch (err) {
+        rethrowLater(err)
+      }
     }
   }
 
@@ -333,4 +382,4 @@ class CallbackRequest {
   }
 }
 
-module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK }
+module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS }

@@ -4,7 +4,7 @@ const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
 const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
 const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
-const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK } = require('./response')
+const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
 
@@ -24,7 +24,6 @@ const DEFAULT_CONNECT_TIMEOUT = 10000
 // How often a backlog is looked at until it drains.
 const DRAIN_POLL_MS = 5
 const ERROR_FLAG = 0x8000
-const META_WORDS = 5
 // Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
 // + key(1) + stream id (<=9).
 const MAX_HEAD = 27
@@ -246,7 +245,11 @@ class Transport extends EventEmitter {
     }
     const sync = this.#takeSync()
     this.#encode(type, sync, body, streamId, bodyLen)
-    if (entry._trace !== null) entry._trace.sync = sync
+    if (entry._trace !== null) {
+      // A request that waited for a reconnect may go to another server than it was issued to.
+      entry._trace.sync = sync
+      entry._trace.serverVersion = this.serverVersion
+    }
     if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
     this.#pending.set(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
@@ -486,8 +489,13 @@ class Transport extends EventEmitter {
           continue
         }
         if (status === CHUNK) {
-          this.#pushCount++
-          entry._push(data.subarray(meta[i + 3], meta[i + 4]))
+          // Pushes come in runs for one request: each run is handed over in one call.
+          const sync = meta[i + 1]
+          let to = i + META_WORDS
+          while (to < meta.length && meta[to] === CHUNK && meta[to + 1] === sync) to += META_WORDS
+          this.#pushCount += (to - i) / META_WORDS
+          entry._pushes(data, meta, i, to)
+          i = to - META_WORDS
           continue
         }
         pending.delete(meta[i + 1])
