@@ -468,14 +468,13 @@ class Transport extends EventEmitter {
   }
 
   /** Called by the binding with every frame read since its last call. */
-  _deliver(data, metaOffset, closed) {
+  _deliver(data, meta, closed) {
     if (data !== undefined && !this.#closed) {
       if (this.#beat !== null) this.#lastRead = performance.now()
       // A Buffer made by napi has another hidden class than Buffers made in JS; decoding from
       // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
       // slower once call replies had been decoded). One view per delivery keeps them alike.
       data = Buffer.from(data.buffer, data.byteOffset, data.length)
-      const meta = new Uint32Array(data.buffer, data.byteOffset + metaOffset, (data.length - metaOffset) >>> 2)
       const pending = this.#pending
       for (let i = 0; i < meta.length && !this.#closed; i += META_WORDS) {
         const status = meta[i]
@@ -632,8 +631,8 @@ async function openTransport(options) {
   let transport
   const address = addressOf(options.native)
   if (debug.enabled) debug('connect %s (timeout %d ms)', address, options.native.connectTimeout)
-  const result = await native.connect(options.native, options.credentials, (data, metaOffset, closed) => {
-    transport._deliver(data, metaOffset, closed)
+  const result = await native.connect(options.native, options.credentials, (data, meta, closed) => {
+    transport._deliver(data, meta, closed)
   })
   if (!(result instanceof native.NativeConnection)) {
     const err = fromInfo(result)

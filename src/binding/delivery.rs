@@ -1,63 +1,63 @@
-//! How a delivery crosses into JS: one Buffer holding the frames' bytes, then (4-byte
-//! aligned, native endian) META_WORDS u32 per frame: status, sync, schema version, body start,
-//! body end. JS views the tail as a Uint32Array and slices bodies out of the head, so a whole
-//! batch costs one Buffer, whatever the number of responses and pushes in it.
+//! How a delivery crosses into JS: one Buffer holding the frames' bytes and one Uint32Array of
+//! META_WORDS words per frame: status, sync, schema version, body start, body end. JS slices
+//! bodies out of the Buffer, so a whole batch costs two values, whatever the number of
+//! responses and pushes in it.
 
 use napi::bindgen_prelude::*;
 
 use super::errors::ErrorInfo;
-use crate::transport::Delivery;
-
-/// Below this, the batch is copied into a JS-owned Buffer: cheaper than an external buffer
-/// with its finalizer, and it frees the read buffer at once.
-const COPY_BELOW: usize = 64 * 1024;
+use crate::transport::{Delivery, SMALL_BATCH};
 
 pub struct DeliveryArgs {
     data: Option<Vec<u8>>,
-    meta_offset: u32,
+    meta: Vec<u32>,
     closed: Option<ErrorInfo>,
 }
 
 impl From<Delivery> for DeliveryArgs {
     fn from(d: Delivery) -> Self {
-        let (data, meta_offset) = match d.batch {
-            Some(batch) => {
-                let mut data = batch.data;
-                data.resize(data.len().next_multiple_of(4), 0);
-                let meta_offset = data.len() as u32;
-                data.reserve(batch.meta.len() * 4);
-                for word in batch.meta {
-                    data.extend_from_slice(&word.to_ne_bytes());
-                }
-                (Some(data), meta_offset)
-            }
-            None => (None, 0),
+        let (data, meta) = match d.batch {
+            Some(batch) => (Some(batch.data), batch.meta),
+            None => (None, Vec::new()),
         };
-        DeliveryArgs { data, meta_offset, closed: d.closed.as_ref().map(ErrorInfo::from) }
+        DeliveryArgs { data, meta, closed: d.closed.as_ref().map(ErrorInfo::from) }
     }
 }
 
 impl JsValuesTupleIntoVec for DeliveryArgs {
     fn into_vec(self, env: sys::napi_env) -> Result<Vec<sys::napi_value>> {
-        let data = match self.data {
-            None => unsafe { <()>::to_napi_value(env, ())? },
-            Some(bytes) if bytes.len() < COPY_BELOW => unsafe {
-                let mut value = std::ptr::null_mut();
-                check_status!(sys::napi_create_buffer_copy(
-                    env,
-                    bytes.len(),
-                    bytes.as_ptr().cast(),
-                    std::ptr::null_mut(),
-                    &mut value
-                ))?;
-                value
-            },
-            Some(bytes) => unsafe { Buffer::to_napi_value(env, Buffer::from(bytes))? },
+        let (data, meta) = match self.data {
+            None => unsafe { (<()>::to_napi_value(env, ())?, <()>::to_napi_value(env, ())?) },
+            Some(bytes) => {
+                let data = if bytes.len() < SMALL_BATCH {
+                    unsafe { buffer_copy(env, &bytes)? }
+                } else {
+                    unsafe { Buffer::to_napi_value(env, Buffer::from(bytes))? }
+                };
+                (data, unsafe { uint32_array(env, &self.meta)? })
+            }
         };
-        Ok(vec![
-            data,
-            unsafe { u32::to_napi_value(env, self.meta_offset)? },
-            unsafe { Option::<ErrorInfo>::to_napi_value(env, self.closed)? },
-        ])
+        Ok(vec![data, meta, unsafe { Option::<ErrorInfo>::to_napi_value(env, self.closed)? }])
     }
+}
+
+/// A Buffer of JS's own holding a copy of `bytes`.
+unsafe fn buffer_copy(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
+    let mut value = std::ptr::null_mut();
+    check_status!(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), std::ptr::null_mut(), &mut value))?;
+    Ok(value)
+}
+
+/// A Uint32Array of JS's own holding a copy of `words` (a copy costs less than handing the
+/// memory over with a finalizer, and keeps it 4-byte aligned).
+unsafe fn uint32_array(env: sys::napi_env, words: &[u32]) -> Result<sys::napi_value> {
+    let mut memory = std::ptr::null_mut();
+    let mut array_buffer = std::ptr::null_mut();
+    check_status!(sys::napi_create_arraybuffer(env, words.len() * 4, &mut memory, &mut array_buffer))?;
+    if !words.is_empty() {
+        std::ptr::copy_nonoverlapping(words.as_ptr(), memory.cast::<u32>(), words.len());
+    }
+    let mut value = std::ptr::null_mut();
+    check_status!(sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, words.len(), array_buffer, 0, &mut value))?;
+    Ok(value)
 }

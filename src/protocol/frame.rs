@@ -104,6 +104,45 @@ pub struct Frame {
 pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
     let mut r = Reader::new(frame);
     r.read_uint()?;
+    let (header, body_start) = match tarantool_header(&frame[r.position()..]) {
+        Some((header, len)) => (header, r.position() + len),
+        None => any_header(&mut r)?,
+    };
+    if body_start < frame.len() {
+        let mut body = Reader::new(&frame[body_start..]);
+        body.read_map_len()
+            .map_err(|_| FrameError::Malformed("body is not a map".into()))?;
+        let mut whole = Reader::new(&frame[body_start..]);
+        whole.skip()?;
+        if whole.position() != frame.len() - body_start {
+            return Err(FrameError::Malformed("bytes after the body".into()));
+        }
+    }
+    Ok(Frame { header, body_start, body_end: frame.len() })
+}
+
+/// The header as Tarantool writes every response's: {REQUEST_TYPE: ce u32, SYNC: cf u64,
+/// SCHEMA_VERSION: ce u32 (2.x) or cf u64 (3.x)}, read without a MessagePack walk. None for
+/// any other layout, which [`any_header`] reads.
+fn tarantool_header(h: &[u8]) -> Option<(Header, usize)> {
+    if h.len() < 23 || h[..3] != [0x83, header::REQUEST_TYPE as u8, 0xce] || h[7..9] != [header::SYNC as u8, 0xcf] {
+        return None;
+    }
+    if h[17] != header::SCHEMA_VERSION as u8 {
+        return None;
+    }
+    let status = u32::from_be_bytes(h[3..7].try_into().ok()?);
+    let sync = u64::from_be_bytes(h[9..17].try_into().ok()?);
+    let (schema_version, len) = match h[18] {
+        0xce => (u32::from_be_bytes(h[19..23].try_into().ok()?), 23),
+        0xcf if h.len() >= 27 => (u32::try_from(u64::from_be_bytes(h[19..27].try_into().ok()?)).ok()?, 27),
+        _ => return None,
+    };
+    Some((Header { status, sync, schema_version }, len))
+}
+
+/// A header map in any valid encoding; returns it and where the body starts.
+fn any_header(r: &mut Reader) -> Result<(Header, usize), FrameError> {
     let pairs = r
         .read_map_len()
         .map_err(|_| FrameError::Malformed("header is not a map".into()))?;
@@ -117,18 +156,7 @@ pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
             _ => r.skip()?,
         }
     }
-    let body_start = r.position();
-    if body_start < frame.len() {
-        let mut body = Reader::new(&frame[body_start..]);
-        body.read_map_len()
-            .map_err(|_| FrameError::Malformed("body is not a map".into()))?;
-        let mut whole = Reader::new(&frame[body_start..]);
-        whole.skip()?;
-        if whole.position() != frame.len() - body_start {
-            return Err(FrameError::Malformed("bytes after the body".into()));
-        }
-    }
-    Ok(Frame { header, body_start, body_end: frame.len() })
+    Ok((header, r.position()))
 }
 
 fn narrow(v: u64, what: &str) -> Result<u32, FrameError> {
@@ -201,6 +229,37 @@ mod tests {
         assert_eq!(frame.header.status, 64);
         assert_eq!(frame.header.sync, 3);
         assert_eq!(frame.body_start, frame.body_end);
+    }
+
+    /// Tarantool's fixed-width headers (2.x: schema version as u32, 3.x: as u64) read by the
+    /// fast path give what the general reader gives.
+    #[test]
+    fn tarantool_headers_read_alike_by_both_paths() {
+        let body = [0x81, 0x30, 0x91, 0x01];
+        for (status, sync, schema) in [(0u32, 7u64, 80u32), (0x80, u32::MAX as u64, 1), (0x8000 | 33, 1 << 40, u32::MAX)] {
+            let mut two = vec![0x83, 0x00, 0xce];
+            two.extend_from_slice(&status.to_be_bytes());
+            two.extend_from_slice(&[0x01, 0xcf]);
+            two.extend_from_slice(&sync.to_be_bytes());
+            let mut three = two.clone();
+            two.extend_from_slice(&[0x05, 0xce]);
+            two.extend_from_slice(&schema.to_be_bytes());
+            three.extend_from_slice(&[0x05, 0xcf]);
+            three.extend_from_slice(&(schema as u64).to_be_bytes());
+            for header in [two, three] {
+                let fast = tarantool_header(&header).expect("Tarantool's layout");
+                let mut with_body = header.clone();
+                with_body.extend_from_slice(&body);
+                assert_eq!(fast, any_header(&mut Reader::new(&with_body)).unwrap());
+                assert_eq!(fast.0, Header { status, sync, schema_version: schema });
+            }
+        }
+        // A schema version beyond u32 and other layouts are left to the general reader.
+        let mut wide = vec![0x83, 0x00, 0xce, 0, 0, 0, 0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 7, 0x05, 0xcf];
+        wide.extend_from_slice(&(1u64 << 33).to_be_bytes());
+        assert_eq!(tarantool_header(&wide), None);
+        assert!(any_header(&mut Reader::new(&wide)).is_err());
+        assert_eq!(tarantool_header(&[0x82, 0x00, 0x00, 0x01, 0x07]), None);
     }
 
     #[test]

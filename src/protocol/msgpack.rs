@@ -151,23 +151,31 @@ impl<'a> Reader<'a> {
     pub fn skip(&mut self) -> Result<()> {
         // An explicit count of values still to skip replaces recursion; each container adds
         // its children. `depth` tracks open containers so that absurd nesting is refused.
+        // The first INLINE_DEPTH levels live on the stack: every frame's body is skipped, and a
+        // heap allocation per frame showed in profiles of push streams.
+        const INLINE_DEPTH: usize = 16;
+        let mut inline = [0u64; INLINE_DEPTH];
+        let mut deeper: Vec<u64> = Vec::new();
+        let mut depth = 0;
         let mut remaining: u64 = 1;
-        let mut open: Vec<u64> = Vec::new();
         while remaining > 0 {
             remaining -= 1;
             let children = self.skip_head()?;
             if children > 0 {
-                if open.len() >= MAX_DEPTH {
+                if depth >= MAX_DEPTH {
                     return Err(MsgpackError::TooDeep);
                 }
-                open.push(remaining);
+                if depth < INLINE_DEPTH {
+                    inline[depth] = remaining;
+                } else {
+                    deeper.push(remaining);
+                }
+                depth += 1;
                 remaining = children;
             }
-            while remaining == 0 {
-                match open.pop() {
-                    Some(outer) => remaining = outer,
-                    None => break,
-                }
+            while remaining == 0 && depth > 0 {
+                depth -= 1;
+                remaining = if depth < INLINE_DEPTH { inline[depth] } else { deeper.pop().unwrap_or(0) };
             }
         }
         Ok(())

@@ -7,6 +7,10 @@ use super::error::TransportError;
 /// Numbers per frame in [`Batch::meta`]: status, sync, schema version, body start, body end.
 pub const META_WORDS: usize = 5;
 
+/// Batches smaller than this are copied on their way to JS (cheaper than handing over the
+/// memory with a finalizer); bigger ones are handed over as they are.
+pub const SMALL_BATCH: usize = 64 * 1024;
+
 /// Frames cut from the socket's bytes, in arrival order. Bodies are byte ranges of `data`.
 #[derive(Debug)]
 pub struct Batch {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use super::batch::{Batch, Delivery};
+use super::batch::{Batch, Delivery, SMALL_BATCH};
 use super::error::TransportError;
 use super::stream::{Address, Socket, Stream};
 use crate::protocol::auth::Credentials;
@@ -198,6 +198,11 @@ impl Connection {
         while taken < READ_BUDGET {
             let spare = buf.capacity() - buf.len();
             if spare < READ_CHUNK / 4 || *need > buf.capacity() {
+                // With bytes in hand, they are handed over rather than the buffer regrown (a
+                // copy of all of it into fresh pages); the socket stays readable for the next.
+                if taken > 0 {
+                    break;
+                }
                 let ahead = need.saturating_sub(buf.len()).clamp(READ_CHUNK, MAX_READ_AHEAD);
                 buf.reserve(ahead);
             }
@@ -384,11 +389,25 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Resul
     if pos == 0 {
         return (None, outcome);
     }
-    let need = *outcome.as_ref().unwrap_or(&0);
-    let mut rest = Vec::with_capacity(need.clamp(READ_CHUNK, MAX_READ_AHEAD));
-    rest.extend_from_slice(&buf[pos..]);
-    buf.truncate(pos);
-    let data = std::mem::replace(buf, rest);
+    let data = if pos < SMALL_BATCH {
+        // Copied out (the binding copies it into JS anyway): the read buffer stays, so steady
+        // request/response traffic allocates no read buffers.
+        let data = buf[..pos].to_vec();
+        buf.drain(..pos);
+        // A buffer grown for one big frame is not kept for the connection's life.
+        if buf.capacity() > MAX_READ_AHEAD && buf.len() < READ_CHUNK {
+            buf.shrink_to(READ_CHUNK);
+        }
+        data
+    } else {
+        // Handed over whole (JS takes the memory as it is); the new buffer holds a whole read
+        // pass, so it is not regrown while filled.
+        let need = *outcome.as_ref().unwrap_or(&0);
+        let mut rest = Vec::with_capacity(need.clamp(READ_BUDGET + READ_CHUNK, MAX_READ_AHEAD));
+        rest.extend_from_slice(&buf[pos..]);
+        buf.truncate(pos);
+        std::mem::replace(buf, rest)
+    };
     (Some(Batch { data, meta }), outcome)
 }
 
