@@ -4,7 +4,9 @@
 // `git worktree` of the previous commit and this one) against one throwaway Tarantool. Both are
 // loaded in this one process, each with its own connection, and measured in alternating turns
 // (ABBA) many times, so that the machine's slow and fast phases (seconds long on a shared VM)
-// fall on both alike. Prints the median of each case per tree and B/A.
+// fall on both alike. Prints the median of each case per tree and B/A. With AB_CPU=1 it
+// compares the process's CPU time per operation instead, which a round trip's wait for the
+// server does not blur.
 
 const path = require('node:path')
 
@@ -83,10 +85,15 @@ async function main() {
       }
       for (let r = 0; r < rounds; r++) {
         for (const side of r % 2 ? ['B', 'A'] : ['A', 'B']) {
+          const cpu = process.cpuUsage()
+          const t = now()
           const rate = await CASES[name](trees[side], conns[side]).catch((err) => {
             throw new Error(`${name} on ${side}: ${err.message}`, { cause: err })
           })
-          ;((samples[name] ||= { A: [], B: [] })[side]).push(rate)
+          const { user, system } = process.cpuUsage(cpu)
+          // Operations per CPU second: the rate's operations over the CPU time they took.
+          const value = process.env.AB_CPU ? (rate * (now() - t)) / ((user + system) / 1e6) : rate
+          ;((samples[name] ||= { A: [], B: [] })[side]).push(value)
         }
       }
     } finally {
@@ -95,7 +102,8 @@ async function main() {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-  console.log(`| case | A /s | B /s | A ns | B ns | B/A |\n|---|---:|---:|---:|---:|---:|`)
+  const unit = process.env.AB_CPU ? 'per CPU s' : '/s'
+  console.log(`| case | A ${unit} | B ${unit} | A ns | B ns | B/A |\n|---|---:|---:|---:|---:|---:|`)
   for (const [name, { A, B }] of Object.entries(samples)) {
     const a = median(A)
     const b = median(B)

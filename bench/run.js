@@ -23,6 +23,10 @@ const PIPELINED = 200000
 const WINDOWS = [1, 100, 1000, 10000]
 const BURST = 100000
 const PUSHES = 1000000
+// Short push streams: the best of SHORT_STREAMS streams of SHORT_PUSHES.
+const SHORT_PUSHES = 1000
+const SHORT_STREAMS = 50
+const PUSH_ROUNDS = 3
 const SELECTS = 10
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -61,15 +65,6 @@ async function benchKharon(server, record) {
   const echo = () => conn.call('echo', [1])
   for (const w of WINDOWS) record(`pipelined_${w}`, await windows(echo, w === 1 ? SEQUENTIAL : PIPELINED, w))
   record('burst_100000', await windows(echo, BURST, BURST))
-
-  let n = 0
-  let t = now()
-  for await (const _ of conn.call('pushes', [PUSHES])) n++
-  record('pushes_for_await', n / (now() - t))
-  n = 0
-  t = now()
-  await conn.call('pushes', [PUSHES], { onPush: () => { n++ } })
-  record('pushes_on_push', n / (now() - t))
 
   record('select_10k_ms', await selectMs(() => conn.select('bench', 'pk', [], { iterator: 'ALL', limit: 10000 })))
 
@@ -190,6 +185,123 @@ async function openRawSocket(server) {
   }
 }
 
+// {FUNCTION_NAME: 'pushes', TUPLE: [n]}
+function pushesBody(n) {
+  const body = Buffer.from([0x82, 0x22, 0xa6, ...Buffer.from('pushes'), 0x21, 0x91, 0xce, 0, 0, 0, 0])
+  body.writeUInt32BE(n, body.length - 4)
+  return body
+}
+
+// The push floor: a plain socket sends a pre-encoded call('pushes', [n]) and counts the CHUNK
+// frames until the final response. `stream(n)` resolves to pushes per second.
+async function openRawPushes(server) {
+  const sock = net.connect({ host: server.host, port: server.port, noDelay: true })
+  let rest = Buffer.alloc(0)
+  let greeted = false
+  let onGreeting
+  let count = 0
+  let onFinal = null
+  sock.on('data', (d) => {
+    const buf = rest.length === 0 ? d : Buffer.concat([rest, d])
+    let p = 0
+    if (!greeted) {
+      if (buf.length < 128) {
+        rest = buf
+        return
+      }
+      greeted = true
+      p = 128
+      onGreeting()
+    }
+    while (buf.length - p >= 5 && buf.length - p >= 5 + buf.readUInt32BE(p + 1)) {
+      // The header map starts {REQUEST_TYPE: status, ...}: 0x83 0x00, then the status.
+      const s = buf[p + 7]
+      const status = s === 0xce ? buf.readUInt32BE(p + 8) : s === 0xcc ? buf[p + 8] : s
+      if (status === 0x80) count++
+      else onFinal()
+      p += 5 + buf.readUInt32BE(p + 1)
+    }
+    rest = buf.subarray(p)
+  })
+  await new Promise((resolve) => { onGreeting = resolve })
+  let sync = 1
+  return {
+    stream(n) {
+      const body = pushesBody(n)
+      const head = Buffer.from([0xce, 0, 0, 0, 9 + body.length, 0x82, 0x00, 0x0a, 0x01, 0xce, 0, 0, 0, 0])
+      head.writeUInt32BE(sync++, 10)
+      return new Promise((resolve) => {
+        count = 0
+        const t = now()
+        onFinal = () => resolve(count / (now() - t))
+        sock.write(Buffer.concat([head, body]))
+      })
+    },
+    close: () => sock.destroy(),
+  }
+}
+
+async function bestOf(n, measure) {
+  let top = 0
+  for (let i = 0; i < n; i++) top = Math.max(top, await measure())
+  return top
+}
+
+async function countPushes(iterable) {
+  let n = 0
+  const t = now()
+  for await (const _ of iterable) n++
+  return n / (now() - t)
+}
+
+// Pushes per second: the floor and kharon's three ways of taking pushes, in alternating turns
+// (the order reversed every round), short streams (best of SHORT_STREAMS) and long ones.
+async function pushesInterleaved(record) {
+  // A server of its own: tens of millions of pushes ran 2.6 out of Lua memory in one process.
+  const server = await startTarantool({ script: path.join(__dirname, 'server.lua') })
+  const raw = await openRawPushes(server)
+  const conn = await kharon.connect(`${server.host}:${server.port}`)
+  const onPush = async (n) => {
+    let count = 0
+    const t = now()
+    await conn.call('pushes', [n], { onPush: () => { count++ } })
+    return count / (now() - t)
+  }
+  const ways = [
+    ['raw socket', 'pushes', (n) => raw.stream(n)],
+    ['kharon', 'pushes_on_push', onPush],
+    ['kharon', 'pushes_for_await', (n) => countPushes(conn.call('pushes', [n]))],
+    ['kharon', 'raw_pushes_for_await', (n) => countPushes(conn.transport.request(kharon.IPROTO.CALL, pushesBody(n)))],
+  ]
+  for (let r = 0; r < PUSH_ROUNDS; r++) {
+    for (const [who, name, stream] of r % 2 ? [...ways].reverse() : ways) {
+      record(who, `${name}_short`, await bestOf(SHORT_STREAMS, () => stream(SHORT_PUSHES)))
+      record(who, `${name}_long`, await stream(PUSHES))
+    }
+  }
+  await conn.close()
+  raw.close()
+  await server.stop()
+}
+
+// Pipelined calls with nobody subscribed to kharon:request and with a subscriber, in
+// alternating turns: what tracing costs when on, and that it costs nothing measurable when off.
+async function tracingInterleaved(server, record) {
+  const conn = await kharon.connect(`${server.host}:${server.port}`)
+  const echo = () => conn.call('echo', [1])
+  const channel = require('node:diagnostics_channel').tracingChannel('kharon:request')
+  const handlers = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} }
+  for (let r = 0; r < 4; r++) {
+    for (const traced of r % 2 ? [true, false] : [false, true]) {
+      if (traced) channel.subscribe(handlers)
+      const rate = await windows(echo, PIPELINED, 1000)
+      if (traced) channel.unsubscribe(handlers)
+      record(traced ? 'pipelined_1000_traced' : 'pipelined_1000_untraced', rate)
+    }
+  }
+  await conn.close()
+}
+
 // Latency, the raw socket and kharon taken in alternating blocks (ABBA), so that the machine's
 // slow and fast phases (seconds long on a shared VM) fall on both alike.
 async function sequentialInterleaved(raw, conn, record) {
@@ -269,6 +381,8 @@ async function main() {
       for (const w of WINDOWS.filter((w) => w > 1)) recorder('raw socket')(`pipelined_${w}`, await raw.window(w))
       raw.close()
       await benchKharon(server, recorder('kharon'))
+      await pushesInterleaved((who, name, value) => recorder(who)(name, value))
+      await tracingInterleaved(server, recorder('kharon'))
       await benchDriver(server, recorder('tarantool-driver'), stalls)
       const decodeMs = timeDecodes({ kharon: (b) => decode(b), msgpackr: (b) => unpackr.unpack(b) }, selectBody)
       for (const [who, ms] of Object.entries(decodeMs)) recorder(who)('decode_10k_ms', ms)
@@ -290,8 +404,17 @@ function report(results, stalls) {
   const ratios = {
     'pipelined 1000 vs tarantool-driver (≥ 3)': k.pipelined_1000 / med['tarantool-driver'].pipelined_1000,
     'pipelined 1000 vs net.box (≥ 1.0)': k.pipelined_1000 / med['net.box'].pipelined_1000,
-    'sequential latency vs raw socket (≤ 1.1)': med['raw socket'].sequential_call / k.sequential_call,
-    'for-await pushes vs net.box on_push (≥ 1.0)': k.pushes_for_await / med['net.box'].pushes_on_push,
+    'sequential latency vs raw socket (≤ 1.0)': med['raw socket'].sequential_call / k.sequential_call,
+    'pipelined 1000 vs raw socket (≥ 0.8)': k.pipelined_1000 / med['raw socket'].pipelined_1000,
+    'onPush, short streams, vs the push floor (≥ 0.6)': k.pushes_on_push_short / med['raw socket'].pushes_short,
+    'onPush, long streams, vs the push floor (≥ 0.6)': k.pushes_on_push_long / med['raw socket'].pushes_long,
+    'for await, short, vs the push floor (≥ 0.5)': k.pushes_for_await_short / med['raw socket'].pushes_short,
+    'for await, long, vs the push floor (≥ 0.5)': k.pushes_for_await_long / med['raw socket'].pushes_long,
+    'raw for await, short, vs the push floor (≥ 0.65)': k.raw_pushes_for_await_short / med['raw socket'].pushes_short,
+    'raw for await, long, vs the push floor (≥ 0.65)': k.raw_pushes_for_await_long / med['raw socket'].pushes_long,
+    'onPush, short, vs net.box on_push (≥ 1.0)': k.pushes_on_push_short / med['net.box'].pushes_on_push_short,
+    'for await, short, vs net.box pairs() (≥ 1.0)': k.pushes_for_await_short / med['net.box'].pushes_pairs_short,
+    'pipelined 1000, traced vs untraced': k.pipelined_1000_traced / k.pipelined_1000_untraced,
     '10k select decode vs msgpackr (≤ 1.0)': k.decode_10k_ms / med.msgpackr.decode_10k_ms,
     'pipelined 10000 vs 100 (flat: 0.9–1.1)': k.pipelined_10000 / k.pipelined_100,
   }

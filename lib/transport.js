@@ -53,6 +53,9 @@ class Transport extends EventEmitter {
   #highWaterMark
   #idleWaiters = []
   #holds = 0
+  // Whether the native side keeps Node alive now (see #becameBusy, #releaseLater).
+  #referenced = false
+  #releaseQueued = false
   #heartbeat
   #maxPending
   #maxWriteQueue
@@ -325,7 +328,10 @@ class Transport extends EventEmitter {
   }
 
   #becameBusy() {
-    this.#native.ref()
+    if (!this.#referenced) {
+      this.#referenced = true
+      this.#native.ref()
+    }
     if (this.#heartbeat === null || this.#beat !== null) return
     // Silence is counted from now: the connection had no reason to hear anything before.
     this.#lastRead = performance.now()
@@ -371,14 +377,42 @@ class Transport extends EventEmitter {
 
   _unhold() {
     if (this.#closed) return
-    if (--this.#holds === 0 && this.#pending.size === 0) this.#native.unref()
+    if (--this.#holds === 0 && this.#pending.size === 0) this.#release()
+  }
+
+  // Nothing pending: Node may exit. Not at once, though: a caller awaiting one request after
+  // another issues the next from the continuations this response runs, and a nextTick queued
+  // from a microtask runs after all of them. So back-to-back requests cost no ref/unref
+  // crossings (two of those cost more than a microsecond).
+  #releaseLater() {
+    if (this.#referenced && !this.#releaseQueued) {
+      this.#releaseQueued = true
+      queueMicrotask(this.#queueRelease)
+    }
+  }
+
+  #queueRelease = () => process.nextTick(this.#releaseIfIdle)
+
+  #releaseIfIdle = () => {
+    this.#releaseQueued = false
+    if (this.#pending.size === 0 && this.#holds === 0) this.#release()
+  }
+
+  #release() {
+    if (this.#referenced) {
+      this.#referenced = false
+      this.#native.unref()
+    }
   }
 
   #becameIdle() {
     // A burst may have grown the write buffer a lot: kept while the burst lasts (dropping it at
     // every flush left tens of MiB of garbage during a flood), not for the connection's life.
     if (this.#out.length > 16 * INITIAL_OUT && this.#outLen === 0) this.#out = Buffer.allocUnsafe(INITIAL_OUT)
-    if (this.#holds === 0) this.#native.unref()
+    if (this.#holds === 0) {
+      if (this.#closed) this.#release()
+      else this.#releaseLater()
+    }
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters
       this.#idleWaiters = []
@@ -437,7 +471,12 @@ class Transport extends EventEmitter {
     this.#outLen = p
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      setImmediate(this.#flush)
+      // On an idle connection (a caller awaiting each request) the request leaves once the
+      // current JS work and its microtasks are done: an immediate would cost the loop a poll
+      // of its own every round trip. With requests in flight, more are likely to come from
+      // other callbacks of this loop turn: they share the immediate's write.
+      if (this.#pending.size === 0) process.nextTick(this.#flush)
+      else setImmediate(this.#flush)
     }
   }
 
@@ -451,17 +490,17 @@ class Transport extends EventEmitter {
     this.#out = grown
   }
 
-  // Everything encoded in this turn of the event loop leaves in one crossing (and usually one
-  // syscall). The flush runs after the microtasks drain, so requests issued from a chain of
-  // promise continuations (await loops) coalesce too; a microtask flush would run between
-  // them and write each alone.
+  // Everything encoded in this turn of the event loop (or, on an idle connection, in this
+  // callback) leaves in one crossing and usually one syscall. The flush runs after the
+  // microtasks drain, so requests issued from a chain of promise continuations (await loops)
+  // coalesce too; a microtask flush would run between them and write each alone.
   #flush = () => {
     this.#flushQueued = false
     if (this.#outLen === 0) return
     if (!this.#closed) {
-      this.#native.write(this.#out.subarray(0, this.#outLen))
+      const backlog = this.#native.write(this.#out.subarray(0, this.#outLen))
       this.#bytesSent += this.#outLen
-      this.#backlog = this.#native.writeBacklog
+      this.#backlog = backlog < 0 ? 0 : backlog
       if (this.#backlog > 0) this.#watchDrain()
     }
     this.#outLen = 0
@@ -540,6 +579,7 @@ class Transport extends EventEmitter {
     const held = this.#holds > 0
     this.#holds = 0
     if (pending.size > 0 || held) this.#becameIdle()
+    this.#release()
     for (const entry of pending.values()) {
       release(entry)
       entry._settle(err)

@@ -84,10 +84,11 @@ pub struct NativeConnection {
 
 #[napi]
 impl NativeConnection {
-    /// Sends request frames (already encoded by JS). False when the connection has ended.
+    /// Sends request frames (already encoded by JS). Returns the bytes still waiting for the
+    /// socket (one crossing instead of a write and a `writeBacklog`), -1 once it has ended.
     #[napi(catch_unwind)]
-    pub fn write(&self, frames: &[u8]) -> bool {
-        self.connection.write(frames)
+    pub fn write(&self, frames: &[u8]) -> f64 {
+        self.connection.write(frames).map_or(-1.0, |backlog| backlog as f64)
     }
 
     /// Bytes written but not yet taken by the kernel.

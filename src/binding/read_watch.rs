@@ -126,7 +126,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     let delivery = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // The socket's own error (ECONNRESET, ...) comes from reading it; libuv's status for a
         // failed poll is only a fallback (it reported EBADF for a reset peer).
-        let delivery = watch.connection.read();
+        let delivery = watch.connection.read(status < 0);
         if status < 0 && !watch.connection.has_ended() {
             watch.connection.fail(TransportError::io(&std::io::Error::from_raw_os_error(-status)));
             return Delivery { batch: delivery.batch, closed: watch.connection.take_end() };

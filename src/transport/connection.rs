@@ -148,12 +148,13 @@ impl Connection {
         Ok(Connection { shared, reader: Mutex::new(reader), greeting, protocol })
     }
 
-    /// Queues request frames. Returns false when the connection has already ended (the
+    /// Queues request frames. Returns the bytes still waiting for the socket (as
+    /// [`Connection::write_backlog`]), or None when the connection has already ended (the
     /// reason is on its way to JS, which fails what is pending).
-    pub fn write(&self, data: &[u8]) -> bool {
+    pub fn write(&self, data: &[u8]) -> Option<usize> {
         let mut w = self.shared.write.lock().unwrap();
         if !w.open {
-            return false;
+            return None;
         }
         let mut rest = data;
         if !w.writer_busy {
@@ -165,14 +166,14 @@ impl Connection {
                 }
             }
             if rest.is_empty() {
-                return true;
+                return Some(0);
             }
             w.writer_busy = true;
             self.shared.write_ready.notify_one();
         }
         w.pending.push(rest.to_vec());
         w.pending_bytes += rest.len();
-        true
+        Some(w.pending_bytes + w.in_flight)
     }
 
     /// Bytes written but not yet taken by the kernel (the writer task is sending them).
@@ -189,7 +190,10 @@ impl Connection {
     /// Reads what the socket has (up to a budget) without blocking, and cuts it into frames.
     /// Called when the socket is readable. Whole frames cut before a bad one are still
     /// delivered: what TCP put in one segment must not decide whether a valid response arrives.
-    pub fn read(&self) -> Delivery {
+    /// A read that fills less than it was offered ends the pass (the socket had no more, and
+    /// one more read would only say so: a syscall per round trip), unless `until_blocked`
+    /// asks to read on until the socket says it would block or why it failed.
+    pub fn read(&self, until_blocked: bool) -> Delivery {
         let mut reader = self.reader.lock().unwrap();
         let Reader { buf, need, max_frame_size, received } = &mut *reader;
         let mut failure = None;
@@ -206,12 +210,18 @@ impl Connection {
                 let ahead = need.saturating_sub(buf.len()).clamp(READ_CHUNK, MAX_READ_AHEAD);
                 buf.reserve(ahead);
             }
+            let offered = buf.capacity() - buf.len();
             match self.shared.socket.read_buf(buf) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => taken += n,
+                Ok(n) => {
+                    taken += n;
+                    if n < offered && !until_blocked {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
