@@ -4,6 +4,7 @@
 // cursor, ASCII fast path for short strings, integers as numbers unless they exceed 2^53.
 
 const { Decimal, Uuid, Datetime, Interval, Extension, INTERVAL_FIELDS, ADJUST } = require('./types')
+const { view: bufferView } = require('./views')
 
 const EXT_DECIMAL = 1
 const EXT_UUID = 2
@@ -569,7 +570,7 @@ class Encoder {
   }
 
   bytes() {
-    return this.buf.subarray(0, this.pos)
+    return bufferView(this.buf, 0, this.pos)
   }
 
   reserve(n) {

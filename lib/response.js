@@ -3,6 +3,7 @@
 const { PushOverflowError, TimeoutError } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { traceSettled } = require('./tracing')
+const { view } = require('./views')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
@@ -64,6 +65,8 @@ class Response {
     this._discarded = false
     this._pausing = false
     this._waiter = null
+    // The per-item wait of pushes({ timeout }).
+    this._timeout = undefined
     this._timer = null
     this._signal = null
     this._onAbort = null
@@ -74,7 +77,7 @@ class Response {
 
   /** The value a push with body data[start..end] yields: the body; the client's Call decodes it. */
   _pushValue(data, start, end) {
-    return data.subarray(start, end)
+    return view(data, start, end)
   }
 
   /**
@@ -135,7 +138,7 @@ class Response {
 
   /** Called by the transport with a successful final body, as a range of a delivery. */
   _complete(data, start, end) {
-    this._settle(null, data.subarray(start, end))
+    this._settle(null, view(data, start, end))
   }
 
   /** Called by the transport once, with the final response or the failure. */
@@ -361,7 +364,7 @@ class CallbackRequest {
     if (this._onPush === undefined) return
     for (let i = from; i < to && !this._transport.closed; i += META_WORDS) {
       try {
-        this._onPush(data.subarray(meta[i + 3], meta[i + 4]), this._onPushCtx)
+        this._onPush(view(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
       } catch (err) {
         rethrowLater(err)
       }
@@ -369,7 +372,7 @@ class CallbackRequest {
   }
 
   _complete(data, start, end) {
-    this._settle(null, data.subarray(start, end))
+    this._settle(null, view(data, start, end))
   }
 
   _settle(err, body) {

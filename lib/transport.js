@@ -7,6 +7,7 @@ const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkReq
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
+const { view } = require('./views')
 
 const CHUNK = 0x80
 const EVENT = 76
@@ -498,7 +499,7 @@ class Transport extends EventEmitter {
     this.#flushQueued = false
     if (this.#outLen === 0) return
     if (!this.#closed) {
-      const backlog = this.#native.write(this.#out.subarray(0, this.#outLen))
+      const backlog = this.#native.write(view(this.#out, 0, this.#outLen))
       this.#bytesSent += this.#outLen
       this.#backlog = backlog < 0 ? 0 : backlog
       if (this.#backlog > 0) this.#watchDrain()
@@ -513,7 +514,7 @@ class Transport extends EventEmitter {
       // A Buffer made by napi has another hidden class than Buffers made in JS; decoding from
       // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
       // slower once call replies had been decoded). One view per delivery keeps them alike.
-      data = Buffer.from(data.buffer, data.byteOffset, data.length)
+      data = view(data, 0, data.length)
       const pending = this.#pending
       for (let i = 0; i < meta.length && !this.#closed; i += META_WORDS) {
         const status = meta[i]
