@@ -107,6 +107,8 @@ struct Reader {
     max_frame_size: usize,
     /// Bytes read from the socket since the handshake.
     received: u64,
+    /// Meta words of the last batch (see `cut_frames`).
+    meta_hint: usize,
 }
 
 /// The handle the binding holds. Dropping it closes the connection.
@@ -144,7 +146,7 @@ impl Connection {
         });
         supervise(shared.clone(), write_loop(shared.clone()));
         let received = leftover.len() as u64;
-        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size, received };
+        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size, received, meta_hint: 0 };
         Ok(Connection { shared, reader: Mutex::new(reader), greeting, protocol })
     }
 
@@ -195,7 +197,7 @@ impl Connection {
     /// asks to read on until the socket says it would block or why it failed.
     pub fn read(&self, until_blocked: bool) -> Delivery {
         let mut reader = self.reader.lock().unwrap();
-        let Reader { buf, need, max_frame_size, received } = &mut *reader;
+        let Reader { buf, need, max_frame_size, received, meta_hint } = &mut *reader;
         let mut failure = None;
         let mut eof = false;
         let mut taken = 0;
@@ -231,7 +233,7 @@ impl Connection {
             }
         }
         *received += taken as u64;
-        let (batch, cut) = cut_frames(buf, *max_frame_size);
+        let (batch, cut) = cut_frames(buf, *max_frame_size, meta_hint);
         match cut {
             Ok(n) => *need = n,
             Err(e) => failure = Some(e),
@@ -377,9 +379,12 @@ where
 /// Cuts every whole frame off the front of `buf` into a batch; the partial frame that
 /// remains moves to a fresh buffer. Returns the batch (if any) and either how many bytes the
 /// partial frame needs in all (0 when unknown) or the error that stopped the cutting.
-fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Result<usize, TransportError>) {
+/// Cuts the whole frames at the start of `buf`. `meta_hint`: the words the previous batch
+/// needed, so a stream of pushes does not regrow the index (a copy into fresh pages) each time.
+fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize, meta_hint: &mut usize) -> (Option<Batch>, Result<usize, TransportError>) {
     let mut pos = 0;
-    let mut meta = Vec::new();
+    // At most a word per 4 bytes: a small read after a big one does not reserve the big one's.
+    let mut meta = Vec::with_capacity((*meta_hint).min(buf.len() / 4));
     let outcome = loop {
         match next_frame(&buf[pos..], max_frame_size) {
             Ok(Next::Whole { len, frame: f, sync }) => {
@@ -399,6 +404,7 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize) -> (Option<Batch>, Resul
     if pos == 0 {
         return (None, outcome);
     }
+    *meta_hint = meta.len();
     let data = if pos < SMALL_BATCH {
         // Copied out (the binding copies it into JS anyway): the read buffer stays, so steady
         // request/response traffic allocates no read buffers.
@@ -498,7 +504,7 @@ mod tests {
         encode_request(&mut stream, 0, 2, &[0x81, 0x30, 0x90]);
         for cut in 0..stream.len() {
             let mut buf = stream[..cut].to_vec();
-            let (batch, need) = cut_frames(&mut buf, 1 << 20);
+            let (batch, need) = cut_frames(&mut buf, 1 << 20, &mut 0);
             assert!(need.is_ok());
             let frames = batch.as_ref().map_or(0, |b| b.frames());
             let consumed = batch.as_ref().map_or(0, |b| b.data.len());
@@ -506,7 +512,7 @@ mod tests {
             assert_eq!(frames, if cut < first { 0 } else if cut < first_two { 1 } else { 2 });
         }
         let mut buf = stream.clone();
-        let (batch, need) = cut_frames(&mut buf, 1 << 20);
+        let (batch, need) = cut_frames(&mut buf, 1 << 20, &mut 0);
         let batch = batch.unwrap();
         assert_eq!((batch.frames(), need.unwrap(), buf.len()), (3, 0, 0));
         assert_eq!(&batch.meta[5..10], &[0x80, 2, 0, 24, 28]);
@@ -517,7 +523,7 @@ mod tests {
     fn refuses_syncs_that_do_not_fit_u32() {
         let mut buf = Vec::new();
         encode_request(&mut buf, 0, 1 << 40, &[]);
-        assert!(matches!(cut_frames(&mut buf, 1 << 20), (None, Err(TransportError::Protocol(_)))));
+        assert!(matches!(cut_frames(&mut buf, 1 << 20, &mut 0), (None, Err(TransportError::Protocol(_)))));
     }
 
     #[test]
@@ -526,7 +532,7 @@ mod tests {
         encode_request(&mut buf, 0, 665, &[0x81, 0x30, 0x90]);
         let good = buf.len();
         buf.extend_from_slice(&[0xc1, 0, 0]);
-        let (batch, outcome) = cut_frames(&mut buf, 1 << 20);
+        let (batch, outcome) = cut_frames(&mut buf, 1 << 20, &mut 0);
         let batch = batch.expect("the whole frame is delivered");
         assert_eq!((batch.frames(), batch.data.len()), (1, good));
         assert!(matches!(outcome, Err(TransportError::Protocol(_))));
@@ -535,14 +541,14 @@ mod tests {
     #[test]
     fn a_bad_frame_is_shown_by_its_size_and_first_bytes() {
         let mut buf = vec![0x05, 0x81, 0xc1, 0x00, 0x00, 0x00];
-        match cut_frames(&mut buf, 1 << 20).1 {
+        match cut_frames(&mut buf, 1 << 20, &mut 0).1 {
             Err(TransportError::Protocol(why)) => {
                 assert!(why.ends_with("(frame of 6 bytes, starting 05 81 c1 00 00 00)"), "{why}")
             }
             other => panic!("expected a protocol error, got {other:?}"),
         }
         let mut buf = vec![0xce, 0x7f, 0xff, 0xff, 0xff, 0x82];
-        match cut_frames(&mut buf, 1 << 20).1 {
+        match cut_frames(&mut buf, 1 << 20, &mut 0).1 {
             Err(TransportError::Protocol(why)) => assert!(why.contains("6 bytes received, starting ce 7f ff ff ff 82"), "{why}"),
             other => panic!("expected a protocol error, got {other:?}"),
         }
