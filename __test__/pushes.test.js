@@ -17,6 +17,7 @@ const {
   ConnectionError,
   TarantoolError,
   PushOverflowError,
+  connect: connectClient,
 } = require('..')
 const { startTarantool, stopAll } = require('./helpers/tarantool')
 const { sleep } = require('./helpers/wait')
@@ -485,4 +486,47 @@ describe('onPush', TIMEOUT, () => {
     assert.deepEqual(data(final), ['done'])
     assert.deepEqual(events, [...range(1, 100), 'final'])
   }))
+})
+
+describe('pushes handed over in runs', TIMEOUT, () => {
+  test('raw pushes and the final body are Buffers of their own bytes, equal to Buffers made by hand', () => withConnection(async (t) => {
+    const res = t.request(IPROTO.CALL, callBody('pushes', [3]))
+    const chunks = []
+    for await (const chunk of res) chunks.push(chunk)
+    const final = await res
+    for (const b of [...chunks, final]) {
+      assert.ok(Buffer.isBuffer(b))
+      assert.equal(Object.getPrototypeOf(b), Buffer.prototype)
+    }
+    // {DATA: [i]} as 2.x and 3.x write it: the array's length in 1 or 5 bytes.
+    assert.deepEqual(chunks.map(pushed), [1, 2, 3])
+    assert.deepStrictEqual(Buffer.from(chunks[0]), chunks[0])
+    // Views over one delivery do not overlap.
+    chunks[0][chunks[0].length - 1] = 0x7f
+    assert.deepEqual(chunks.slice(1).map(pushed), [2, 3])
+  }))
+
+  test('an onPush that closes the connection gets nothing more of its run', async () => {
+    const t = await connect()
+    let calls = 0
+    const res = t.request(IPROTO.CALL, callBody('pushes', [5000]), {
+      onPush: () => {
+        if (++calls === 10) t.close()
+      },
+    })
+    await assert.rejects(res, (err) => err.code === 'ERR_CONNECTION_CLOSED')
+    assert.equal(calls, 10)
+  })
+
+  test('a client Call whose onPush destroys the connection gets nothing more either', async () => {
+    const conn = await connectClient({ port: server.port, host: '127.0.0.1' })
+    let calls = 0
+    const call = conn.call('pushes', [5000], {
+      onPush: () => {
+        if (++calls === 10) conn.destroy()
+      },
+    })
+    await assert.rejects(call, (err) => err.code === 'ERR_CONNECTION_CLOSED')
+    assert.equal(calls, 10)
+  })
 })
