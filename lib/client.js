@@ -17,51 +17,18 @@ const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
 const { Counters } = require('./stats')
-const { RequestContext, traced, traceRequest, publishConnect, publishDisconnect, publishReconnect } = require('./tracing')
+const { RequestContext, traced, traceRequest, publishConnect, publishConnected, publishDisconnect } = require('./tracing')
+const { Reconnector, reconnectOptions } = require('./reconnect')
+const { parseUri } = require('./uri')
 const { debug, addressOf } = require('./debug')
 
 const ER_TRANSACTION_CONFLICT = 97
-const RECONNECT_DEFAULTS = Object.freeze({ initialDelay: 100, maxDelay: 5000, maxRetries: Infinity })
 const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
 const kCreate = Symbol('kharon.connection')
 
 function checkBoolean(v, name) {
   if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`)
   return v
-}
-
-/**
- * Parses 'host:port', 'port', 'user:pass@host:port', 'unix/:/path/to.sock',
- * 'user:pass@unix/:/path' (an optional 'tarantool://' prefix is allowed).
- */
-function parseUri(uri) {
-  let rest = uri.replace(/^tarantool:\/\//, '')
-  const out = {}
-  const at = rest.lastIndexOf('@')
-  if (at >= 0) {
-    const userinfo = rest.slice(0, at)
-    rest = rest.slice(at + 1)
-    const colon = userinfo.indexOf(':')
-    out.user = decodeURIComponent(colon < 0 ? userinfo : userinfo.slice(0, colon))
-    if (colon >= 0) out.password = decodeURIComponent(userinfo.slice(colon + 1))
-  }
-  if (rest.startsWith('unix/:')) {
-    out.path = rest.slice('unix/:'.length)
-    return out
-  }
-  if (/^\d+$/.test(rest)) {
-    out.port = Number(rest)
-    return out
-  }
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(rest)
-  if (m === null) {
-    // Whatever stood before '@' may hold a password: never show it.
-    const shown = at >= 0 ? `***@${rest}` : rest
-    throw new TypeError(`cannot parse the URI ${JSON.stringify(shown)}: expected host:port, port or unix/:path`)
-  }
-  out.host = m[1].replace(/^\[|\]$/g, '')
-  out.port = Number(m[2])
-  return out
 }
 
 /**
@@ -81,18 +48,16 @@ class Connection extends requestApi(EventEmitter) {
   #fetchSchema
   #timeout
   #connectOptions
-  #reconnect
+  // null with `reconnect: false`
+  #reconnector
   #offlineQueue
   #offlineQueueLimit
   #queue = new OfflineQueue()
   #state = 'connected'
-  #attempt = 0
-  #reconnectTimer = null
-  #lastError = null
   #closing = null
   #nextStreamId = 1
   #generation = 0
-  #watchers = new WatchRegistry(() => this.#refReconnectTimer())
+  #watchers = new WatchRegistry(() => this.#reconnector?.refresh())
   #shutdownWatcher = null
   #counters = new Counters()
   #connectedSince = 0
@@ -105,7 +70,12 @@ class Connection extends requestApi(EventEmitter) {
     this.#tuples = options.tuples || 'arrays'
     this.#fetchSchema = options.fetchSchema
     this.#timeout = options.timeout
-    this.#reconnect = options.reconnect
+    this.#reconnector = options.reconnect === false ? null : new Reconnector(options.reconnect, connectOptions, {
+      scheduled: (info) => this.emit('reconnecting', info),
+      connected: (transport) => this.#reconnected(transport),
+      gaveUp: (err) => this.#gaveUp(err),
+      keepsAlive: () => this.#queue.length > 0 || this.#watchers.referenced,
+    })
     this.#offlineQueue = options.offlineQueue
     this.#offlineQueueLimit = options.offlineQueueLimit
     this.#schema = new Schema((spaceId) => this.#fetchSpace(spaceId))
@@ -284,74 +254,32 @@ class Connection extends requestApi(EventEmitter) {
     this.#counters.addTraffic(transport)
     if (debug.enabled) debug('disconnected from %s: %s (%s)', addressOf(this.#connectOptions), err.message, err.code)
     publishDisconnect(this.#connectOptions, { error: err })
-    this.#lastError = err
     // The state moves first, so a request made by a 'disconnect' listener is queued (or
     // refused) rather than sent on the dead transport.
-    this.#state = this.#reconnect === false ? 'closed' : 'reconnecting'
-    this.#attempt = 0
+    this.#state = this.#reconnector === null ? 'closed' : 'reconnecting'
+    if (this.#reconnector !== null) this.#reconnector.lastError = err
     this.emit('disconnect', err)
     if (this.#state === 'closed') {
       this.#stopReconnecting(err)
       this.#watchers.end(err)
       this.emit('close')
-    } else if (this.#state === 'reconnecting' && this.#reconnectTimer === null) {
-      this.#scheduleReconnect()
+    } else if (this.#state === 'reconnecting') {
+      this.#reconnector.start(err)
     }
   }
 
-  #scheduleReconnect() {
-    this.#attempt++
-    const { initialDelay, maxDelay, maxRetries } = this.#reconnect
-    if (this.#attempt > maxRetries) {
-      const err = new ConnectionError(
-        `gave up reconnecting after ${maxRetries} attempts: ${this.#lastError.message}`,
-        this.#lastError.code, { cause: this.#lastError },
-      )
-      this.#stopReconnecting(err)
-      this.#state = 'closed'
-      this.#watchers.end(err)
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-      this.emit('close')
-      return
-    }
-    const base = Math.min(maxDelay, initialDelay * 2 ** (this.#attempt - 1))
-    const delay = Math.round(base / 2 + (Math.random() * base) / 2)
-    if (debug.enabled) debug('reconnect attempt %d to %s in %d ms', this.#attempt, addressOf(this.#connectOptions), delay)
-    publishReconnect(this.#connectOptions, { attempt: this.#attempt, delay, error: this.#lastError })
-    this.emit('reconnecting', { attempt: this.#attempt, delay, error: this.#lastError })
-    this.#reconnectTimer = setTimeout(this.#tryReconnect, delay)
-    this.#refReconnectTimer()
+  #gaveUp(err) {
+    this.#stopReconnecting(err)
+    this.#state = 'closed'
+    this.#watchers.end(err)
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    this.emit('close')
   }
 
-  // An idle client must not keep Node alive while it waits to reconnect; a queued request or
-  // an open Watcher must.
-  #refReconnectTimer() {
-    if (this.#reconnectTimer === null) return
-    if (this.#queue.length > 0 || this.#watchers.referenced) this.#reconnectTimer.ref()
-    else this.#reconnectTimer.unref()
-  }
-
-  #tryReconnect = async () => {
-    this.#reconnectTimer = null
-    let transport
-    try {
-      transport = await Transport.connect(this.#connectOptions)
-    } catch (err) {
-      publishConnect(this.#connectOptions, { attempt: this.#attempt, error: err })
-      if (this.#state !== 'reconnecting') return
-      this.#lastError = err
-      this.#scheduleReconnect()
-      return
-    }
-    if (this.#state !== 'reconnecting') {
-      transport.close()
-      return
-    }
+  #reconnected(transport) {
     this.#adopt(transport)
     this.#state = 'connected'
     this.#counters.reconnects++
-    publishConnected(this.#connectOptions, transport, this.#attempt)
-    this.#attempt = 0
     this.#queue.sendAll(transport)
     this._init().then(() => {
       if (this.#transport === transport && this.#state === 'connected') this.emit('connect')
@@ -359,10 +287,7 @@ class Connection extends requestApi(EventEmitter) {
   }
 
   #stopReconnecting(err) {
-    if (this.#reconnectTimer !== null) {
-      clearTimeout(this.#reconnectTimer)
-      this.#reconnectTimer = null
-    }
+    this.#reconnector?.stop()
     this.#queue.failAll(err)
   }
 
@@ -390,7 +315,7 @@ class Connection extends requestApi(EventEmitter) {
       return
     }
     this.#queue.push(type, body, entry, options, streamId)
-    this.#refReconnectTimer()
+    this.#reconnector?.refresh()
   }
 
   // Why a request cannot wait for the reconnect, or null.
@@ -398,7 +323,8 @@ class Connection extends requestApi(EventEmitter) {
     if (this.#state !== 'reconnecting' && this.#state !== 'draining') return closedError()
     if (!this.#offlineQueue) {
       if (this.#state === 'draining') return new ConnectionError('not connected (the server is shutting down)', 'ERR_NOT_CONNECTED')
-      return new ConnectionError(`not connected (${this.#lastError.message})`, 'ERR_NOT_CONNECTED', { cause: this.#lastError })
+      const lost = this.#reconnector.lastError
+      return new ConnectionError(`not connected (${lost.message})`, 'ERR_NOT_CONNECTED', { cause: lost })
     }
     if (this.#queue.length >= this.#offlineQueueLimit) {
       return new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL')
@@ -624,21 +550,6 @@ async function connect(target, options = {}) {
     throw err
   }
   return conn
-}
-
-function publishConnected(address, transport, attempt) {
-  publishConnect(address, { attempt, serverVersion: transport.serverVersion, protocol: transport.protocol })
-}
-
-function reconnectOptions(v) {
-  if (v === undefined || v === true) return RECONNECT_DEFAULTS
-  if (v === false) return false
-  if (v === null || typeof v !== 'object') throw new TypeError('reconnect must be an object or false')
-  const out = { ...RECONNECT_DEFAULTS }
-  if (v.initialDelay !== undefined) out.initialDelay = checkNumber(v.initialDelay, 'reconnect.initialDelay', MILLISECONDS)
-  if (v.maxDelay !== undefined) out.maxDelay = checkNumber(v.maxDelay, 'reconnect.maxDelay', MILLISECONDS)
-  if (v.maxRetries !== undefined) out.maxRetries = checkNumber(v.maxRetries, 'reconnect.maxRetries', { min: 0 })
-  return Object.freeze(out)
 }
 
 module.exports = { connect, Connection, Call, PreparedStatement, Stream, parseUri }

@@ -89,6 +89,8 @@ module.exports = {
   traceSettled,
   /** A connection was made: { host, port | path, attempt (0: the first), serverVersion, protocol } or failed: { ..., error }. */
   publishConnect: (address, fields) => publish(connects, address, fields),
+  /** A connection was made to `address` (attempt 0: the first connect). */
+  publishConnected: (address, transport, attempt) => publish(connects, address, { attempt, serverVersion: transport.serverVersion, protocol: transport.protocol }),
   /** An established connection ended: { host, port | path, error (null: closed by the client) }. */
   publishDisconnect: (address, fields) => publish(disconnects, address, fields),
   /** A reconnect is scheduled: { host, port | path, attempt, delay, error }. */
