@@ -11,8 +11,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 
 /** A connected socket as the JS layer sees it. */
 export declare class NativeConnection {
-  /** Sends request frames (already encoded by JS). False when the connection has ended. */
-  write(frames: Uint8Array): boolean
+  /**
+   * Sends request frames (already encoded by JS). Returns the bytes still waiting for the
+   * socket (one crossing instead of a write and a `writeBacklog`), -1 once it has ended.
+   */
+  write(frames: Uint8Array): number
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
   /** Bytes read from the socket after the handshake (stats; read after close too). */
@@ -45,12 +48,12 @@ export declare class NativeCredentials {
 
 /**
  * Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
- * as guest). `onDelivery(buffer, metaOffset, closed)` is called on the JS thread with the
+ * as guest). `onDelivery(buffer, meta, closed)` is called on the JS thread with the
  * frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
  * with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
  * why connecting failed.
  */
-export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, metaOffset: number, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
+export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
 
 /** Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33). */
 export declare function errcodeName(errcode: number): string

@@ -400,24 +400,40 @@ function report(results, stalls) {
     med[who] = {}
     for (const [name, xs] of Object.entries(figures)) med[who][name] = median(xs)
   }
-  const k = med.kharon
-  const ratios = {
-    'pipelined 1000 vs tarantool-driver (≥ 3)': k.pipelined_1000 / med['tarantool-driver'].pipelined_1000,
-    'pipelined 1000 vs net.box (≥ 1.0)': k.pipelined_1000 / med['net.box'].pipelined_1000,
-    'sequential latency vs raw socket (≤ 1.0)': med['raw socket'].sequential_call / k.sequential_call,
-    'pipelined 1000 vs raw socket (≥ 0.8)': k.pipelined_1000 / med['raw socket'].pipelined_1000,
-    'onPush, short streams, vs the push floor (≥ 0.6)': k.pushes_on_push_short / med['raw socket'].pushes_short,
-    'onPush, long streams, vs the push floor (≥ 0.6)': k.pushes_on_push_long / med['raw socket'].pushes_long,
-    'for await, short, vs the push floor (≥ 0.5)': k.pushes_for_await_short / med['raw socket'].pushes_short,
-    'for await, long, vs the push floor (≥ 0.5)': k.pushes_for_await_long / med['raw socket'].pushes_long,
-    'raw for await, short, vs the push floor (≥ 0.65)': k.raw_pushes_for_await_short / med['raw socket'].pushes_short,
-    'raw for await, long, vs the push floor (≥ 0.65)': k.raw_pushes_for_await_long / med['raw socket'].pushes_long,
-    'onPush, short, vs net.box on_push (≥ 1.0)': k.pushes_on_push_short / med['net.box'].pushes_on_push_short,
-    'for await, short, vs net.box pairs() (≥ 1.0)': k.pushes_for_await_short / med['net.box'].pushes_pairs_short,
-    'pipelined 1000, traced vs untraced': k.pipelined_1000_traced / k.pipelined_1000_untraced,
-    '10k select decode vs msgpackr (≤ 1.0)': k.decode_10k_ms / med.msgpackr.decode_10k_ms,
-    'pipelined 10000 vs 100 (flat: 0.9–1.1)': k.pipelined_10000 / k.pipelined_100,
+  // Figures taken side by side (interleaved, or in one repeat) are compared pair by pair:
+  // the median of their ratios, which the machine's slow and fast phases do not skew.
+  const ratio = ([whoA, a], [whoB, b]) => {
+    const xs = results[whoA][a]
+    const ys = results[whoB][b]
+    if (xs === undefined || ys === undefined) return NaN
+    if (xs.length !== ys.length) return med[whoA][a] / med[whoB][b]
+    return median(xs.map((x, i) => x / ys[i]))
   }
+  const K = (name) => ['kharon', name]
+  const floor = (name) => ['raw socket', name]
+  const ratios = {
+    'pipelined 1000 vs tarantool-driver (≥ 3)': med.kharon.pipelined_1000 / med['tarantool-driver'].pipelined_1000,
+    'pipelined 1000 vs net.box (≥ 1.0)': med.kharon.pipelined_1000 / med['net.box'].pipelined_1000,
+    'sequential latency vs raw socket (≤ 1.0)': ratio(floor('sequential_call'), K('sequential_call')),
+    'pipelined 1000 vs raw socket (≥ 0.8)': ratio(K('pipelined_1000'), floor('pipelined_1000')),
+    'onPush, short streams, vs the push floor (≥ 0.6)': ratio(K('pushes_on_push_short'), floor('pushes_short')),
+    'onPush, long streams, vs the push floor (≥ 0.6)': ratio(K('pushes_on_push_long'), floor('pushes_long')),
+    'for await, short, vs the push floor (≥ 0.5)': ratio(K('pushes_for_await_short'), floor('pushes_short')),
+    'for await, long, vs the push floor (≥ 0.5)': ratio(K('pushes_for_await_long'), floor('pushes_long')),
+    'raw for await, short, vs the push floor (≥ 0.65)': ratio(K('raw_pushes_for_await_short'), floor('pushes_short')),
+    'raw for await, long, vs the push floor (≥ 0.65)': ratio(K('raw_pushes_for_await_long'), floor('pushes_long')),
+    'onPush, short, vs net.box on_push (≥ 1.0)': med.kharon.pushes_on_push_short / med['net.box'].pushes_on_push_short,
+    'for await, short, vs net.box pairs() (≥ 1.0)': med.kharon.pushes_for_await_short / med['net.box'].pushes_pairs_short,
+    'pipelined 1000, traced vs untraced': ratio(K('pipelined_1000_traced'), K('pipelined_1000_untraced')),
+    '10k select decode vs msgpackr (≤ 1.0)': ratio(K('decode_10k_ms'), ['msgpackr', 'decode_10k_ms']),
+    'pipelined 10000 vs 100 (flat: 0.9–1.1)': med.kharon.pipelined_10000 / med.kharon.pipelined_100,
+  }
+  // Nanoseconds per push: what each way of taking pushes costs the client, all in.
+  const perPush = {}
+  for (const name of ['pushes_on_push', 'pushes_for_await', 'raw_pushes_for_await']) {
+    for (const len of ['short', 'long']) perPush[`kharon ${name}_${len}`] = 1e9 / med.kharon[`${name}_${len}`]
+  }
+  for (const len of ['short', 'long']) perPush[`raw socket pushes_${len}`] = 1e9 / med['raw socket'][`pushes_${len}`]
   const names = [...new Set(Object.values(med).flatMap((f) => Object.keys(f)))]
   const who = Object.keys(med)
   const fmt = (v) => (v === undefined ? '—' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2))
@@ -426,6 +442,8 @@ function report(results, stalls) {
   for (const n of names) lines.push(`| ${n} | ${who.map((w) => cell(w, n)).join(' | ')} |`)
   lines.push('', '| ratio | value |', '|---|---:|')
   for (const [n, v] of Object.entries(ratios)) lines.push(`| ${n} | ${v.toFixed(2)} |`)
+  lines.push('', '| ns per push | value |', '|---|---:|')
+  for (const [n, v] of Object.entries(perPush)) lines.push(`| ${n} | ${Math.round(v)} |`)
   const meta = {
     date: new Date().toISOString().slice(0, 10),
     cpus: os.cpus().length,
@@ -439,7 +457,7 @@ function report(results, stalls) {
   console.log('Rates are per second; *_ms are milliseconds (lower is better).\n')
   console.log(lines.join('\n'))
   if (stalls.size > 0) console.log(`\ntarantool-driver stalled (no reply for ${STALL_MS / 1000} s) at: ${[...stalls].join(', ')}`)
-  fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ meta, median: med, samples: results, ratios, stalls: [...stalls] }, null, 2))
+  fs.writeFileSync(path.join(__dirname, 'results.json'), JSON.stringify({ meta, median: med, samples: results, ratios, perPush, stalls: [...stalls] }, null, 2))
   fs.writeFileSync(path.join(__dirname, 'ratios.svg'), chart(ratios))
 }
 
