@@ -29,6 +29,7 @@ import {
   PushOverflowError,
   AbortError,
   InternalError,
+  REQUEST_NAME_LIMIT,
 } from '../index'
 import type {
   ConnectOptions,
@@ -52,6 +53,9 @@ import type {
   SchemaSpace,
   ServerStackEntry,
   Callback,
+  ConnectionStats,
+  PoolStats,
+  RequestTraceContext,
   RequestBody,
 } from '../index'
 
@@ -446,4 +450,16 @@ export function errors(err: unknown): string {
     return e.message
   }
   return 'unknown'
+}
+
+export function observing(conn: Connection, pool: Pool, transport: Transport): number {
+  const stats: ConnectionStats = conn.stats()
+  const { requests, errors, timeouts, reconnects, pushes, bytesSent, bytesReceived, connectedSince, pending, writableLength } = stats
+  const poolStats: PoolStats = pool.stats()
+  const total: number = poolStats.total.requests + (poolStats.instances['h:1']?.errors ?? 0)
+  const onStart = (ctx: RequestTraceContext): string => `${ctx.type} ${ctx.name} ${ctx.sync ?? '-'} ${ctx.pushes} ${ctx.streamId ?? 0} ${ctx.error?.message ?? ''}`
+  void onStart
+  const limit: number = REQUEST_NAME_LIMIT
+  return requests + errors + timeouts + reconnects + pushes + bytesSent + bytesReceived + connectedSince + pending + writableLength +
+    total + limit + transport.pushCount + transport.bytesSent + transport.bytesReceived
 }
