@@ -157,7 +157,10 @@ describe('a flood of requests to a frozen server', TIMEOUT, () => {
       const { stdout, stderr, code } = await runFixture('flood.js', [server.port, server.proc.pid], 45000)
       assert.equal(code, 0, stderr)
       const r = JSON.parse(stdout)
-      assert.ok(r.growthMB < 100, `the process grew by ${r.growthMB.toFixed(0)} MB`)
+      // About 90 MB (the 32 MiB write queue, the calls waiting, the garbage of the refused
+      // ones); from 89 to 107 MB across runs, as the GC's timing falls. Unbounded, it grew
+      // by 993 MB and more.
+      assert.ok(r.growthMB < 128, `the process grew by ${r.growthMB.toFixed(0)} MB`)
       assert.ok(r.backlogMB <= 32 + 0.01, `${r.backlogMB} MiB waited for the socket`)
       assert.deepEqual(r.other, [], 'every refusal is ERR_WRITE_QUEUE_FULL, and every accepted call completes')
       assert.equal(r.ok + r.refused, 500000)

@@ -34,6 +34,22 @@ function rethrowLater(err) {
   })
 }
 
+/** What iterating or buffering pushes needs: made on the first of either (most requests have neither). */
+class PushState {
+  constructor() {
+    this.runs = EMPTY_QUEUE
+    this.head = 0
+    this.bytes = 0
+    this.iterating = false
+    this.overflowed = false
+    this.discarded = false
+    this.pausing = false
+    this.waiter = null
+    // The per-item wait of pushes({ timeout }).
+    this.timeout = undefined
+  }
+}
+
 /**
  * One request in promise mode: a thenable of the final body and an async iterable of the
  * pushes (IPROTO_CHUNK) that arrive before it.
@@ -56,17 +72,7 @@ class Response {
     this._promise = null
     this._resolve = null
     this._reject = null
-    // Runs of buffered pushes, made on the first (most requests have none).
-    this._runs = EMPTY_QUEUE
-    this._head = 0
-    this._bytes = 0
-    this._iterating = false
-    this._overflowed = false
-    this._discarded = false
-    this._pausing = false
-    this._waiter = null
-    // The per-item wait of pushes({ timeout }).
-    this._timeout = undefined
+    this._q = null
     this._timer = null
     this._signal = null
     this._onAbort = null
@@ -102,19 +108,25 @@ class Response {
     }
   }
 
+  _pushState() {
+    if (this._q === null) this._q = new PushState()
+    return this._q
+  }
+
   // Hands the first push to a waiting next() and buffers the others.
   _keep(data, meta, from, to) {
+    const q = this._pushState()
     // After a drop, later pushes would leave a silent gap: the iterator ends in an error.
-    if (this._discarded || this._overflowed) return
-    if (this._iterating) {
-      if (this._waiter !== null) {
+    if (q.discarded || q.overflowed) return
+    if (q.iterating) {
+      if (q.waiter !== null) {
         this._wakeWith(data, meta[from + 3], meta[from + 4])
         from += META_WORDS
-        if (from === to || this._discarded) return
+        if (from === to || q.discarded) return
       }
-      this._enqueue(data, meta, from, to, bodyBytes(meta, from, to))
-      if (!this._pausing && this._bytes > this._highWaterMark) {
-        this._pausing = true
+      enqueue(q, data, meta, from, to, bodyBytes(meta, from, to))
+      if (!q.pausing && q.bytes > this._highWaterMark) {
+        q.pausing = true
         this._transport._pauseReading()
       }
       return
@@ -122,18 +134,12 @@ class Response {
     // Not iterated (yet): what fits under the mark is kept, the rest dropped.
     let bytes = 0
     let fit = from
-    while (fit < to && this._bytes + bytes + meta[fit + 4] - meta[fit + 3] <= this._highWaterMark) {
+    while (fit < to && q.bytes + bytes + meta[fit + 4] - meta[fit + 3] <= this._highWaterMark) {
       bytes += meta[fit + 4] - meta[fit + 3]
       fit += META_WORDS
     }
-    if (fit > from) this._enqueue(data, meta, from, fit, bytes)
-    if (fit < to) this._overflowed = true
-  }
-
-  _enqueue(data, meta, from, to, bytes) {
-    if (this._runs === EMPTY_QUEUE) this._runs = []
-    this._runs.push(new Run(data, meta, from, to))
-    this._bytes += bytes
+    if (fit > from) enqueue(q, data, meta, from, fit, bytes)
+    if (fit < to) q.overflowed = true
   }
 
   /** Called by the transport with a successful final body, as a range of a delivery. */
@@ -166,9 +172,11 @@ class Response {
 
   _afterSettle() {
     this._resolve = this._reject = null
+    const q = this._q
+    if (q === null) return
     // Nothing more can arrive for this request, so its buffer can no longer grow.
     this._stopPausing()
-    if (this._waiter !== null && this._head === this._runs.length) this._finishWaiter()
+    if (q.waiter !== null && q.head === q.runs.length) this._finishWaiter()
   }
 
   then(onFulfilled, onRejected) {
@@ -209,37 +217,39 @@ class Response {
   pushes(options) {
     const timeout = options === undefined || options === null ? undefined : options.timeout
     if (timeout !== undefined) checkNumber(timeout, 'timeout', MILLISECONDS)
-    if (this._iterating) throw new TypeError('the pushes of a request can be iterated only once')
-    this._iterating = true
-    this._timeout = timeout
-    if (this._bytes > this._highWaterMark && !this._pausing) {
-      this._pausing = true
+    const q = this._pushState()
+    if (q.iterating) throw new TypeError('the pushes of a request can be iterated only once')
+    q.iterating = true
+    q.timeout = timeout
+    if (q.bytes > this._highWaterMark && !q.pausing) {
+      q.pausing = true
       this._transport._pauseReading()
     }
     return new PushIterator(this)
   }
 
   _next() {
-    const runs = this._runs
-    if (this._head < runs.length) {
-      const run = runs[this._head]
+    const q = this._q
+    const runs = q.runs
+    if (q.head < runs.length) {
+      const run = runs[q.head]
       const at = run.at
       const start = run.meta[at + 3]
       const end = run.meta[at + 4]
       run.at = at + META_WORDS
       if (run.at === run.to) {
         // The delivery may be freed once none of its pushes is left.
-        runs[this._head++] = undefined
-        if (this._head === runs.length) {
-          this._runs = EMPTY_QUEUE
-          this._head = 0
-        } else if (this._head > 1024 && this._head * 2 > runs.length) {
-          this._runs = runs.slice(this._head)
-          this._head = 0
+        runs[q.head++] = undefined
+        if (q.head === runs.length) {
+          q.runs = EMPTY_QUEUE
+          q.head = 0
+        } else if (q.head > 1024 && q.head * 2 > runs.length) {
+          q.runs = runs.slice(q.head)
+          q.head = 0
         }
       }
-      this._bytes -= end - start
-      if (this._pausing && this._bytes <= this._highWaterMark / 4) this._stopPausing()
+      q.bytes -= end - start
+      if (q.pausing && q.bytes <= this._highWaterMark / 4) this._stopPausing()
       try {
         return Promise.resolve({ value: this._pushValue(run.data, start, end), done: false })
       } catch (err) {
@@ -247,8 +257,8 @@ class Response {
         return Promise.reject(err)
       }
     }
-    if (this._discarded) return Promise.resolve(DONE_RESULT)
-    if (this._overflowed) {
+    if (q.discarded) return Promise.resolve(DONE_RESULT)
+    if (q.overflowed) {
       this._discard()
       return Promise.reject(new PushOverflowError(
         `pushes beyond highWaterMark (${this._highWaterMark} bytes) arrived before iteration started and were dropped`,
@@ -260,15 +270,15 @@ class Response {
     }
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject, timer: null }
-      if (this._timeout !== undefined) {
+      if (q.timeout !== undefined) {
         waiter.timer = setTimeout(() => {
-          if (this._waiter !== waiter) return
-          this._waiter = null
+          if (q.waiter !== waiter) return
+          q.waiter = null
           this._discard()
-          reject(new TimeoutError(`no push or response within ${this._timeout} ms`))
-        }, this._timeout)
+          reject(new TimeoutError(`no push or response within ${q.timeout} ms`))
+        }, q.timeout)
       }
-      this._waiter = waiter
+      q.waiter = waiter
     })
   }
 
@@ -277,8 +287,8 @@ class Response {
     try {
       value = this._pushValue(data, start, end)
     } catch (err) {
-      const waiter = this._waiter
-      this._waiter = null
+      const waiter = this._q.waiter
+      this._q.waiter = null
       if (waiter.timer !== null) clearTimeout(waiter.timer)
       this._discard()
       waiter.reject(err)
@@ -288,15 +298,15 @@ class Response {
   }
 
   _wake(result) {
-    const waiter = this._waiter
-    this._waiter = null
+    const waiter = this._q.waiter
+    this._q.waiter = null
     if (waiter.timer !== null) clearTimeout(waiter.timer)
     waiter.resolve(result)
   }
 
   _finishWaiter() {
-    const waiter = this._waiter
-    this._waiter = null
+    const waiter = this._q.waiter
+    this._q.waiter = null
     if (waiter.timer !== null) clearTimeout(waiter.timer)
     this._discard()
     if (this._state === FAILED) waiter.reject(this._result)
@@ -305,19 +315,26 @@ class Response {
 
   /** Drops what is buffered and everything still to come (net.box future:discard()). */
   _discard() {
-    this._discarded = true
-    this._runs = EMPTY_QUEUE
-    this._head = 0
-    this._bytes = 0
+    const q = this._q
+    q.discarded = true
+    q.runs = EMPTY_QUEUE
+    q.head = 0
+    q.bytes = 0
     this._stopPausing()
   }
 
   _stopPausing() {
-    if (this._pausing) {
-      this._pausing = false
+    if (this._q.pausing) {
+      this._q.pausing = false
       this._transport._resumeReading()
     }
   }
+}
+
+function enqueue(q, data, meta, from, to, bytes) {
+  if (q.runs === EMPTY_QUEUE) q.runs = []
+  q.runs.push(new Run(data, meta, from, to))
+  q.bytes += bytes
 }
 
 function bodyBytes(meta, from, to) {
@@ -337,7 +354,7 @@ class PushIterator {
 
   return() {
     const r = this._response
-    if (r._waiter !== null) r._wake(DONE_RESULT)
+    if (r._q.waiter !== null) r._wake(DONE_RESULT)
     r._discard()
     return Promise.resolve(DONE_RESULT)
   }
