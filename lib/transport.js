@@ -201,6 +201,7 @@ class Transport extends EventEmitter {
       if (onPush !== undefined) checkFunction(onPush, 'onPush')
       if (options.highWaterMark !== undefined) highWaterMark = checkNumber(options.highWaterMark, 'highWaterMark', BYTES)
     }
+    checkDeadline(options)
     if (callback !== undefined) checkFunction(callback, 'callback')
     const entry = callback === undefined
       ? new Response(this, highWaterMark, onPush, onPushCtx)
@@ -216,11 +217,11 @@ class Transport extends EventEmitter {
 
   /**
    * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
-   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`;
-   * `streamId` (2.10+ streams) goes in the header when it is not 0.
+   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`, already
+   * checked by the caller (checkDeadline); `streamId` (2.10+ streams) goes in the header when
+   * it is not 0.
    */
   _send(type, body, entry, options, streamId = 0) {
-    checkDeadline(options)
     const timeout = options == null ? undefined : options.timeout
     const signal = options == null ? undefined : options.signal
     if (this.#closed) {
