@@ -67,6 +67,13 @@ struct WriteState {
     writer_busy: bool,
 }
 
+impl WriteState {
+    /// Bytes written but not yet taken by the kernel.
+    fn backlog(&self) -> usize {
+        self.pending_bytes + self.in_flight
+    }
+}
+
 #[derive(Default)]
 struct Ending {
     reason: Option<TransportError>,
@@ -175,13 +182,12 @@ impl Connection {
         }
         w.pending.push(rest.to_vec());
         w.pending_bytes += rest.len();
-        Some(w.pending_bytes + w.in_flight)
+        Some(w.backlog())
     }
 
     /// Bytes written but not yet taken by the kernel (the writer task is sending them).
     pub fn write_backlog(&self) -> usize {
-        let w = self.shared.write.lock().unwrap();
-        w.pending_bytes + w.in_flight
+        self.shared.write.lock().unwrap().backlog()
     }
 
     /// The socket, for the binding to learn when it is readable.
