@@ -10,60 +10,20 @@
 
 const path = require('node:path')
 
+const { now, windows, sequential, bestOf, countPushes, onPushRate, pushesBody } = require('./measure')
+
+const echo = (conn) => () => conn.call('echo', [1])
+
 const CASES = {
   // Best of 50 streams of 1,000 pushes, and one of 1,000,000.
-  on_push_short: (k, conn) => best(50, () => onPush(conn, 1000)),
-  on_push_long: (k, conn) => onPush(conn, 1000000),
-  for_await_short: (k, conn) => best(50, () => forAwait(conn.call('pushes', [1000]))),
-  for_await_long: (k, conn) => forAwait(conn.call('pushes', [1000000])),
-  raw_for_await_short: (k, conn) => best(50, () => forAwait(conn.transport.request(k.IPROTO.CALL, pushesBody(1000)))),
-  raw_for_await_long: (k, conn) => forAwait(conn.transport.request(k.IPROTO.CALL, pushesBody(1000000))),
-  sequential: async (k, conn) => {
-    const t = now()
-    for (let i = 0; i < 10000; i++) await conn.call('echo', [1])
-    return 10000 / (now() - t)
-  },
-  pipelined_1000: async (k, conn) => {
-    const total = 200000
-    const ring = new Array(1000)
-    const t = now()
-    for (let i = 0; i < total; i++) {
-      const slot = i % ring.length
-      if (ring[slot] !== undefined) await ring[slot]
-      ring[slot] = conn.call('echo', [1])
-    }
-    await Promise.all(ring)
-    return total / (now() - t)
-  },
-}
-
-const now = () => Number(process.hrtime.bigint()) / 1e9
-
-async function best(n, measure) {
-  let top = 0
-  for (let i = 0; i < n; i++) top = Math.max(top, await measure())
-  return top
-}
-
-async function onPush(conn, n) {
-  let count = 0
-  const t = now()
-  await conn.call('pushes', [n], { onPush: () => { count++ } })
-  return count / (now() - t)
-}
-
-async function forAwait(response) {
-  let count = 0
-  const t = now()
-  for await (const _ of response) count++
-  return count / (now() - t)
-}
-
-// {FUNCTION_NAME: 'pushes', TUPLE: [n]}
-function pushesBody(n) {
-  const body = Buffer.from([0x82, 0x22, 0xa6, ...Buffer.from('pushes'), 0x21, 0x91, 0xce, 0, 0, 0, 0])
-  body.writeUInt32BE(n, body.length - 4)
-  return body
+  on_push_short: (k, conn) => bestOf(50, () => onPushRate(conn, 1000)),
+  on_push_long: (k, conn) => onPushRate(conn, 1000000),
+  for_await_short: (k, conn) => bestOf(50, () => countPushes(conn.call('pushes', [1000]))),
+  for_await_long: (k, conn) => countPushes(conn.call('pushes', [1000000])),
+  raw_for_await_short: (k, conn) => bestOf(50, () => countPushes(conn.transport.request(k.IPROTO.CALL, pushesBody(1000)))),
+  raw_for_await_long: (k, conn) => countPushes(conn.transport.request(k.IPROTO.CALL, pushesBody(1000000))),
+  sequential: (k, conn) => sequential(echo(conn), 10000),
+  pipelined_1000: (k, conn) => windows(echo(conn), 200000, 1000),
 }
 
 async function main() {

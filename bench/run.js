@@ -15,6 +15,7 @@ const kharon = require('..')
 const { decode } = require('../lib/msgpack')
 const { Unpackr } = require('msgpackr')
 const TarantoolDriver = require('tarantool-driver')
+const { now, windows, sequential, bestOf, countPushes, onPushRate, pushesBody } = require('./measure')
 
 const REPEATS = Number(process.env.BENCH_REPEATS || 3)
 const SEQUENTIAL = 20000
@@ -30,27 +31,6 @@ const PUSH_ROUNDS = 3
 const SELECTS = 10
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const now = () => Number(process.hrtime.bigint()) / 1e9
-
-// `window` requests in flight: a new one is issued as soon as the oldest completes.
-async function windows(issue, total, window) {
-  const ring = new Array(Math.min(window, total))
-  const t = now()
-  for (let i = 0; i < total; i++) {
-    const slot = i % ring.length
-    if (ring[slot] !== undefined) await ring[slot]
-    ring[slot] = issue()
-  }
-  await Promise.all(ring)
-  return total / (now() - t)
-}
-
-async function sequential(issue, n) {
-  const t = now()
-  for (let i = 0; i < n; i++) await issue()
-  return n / (now() - t)
-}
-
 async function selectMs(select) {
   const t = now()
   for (let i = 0; i < SELECTS; i++) {
@@ -185,13 +165,6 @@ async function openRawSocket(server) {
   }
 }
 
-// {FUNCTION_NAME: 'pushes', TUPLE: [n]}
-function pushesBody(n) {
-  const body = Buffer.from([0x82, 0x22, 0xa6, ...Buffer.from('pushes'), 0x21, 0x91, 0xce, 0, 0, 0, 0])
-  body.writeUInt32BE(n, body.length - 4)
-  return body
-}
-
 // The push floor: a plain socket sends a pre-encoded call('pushes', [n]) and counts the CHUNK
 // frames until the final response. `stream(n)` resolves to pushes per second.
 async function openRawPushes(server) {
@@ -241,19 +214,6 @@ async function openRawPushes(server) {
   }
 }
 
-async function bestOf(n, measure) {
-  let top = 0
-  for (let i = 0; i < n; i++) top = Math.max(top, await measure())
-  return top
-}
-
-async function countPushes(iterable) {
-  let n = 0
-  const t = now()
-  for await (const _ of iterable) n++
-  return n / (now() - t)
-}
-
 // Pushes per second: the floor and kharon's three ways of taking pushes, in alternating turns
 // (the order reversed every round), short streams (best of SHORT_STREAMS) and long ones.
 async function pushesInterleaved(record) {
@@ -261,15 +221,9 @@ async function pushesInterleaved(record) {
   const server = await startTarantool({ script: path.join(__dirname, 'server.lua') })
   const raw = await openRawPushes(server)
   const conn = await kharon.connect(`${server.host}:${server.port}`)
-  const onPush = async (n) => {
-    let count = 0
-    const t = now()
-    await conn.call('pushes', [n], { onPush: () => { count++ } })
-    return count / (now() - t)
-  }
   const ways = [
     ['raw socket', 'pushes', (n) => raw.stream(n)],
-    ['kharon', 'pushes_on_push', onPush],
+    ['kharon', 'pushes_on_push', (n) => onPushRate(conn, n)],
     ['kharon', 'pushes_for_await', (n) => countPushes(conn.call('pushes', [n]))],
     ['kharon', 'raw_pushes_for_await', (n) => countPushes(conn.transport.request(kharon.IPROTO.CALL, pushesBody(n)))],
   ]
