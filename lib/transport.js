@@ -8,6 +8,7 @@ const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS } = requi
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
 const { view } = require('./views')
+const { SyncTable } = require('./sync-table')
 
 const CHUNK = 0x80
 const EVENT = 76
@@ -41,7 +42,7 @@ const kConnect = Symbol('kharon.connect')
  */
 class Transport extends EventEmitter {
   #native
-  #pending = new Map()
+  #pending = new SyncTable()
   // SYNCs given up on (timeout, abort) whose response has not come yet: not reused until it
   // comes, so a late response can never be taken for a newer request's.
   #forgotten = new Set()
@@ -256,7 +257,7 @@ class Transport extends EventEmitter {
       entry._trace.serverVersion = this.serverVersion
     }
     if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
-    this.#pending.set(sync, entry)
+    this.#pending.add(sync, entry)
     // Push backpressure goes to the connection that carries the request (after a reconnect,
     // not the one it was created on).
     entry._transport = this
@@ -276,7 +277,7 @@ class Transport extends EventEmitter {
   #forget(sync, err) {
     const entry = this.#pending.get(sync)
     if (entry === undefined) return
-    this.#pending.delete(sync)
+    this.#pending.delete(entry)
     this.#forgotten.add(sync)
     if (this.#pending.size === 0) this.#becameIdle()
     release(entry)
@@ -439,7 +440,8 @@ class Transport extends EventEmitter {
   }
 
   #inUse(sync) {
-    return this.#pending.has(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
+    // A slot taken by another SYNC rules this one out too: the table needs a free slot.
+    return !this.#pending.fits(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
   }
 
   #encode(type, sync, body, streamId, bodyLen) {
@@ -538,7 +540,7 @@ class Transport extends EventEmitter {
           i = to - META_WORDS
           continue
         }
-        pending.delete(meta[i + 1])
+        pending.delete(entry)
         if (pending.size === 0) this.#becameIdle()
         if (entry._timer !== null || entry._signal !== null) release(entry)
         this.schemaVersion = meta[i + 2]
@@ -576,13 +578,12 @@ class Transport extends EventEmitter {
       this.#beat = null
     }
     this.#forgotten.clear()
-    const pending = this.#pending
-    this.#pending = new Map()
+    const pending = this.#pending.takeAll()
     const held = this.#holds > 0
     this.#holds = 0
-    if (pending.size > 0 || held) this.#becameIdle()
+    if (pending.length > 0 || held) this.#becameIdle()
     this.#release()
-    for (const entry of pending.values()) {
+    for (const entry of pending) {
       release(entry)
       entry._settle(err)
     }
