@@ -83,18 +83,16 @@ export interface PushesOptions {
   timeout?: number
 }
 
-/** A request in promise mode: the final body, and the pushes that precede it. */
-export declare class Response implements PromiseLike<Buffer>, AsyncIterable<Buffer> {
-  private constructor()
-  then<A = Buffer, B = never>(
-    onFulfilled?: ((body: Buffer) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: any) => B | PromiseLike<B>) | null,
-  ): Promise<A | B>
-  catch<B = never>(onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<Buffer | B>
-  finally(onFinally?: (() => void) | null): Promise<Buffer>
+/**
+ * A request in promise mode: a native promise of the final body that is also an async
+ * iterable of the pushes before it. A failure nobody awaits is not an unhandled rejection.
+ */
+export interface Response extends Promise<Buffer>, AsyncIterable<Buffer> {
   pushes(options?: PushesOptions): AsyncIterableIterator<Buffer>
   [Symbol.asyncIterator](): AsyncIterableIterator<Buffer>
 }
+/** `value instanceof Response` holds for what `Transport#request` returns without a callback. */
+export declare const Response: { [Symbol.hasInstance](value: unknown): value is Response }
 
 export type Callback<T> = (err: Error | null, value?: T) => void
 export type RequestBody = Buffer | Uint8Array | string
@@ -242,19 +240,17 @@ export interface CallOptions<Ctx = unknown> extends DeadlineOptions {
   tuples?: TuplesMode
 }
 
-/** call()/eval(): a thenable of the return values and an async iterable of decoded pushes. */
-export declare class Call implements PromiseLike<any[]>, AsyncIterable<any> {
-  private constructor()
-  then<A = any[], B = never>(
-    onFulfilled?: ((values: any[]) => A | PromiseLike<A>) | null,
-    onRejected?: ((reason: any) => B | PromiseLike<B>) | null,
-  ): Promise<A | B>
-  catch<B = never>(onRejected?: ((reason: any) => B | PromiseLike<B>) | null): Promise<any[] | B>
-  finally(onFinally?: (() => void) | null): Promise<any[]>
+/**
+ * call()/eval(): a native promise of the return values that is also an async iterable of the
+ * decoded pushes. A failure nobody awaits is not an unhandled rejection.
+ */
+export interface Call extends Promise<any[]>, AsyncIterable<any> {
   /** Pushes with a per-item timeout (net.box future:pairs(timeout)). */
   pushes(options?: PushesOptions): AsyncIterableIterator<any>
   [Symbol.asyncIterator](): AsyncIterableIterator<any>
 }
+/** `value instanceof Call` holds for what call() and eval() return. */
+export declare const Call: { [Symbol.hasInstance](value: unknown): value is Call }
 
 export type Tuple = any[] | Record<string, any>
 export type UpdateOperation = [string, number | string, ...any[]]

@@ -288,7 +288,7 @@ export async function rawTransport(body: Buffer): Promise<void> {
   const bodies: RequestBody[] = [body, new Uint8Array(4), '\x80']
   void bodies
 
-  // promise mode: a Response is a thenable of the body and an iterable of push bodies
+  // promise mode: a Response is a promise of the body and an iterable of push bodies
   const response: Response = t1.request(IPROTO.CALL, body, { timeout: 100, signal: AbortSignal.abort(), highWaterMark: 1024 })
   for await (const chunk of response) {
     const c: Buffer = chunk

@@ -202,6 +202,32 @@ describe('ping, call, eval', TIMEOUT, () => {
     assert.deepEqual(await conn.call('pushes', [0]), ['done'])
   })
 
+  test('a Call is a native promise; a failure nobody awaits yet is not an unhandled rejection', async () => {
+    const unhandled = []
+    const record = (reason) => unhandled.push(reason)
+    process.on('unhandledRejection', record)
+    try {
+      const c = conn.call('echo', [1])
+      assert.ok(c instanceof Promise)
+      assert.equal(Object.getPrototypeOf(c), Promise.prototype)
+      assert.ok(c.then(() => 1) instanceof Promise)
+      assert.equal(await c, await c.then((v) => v))
+      assert.ok(!({} instanceof Call) && !(Promise.resolve() instanceof Call) && !(null instanceof Call))
+      // Fails while the caller awaits something else; awaited afterwards, it still rejects.
+      const late = conn.call('no_such_function')
+      const ignored = conn.eval('error("nobody looks")')
+      assert.deepEqual(await conn.call('sleep_then', [0.05, 'later']), ['later'])
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const err = await rejection(late)
+      assert.ok(err instanceof TarantoolError)
+      assert.equal(err.code, 'ER_NO_SUCH_PROC')
+      assert.ok(ignored instanceof Call)
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', record)
+    }
+  })
+
   test('eval returns the array of return values', async () => {
     assert.deepEqual(await conn.eval('return 1, 2'), [1, 2])
     assert.deepEqual(await conn.eval('return ...', [3, 'x', null]), [3, 'x', null])

@@ -7,7 +7,7 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 
-const { Transport, IPROTO, ConnectionError, TarantoolError, TimeoutError, ProtocolError } = require('..')
+const { Transport, Response, IPROTO, ConnectionError, TarantoolError, TimeoutError, ProtocolError } = require('..')
 const { startTarantool, stopAll, freePort, serverVersion, atLeast } = require('./helpers/tarantool')
 const { rejection, withTimeout } = require('./helpers/wait')
 const { callBody, evalBody, decode, data } = require('./helpers/msgpack')
@@ -190,7 +190,11 @@ test('call echo round trip via callback and via promise', TIMEOUT, async () => {
     const u8 = new Uint8Array(callBody('echo', ['u8']))
     assert.deepEqual(data(await t.request(IPROTO.CALL, u8)), ['u8'])
 
-    // Response is a proper thenable: .then / .catch / .finally
+    // A Response is a native promise: .then / .catch / .finally, instanceof Promise and Response
+    const response = t.request(IPROTO.CALL, callBody('echo', ['native']))
+    assert.ok(response instanceof Promise && response instanceof Response)
+    assert.deepEqual(data(await response), ['native'])
+    assert.ok(!(Promise.resolve() instanceof Response))
     let finallyRan = false
     const value = await t.request(IPROTO.CALL, callBody('echo', ['then'])).then((b) => data(b)).finally(() => { finallyRan = true })
     assert.deepEqual(value, ['then'])
@@ -352,6 +356,30 @@ test('nextSync skips ids still pending (also across the wrap)', TIMEOUT, async (
     assert.equal(t.nextSync, 103)
     assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', ['103']))), ['103'])
     assert.deepEqual((await Promise.all(run)).map(data), [['run0'], ['run1'], ['run2']])
+  } finally {
+    await t.close()
+  }
+})
+
+// Pending requests sit in a table slot picked by the SYNC's low bits (lib/sync-table.js).
+test('a SYNC whose table slot is taken is skipped; thousands in flight each get their own response', TIMEOUT, async () => {
+  const t = await connect()
+  try {
+    t.nextSync = 7
+    const slow = t.request(IPROTO.CALL, callBody('sleep_then', [0.3, 'held 7']))
+    t.nextSync = 7 + 1024
+    assert.equal(t.nextSync, 7 + 1025, 'the slot of 7 + 1024 is held by 7')
+    const beside = t.request(IPROTO.CALL, callBody('echo', ['beside']))
+    assert.deepEqual(data(await beside), ['beside'])
+    // More than the table holds at first: it grows while they are in flight, and again
+    // while the slow one still holds its slot.
+    const many = Array.from({ length: 5000 }, (_, i) => t.request(IPROTO.CALL, callBody('echo', [i])))
+    assert.equal(t.pending, 5001)
+    const bodies = await Promise.all(many)
+    bodies.forEach((body, i) => assert.deepEqual(data(body), [i]))
+    assert.deepEqual(data(await slow), ['held 7'])
+    assert.equal(t.pending, 0)
+    assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', ['after']))), ['after'])
   } finally {
     await t.close()
   }

@@ -21,7 +21,7 @@ function dataOf(buf, start = 0, end = buf.length, objects = false) {
   return decode(buf, start, end)[K.DATA]
 }
 
-/** The result of call/eval: a thenable of the return values and an async iterable of pushes. */
+/** The request behind call/eval: its promise resolves to the return values and iterates the pushes. */
 class Call extends Response {
   constructor(transport, highWaterMark, onPush, onPushCtx, objects, counters) {
     super(transport, highWaterMark, onPush, onPushCtx)
@@ -64,6 +64,8 @@ class Decoded {
     this._signal = null
     this._onAbort = null
     this._trace = null
+    // Its SYNC while it waits (set by the transport).
+    this._sync = 0
   }
 
   _pushes() {}

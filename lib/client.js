@@ -372,9 +372,10 @@ class Connection extends requestApi(EventEmitter) {
     const hwm = opts.highWaterMark === undefined
       ? this.#transport.pushHighWaterMark
       : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
-    const result = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects', this.#counters)
-    this.#dispatch(type, body, result, this.#deadline(opts), streamId, refusal, name)
-    return result
+    const call = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects', this.#counters)
+    const promise = call._promised()
+    this.#dispatch(type, body, call, this.#deadline(opts), streamId, refusal, name)
+    return promise
   }
 
   /** Like _withPushes, for a request without pushes: a promise of its decoded body. */

@@ -160,7 +160,7 @@ class Pool extends EventEmitter {
     return up
   }
 
-  /** Like Connection#call: a thenable of the result and an async iterable of pushes. */
+  /** Like Connection#call: a promise of the result that also iterates the pushes. */
   call(name, args, opts) {
     return this.#routeCall(opts, (c) => c.call(name, args, opts))
   }
@@ -308,7 +308,7 @@ class Pool extends EventEmitter {
     const inst = this.#closed ? null : this.#pick(mode)
     if (inst !== null) return this.#watchReadOnly(send(inst.conn))
     // Wrapped, so that the promise holds the Call itself rather than adopting its result.
-    return new PendingCall(this.#instanceFor(mode, opts).then((i) => ({ call: this.#watchReadOnly(send(i.conn)) })))
+    return pendingCall(this.#instanceFor(mode, opts).then((i) => ({ call: this.#watchReadOnly(send(i.conn)) })))
   }
 
   // A write refused as read-only means the roles moved: look at every instance now, since
@@ -482,40 +482,22 @@ class PoolWatcher {
   }
 }
 
-/** A call/eval waiting for an eligible instance: the same thenable + async iterable shape. */
-class PendingCall {
-  #call
+/**
+ * A call/eval waiting for an eligible instance (`chosen`: a promise of { call } once one is):
+ * the same shape as a Connection's Call, a native promise that also iterates the pushes.
+ */
+function pendingCall(chosen) {
+  const promise = chosen.then(({ call }) => call)
+  // As with a Connection's Call, a failure nobody awaits is not an unhandled rejection.
+  promise.catch(() => {})
+  promise.pushes = (options) => pushesOfChosen(chosen, (call) => call.pushes(options))
+  promise[Symbol.asyncIterator] = () => pushesOfChosen(chosen, (call) => call[Symbol.asyncIterator]())
+  return promise
+}
 
-  /** `call`: a promise of { call } once an instance is chosen. */
-  constructor(call) {
-    this.#call = call
-    call.catch(() => {})
-  }
-
-  then(onFulfilled, onRejected) {
-    return this.#call.then(({ call }) => call).then(onFulfilled, onRejected)
-  }
-
-  catch(onRejected) {
-    return this.then(undefined, onRejected)
-  }
-
-  finally(onFinally) {
-    return this.then().finally(onFinally)
-  }
-
-  pushes(options) {
-    return this.#iterate((c) => c.pushes(options))
-  }
-
-  [Symbol.asyncIterator]() {
-    return this.#iterate((c) => c[Symbol.asyncIterator]())
-  }
-
-  async * #iterate(open) {
-    const { call } = await this.#call
-    yield * open(call)
-  }
+async function * pushesOfChosen(chosen, open) {
+  const { call } = await chosen
+  yield * open(call)
 }
 
 /** 'user:pass@host:port' as 'user@host:port'. */

@@ -12,6 +12,8 @@ const DONE = 1
 const FAILED = 2
 const DONE_RESULT = Object.freeze({ value: undefined, done: true })
 const EMPTY_QUEUE = Object.freeze([])
+/** The request behind the promise a caller gets. */
+const kRequest = Symbol('kharon.request')
 /** u32 words per frame in a delivery's meta (src/binding/delivery.rs): status, sync, schema version, body start, body end. */
 const META_WORDS = 5
 
@@ -51,8 +53,10 @@ class PushState {
 }
 
 /**
- * One request in promise mode: a thenable of the final body and an async iterable of the
- * pushes (IPROTO_CHUNK) that arrive before it.
+ * One request in promise mode. The caller gets a native promise of the final body (awaiting a
+ * thenable costs a resolve job, two more promises and three microtasks per request) that also
+ * carries the request's pushes (IPROTO_CHUNK) as an async iterable: `pushes()` and
+ * `[Symbol.asyncIterator]`. `instanceof` this class (or a subclass) holds for such promises.
  *
  * Pushes are buffered up to `highWaterMark` bytes. While an iterator is active, going over
  * the mark pauses reading from the socket until the consumer drains to a quarter of it
@@ -62,6 +66,11 @@ class PushState {
  * yielded what was kept, rather than silently missing pushes.
  */
 class Response {
+  static [Symbol.hasInstance](value) {
+    const request = value !== null && typeof value === 'object' ? value[kRequest] : undefined
+    return request !== undefined && this.prototype.isPrototypeOf(request)
+  }
+
   constructor(transport, highWaterMark, onPush, onPushCtx) {
     this._transport = transport
     this._highWaterMark = highWaterMark
@@ -79,6 +88,8 @@ class Response {
     // The client's: its Counters, and the trace context while someone subscribes.
     this._counters = null
     this._trace = null
+    // Its SYNC while it waits (set by the transport).
+    this._sync = 0
   }
 
   /** The value a push with body data[start..end] yields: the body; the client's Call decodes it. */
@@ -156,7 +167,12 @@ class Response {
   _settleFailed(err) {
     this._state = FAILED
     this._result = err
-    if (this._reject !== null) this._reject(err)
+    if (this._reject !== null) {
+      // As with a thenable: a request nobody awaits fails silently (it is counted), and one
+      // awaited later, after other awaits, still rejects there rather than as unhandled.
+      this._promise.catch(ignore)
+      this._reject(err)
+    }
     this._afterSettle()
     if (this._counters !== null) this._counters.failed(err)
     if (this._trace !== null) traceSettled(this._trace, err)
@@ -179,35 +195,16 @@ class Response {
     if (q.waiter !== null && q.head === q.runs.length) this._finishWaiter()
   }
 
-  then(onFulfilled, onRejected) {
-    return this._settled().then(onFulfilled, onRejected)
-  }
-
-  catch(onRejected) {
-    return this._settled().then(undefined, onRejected)
-  }
-
-  finally(onFinally) {
-    return this._settled().finally(onFinally)
-  }
-
-  /** The final body as a native promise, created only when someone asks for it. */
-  _settled() {
-    if (this._promise === null) {
-      if (this._state === DONE) this._promise = Promise.resolve(this._result)
-      else if (this._state === FAILED) this._promise = Promise.reject(this._result)
-      else {
-        this._promise = new Promise((resolve, reject) => {
-          this._resolve = resolve
-          this._reject = reject
-        })
-      }
-    }
-    return this._promise
-  }
-
-  [Symbol.asyncIterator]() {
-    return this.pushes()
+  /** The promise the caller gets; made once, before the request is sent. */
+  _promised() {
+    const promise = new Promise(capture)
+    this._resolve = capturedResolve
+    this._reject = capturedReject
+    promise[kRequest] = this
+    promise.pushes = pushesOfPromise
+    promise[Symbol.asyncIterator] = iterateFromPromise
+    this._promise = promise
+    return promise
   }
 
   /**
@@ -331,6 +328,24 @@ class Response {
   }
 }
 
+// The resolving functions of the promise being made, without a closure per request.
+let capturedResolve = null
+let capturedReject = null
+function capture(resolve, reject) {
+  capturedResolve = resolve
+  capturedReject = reject
+}
+
+function pushesOfPromise(options) {
+  return this[kRequest].pushes(options)
+}
+
+function iterateFromPromise() {
+  return this[kRequest].pushes()
+}
+
+function ignore() {}
+
 function enqueue(q, data, meta, from, to, bytes) {
   if (q.runs === EMPTY_QUEUE) q.runs = []
   q.runs.push(new Run(data, meta, from, to))
@@ -375,6 +390,8 @@ class CallbackRequest {
     this._signal = null
     this._onAbort = null
     this._trace = null
+    // Its SYNC while it waits (set by the transport).
+    this._sync = 0
   }
 
   _pushes(data, meta, from, to) {

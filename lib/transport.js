@@ -175,8 +175,8 @@ class Transport extends EventEmitter {
   /**
    * Sends one request. `body` is an encoded MessagePack map (Buffer or Uint8Array), a
    * binary (latin1) string, or empty/omitted for none. With a callback, `callback(err, body)`;
-   * without, returns a Response: a thenable of the final body and an async iterable of
-   * pushes. Options: { onPush(chunk, ctx), onPushCtx, highWaterMark, timeout, signal }.
+   * without, returns a Response: a promise of the final body that is also an async iterable
+   * of the pushes. Options: { onPush(chunk, ctx), onPushCtx, highWaterMark, timeout, signal }.
    */
   request(type, body, options, callback) {
     if (typeof body === 'function') {
@@ -204,11 +204,14 @@ class Transport extends EventEmitter {
     }
     checkDeadline(options)
     if (callback !== undefined) checkFunction(callback, 'callback')
-    const entry = callback === undefined
-      ? new Response(this, highWaterMark, onPush, onPushCtx)
-      : new CallbackRequest(callback, onPush, onPushCtx)
+    if (callback !== undefined) {
+      this._send(type, body, new CallbackRequest(callback, onPush, onPushCtx), options)
+      return undefined
+    }
+    const entry = new Response(this, highWaterMark, onPush, onPushCtx)
+    const promise = entry._promised()
     this._send(type, body, entry, options)
-    return callback === undefined ? entry : undefined
+    return promise
   }
 
   /** Default push buffer of this connection's requests, in bytes. */
