@@ -18,6 +18,8 @@ export declare class NativeConnection {
   write(frames: Uint8Array): number
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
+  /** The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies. */
+  get landing(): Buffer
   /** Bytes read from the socket after the handshake (stats; read after close too). */
   get bytesReceived(): number
   /** Keeps Node's event loop alive until `unref` (called when requests are pending). */
@@ -48,12 +50,12 @@ export declare class NativeCredentials {
 
 /**
  * Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
- * as guest). `onDelivery(buffer, meta, closed)` is called on the JS thread with the
+ * as guest). `onDelivery(buffer, meta, closed, words)` is called on the JS thread with the
  * frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
  * with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
  * why connecting failed.
  */
-export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined) => void): Promise<NativeConnection | ErrorInfo>
+export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void): Promise<NativeConnection | ErrorInfo>
 
 /** Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33). */
 export declare function errcodeName(errcode: number): string

@@ -489,6 +489,28 @@ describe('onPush', TIMEOUT, () => {
 })
 
 describe('pushes handed over in runs', TIMEOUT, () => {
+  // Small deliveries come in memory reused by the next read (the landing, src/binding/delivery.rs).
+  test('what is kept of small deliveries stays intact while later reads reuse their memory', () => withConnection(async (t) => {
+    const buffered = t.request(IPROTO.CALL, callBody('pushes', [50]))
+    const keptPushes = []
+    const viaOnPush = t.request(IPROTO.CALL, callBody('pushes', [5]), { onPush: (chunk) => keptPushes.push(chunk) })
+    const viaCallback = await new Promise((resolve, reject) => {
+      t.request(IPROTO.CALL, callBody('echo', ['callback body']), (err, body) => (err ? reject(err) : resolve(body)))
+    })
+    const viaPromise = await t.request(IPROTO.CALL, callBody('echo', ['promise body']))
+    assert.deepEqual(data(await buffered), ['done'])
+    assert.deepEqual(data(await viaOnPush), ['done'])
+    // Hundreds of reads over the same memory.
+    for (let i = 0; i < 300; i++) assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', [`overwrite ${i}`]))), [`overwrite ${i}`])
+    await Promise.all(Array.from({ length: 300 }, (_, i) => t.request(IPROTO.EVAL, evalBody('return ...', [i, 'x'.repeat(i)]))))
+    assert.deepEqual(data(viaCallback), ['callback body'])
+    assert.deepEqual(data(viaPromise), ['promise body'])
+    assert.deepEqual(keptPushes.map(pushed), [1, 2, 3, 4, 5])
+    const got = []
+    for await (const chunk of buffered) got.push(pushed(chunk))
+    assert.deepEqual(got, range(1, 50))
+  }))
+
   test('raw pushes and the final body are Buffers of their own bytes, equal to Buffers made by hand', () => withConnection(async (t) => {
     const res = t.request(IPROTO.CALL, callBody('pushes', [3]))
     const chunks = []

@@ -3,7 +3,7 @@
 const { PushOverflowError, TimeoutError } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { traceSettled } = require('./tracing')
-const { view } = require('./views')
+const { copyOf } = require('./views')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
@@ -19,7 +19,8 @@ const META_WORDS = 5
 
 /**
  * Buffered pushes of one request from one delivery: frames meta[at..to). The delivery's meta
- * already says where each body lies, so buffering a push writes nothing and makes nothing.
+ * already says where each body lies, so buffering pushes of a delivery JS owns makes nothing
+ * but this; pushes of the landing (reused by the next read) are copied first.
  */
 class Run {
   constructor(data, meta, at, to) {
@@ -94,7 +95,7 @@ class Response {
 
   /** The value a push with body data[start..end] yields: the body; the client's Call decodes it. */
   _pushValue(data, start, end) {
-    return view(data, start, end)
+    return this._transport._body(data, start, end)
   }
 
   /**
@@ -135,7 +136,7 @@ class Response {
         from += META_WORDS
         if (from === to || q.discarded) return
       }
-      enqueue(q, data, meta, from, to, bodyBytes(meta, from, to))
+      this._enqueue(data, meta, from, to, bodyBytes(meta, from, to))
       if (!q.pausing && q.bytes > this._highWaterMark) {
         q.pausing = true
         this._transport._pauseReading()
@@ -149,13 +150,21 @@ class Response {
       bytes += meta[fit + 4] - meta[fit + 3]
       fit += META_WORDS
     }
-    if (fit > from) enqueue(q, data, meta, from, fit, bytes)
+    if (fit > from) this._enqueue(data, meta, from, fit, bytes)
     if (fit < to) q.overflowed = true
+  }
+
+  // Buffers pushes meta[from..to) of a delivery: as they are, or copied out of the landing.
+  _enqueue(data, meta, from, to, bytes) {
+    const q = this._q
+    if (q.runs === EMPTY_QUEUE) q.runs = []
+    q.runs.push(this._transport._isLanding(data) ? copiedRun(data, meta, from, to) : new Run(data, meta, from, to))
+    q.bytes += bytes
   }
 
   /** Called by the transport with a successful final body, as a range of a delivery. */
   _complete(data, start, end) {
-    this._settle(null, view(data, start, end))
+    this._settle(null, this._transport._body(data, start, end))
   }
 
   /** Called by the transport once, with the final response or the failure. */
@@ -346,10 +355,15 @@ function iterateFromPromise() {
 
 function ignore() {}
 
-function enqueue(q, data, meta, from, to, bytes) {
-  if (q.runs === EMPTY_QUEUE) q.runs = []
-  q.runs.push(new Run(data, meta, from, to))
-  q.bytes += bytes
+// A Run of its own: the bytes from its first body to its last, and its meta words rebased.
+function copiedRun(data, meta, from, to) {
+  const start = meta[from + 3]
+  const words = meta.slice(from, to)
+  for (let i = 0; i < words.length; i += META_WORDS) {
+    words[i + 3] -= start
+    words[i + 4] -= start
+  }
+  return new Run(copyOf(data, start, meta[to - META_WORDS + 4]), words, 0, words.length)
 }
 
 function bodyBytes(meta, from, to) {
@@ -398,7 +412,7 @@ class CallbackRequest {
     if (this._onPush === undefined) return
     for (let i = from; i < to && !this._transport.closed; i += META_WORDS) {
       try {
-        this._onPush(view(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
+        this._onPush(this._transport._body(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
       } catch (err) {
         rethrowLater(err)
       }
@@ -406,7 +420,7 @@ class CallbackRequest {
   }
 
   _complete(data, start, end) {
-    this._settle(null, view(data, start, end))
+    this._settle(null, this._transport._body(data, start, end))
   }
 
   _settle(err, body) {

@@ -7,7 +7,7 @@ const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkReq
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
-const { view } = require('./views')
+const { view, copyOf } = require('./views')
 const { SyncTable } = require('./sync-table')
 
 const CHUNK = 0x80
@@ -72,12 +72,18 @@ class Transport extends EventEmitter {
   #sessionFeatures
   #pushCount = 0
   #bytesSent = 0
+  // Where small deliveries come (the same bytes every time: what is kept is copied), and the
+  // view of it that the decoders read.
+  #landing
+  #landingView
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
     if (token !== kConnect) throw new TypeError('use Transport.connect() to create a Transport')
     super()
     this.#native = nativeConnection
+    this.#landing = nativeConnection.landing
+    this.#landingView = view(this.#landing, 0, this.#landing.length)
     this.#highWaterMark = options.pushHighWaterMark
     this.#heartbeat = options.heartbeat
     this.#maxPending = options.maxPending
@@ -513,16 +519,29 @@ class Transport extends EventEmitter {
     this.#outLen = 0
   }
 
-  /** Called by the binding with every frame read since its last call. */
-  _deliver(data, meta, closed) {
+  /** Whether `data` is the landing, whose bytes the next delivery overwrites. */
+  _isLanding(data) {
+    return data === this.#landingView
+  }
+
+  /** Body data[start..end] of a delivery as a Buffer that stays valid: copied out of the landing. */
+  _body(data, start, end) {
+    return data === this.#landingView ? copyOf(data, start, end) : view(data, start, end)
+  }
+
+  /**
+   * Called by the binding with every frame read since its last call: meta[0..words) indexes
+   * them in data, which is the landing for a small batch.
+   */
+  _deliver(data, meta, closed, words) {
     if (data !== undefined && !this.#closed) {
       if (this.#beat !== null) this.#lastRead = performance.now()
       // A Buffer made by napi has another hidden class than Buffers made in JS; decoding from
       // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
-      // slower once call replies had been decoded). One view per delivery keeps them alike.
-      data = view(data, 0, data.length)
+      // slower once call replies had been decoded). A view per delivery keeps them alike.
+      data = data === this.#landing ? this.#landingView : view(data, 0, data.length)
       const pending = this.#pending
-      for (let i = 0; i < meta.length && !this.#closed; i += META_WORDS) {
+      for (let i = 0; i < words && !this.#closed; i += META_WORDS) {
         const status = meta[i]
         if (status === EVENT) {
           if (this._onEvent !== null) this._onEvent(data, meta[i + 3], meta[i + 4])
@@ -537,7 +556,7 @@ class Transport extends EventEmitter {
           // Pushes come in runs for one request: each run is handed over in one call.
           const sync = meta[i + 1]
           let to = i + META_WORDS
-          while (to < meta.length && meta[to] === CHUNK && meta[to + 1] === sync) to += META_WORDS
+          while (to < words && meta[to] === CHUNK && meta[to + 1] === sync) to += META_WORDS
           this.#pushCount += (to - i) / META_WORDS
           entry._pushes(data, meta, i, to)
           i = to - META_WORDS
@@ -677,8 +696,8 @@ async function openTransport(options) {
   let transport
   const address = addressOf(options.native)
   if (debug.enabled) debug('connect %s (timeout %d ms)', address, options.native.connectTimeout)
-  const result = await native.connect(options.native, options.credentials, (data, meta, closed) => {
-    transport._deliver(data, meta, closed)
+  const result = await native.connect(options.native, options.credentials, (data, meta, closed, words) => {
+    transport._deliver(data, meta, closed, words)
   })
   if (!(result instanceof native.NativeConnection)) {
     const err = fromInfo(result)

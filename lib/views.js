@@ -23,4 +23,11 @@ function fastView(buf, start, end) {
 /** A Buffer over buf[start..end] (no copy). */
 const view = FastBuffer === null ? (buf, start, end) => buf.subarray(start, end) : fastView
 
-module.exports = { view }
+/** A Buffer of its own holding a copy of buf[start..end]. */
+function copyOf(buf, start, end) {
+  const copy = Buffer.allocUnsafe(end - start)
+  buf.copy(copy, 0, start, end)
+  return copy
+}
+
+module.exports = { view, copyOf }

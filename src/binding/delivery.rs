@@ -1,63 +1,88 @@
-//! How a delivery crosses into JS: one Buffer holding the frames' bytes and one Uint32Array of
-//! META_WORDS words per frame: status, sync, schema version, body start, body end. JS slices
-//! bodies out of the Buffer, so a whole batch costs two values, whatever the number of
-//! responses and pushes in it.
+//! How a delivery crosses into JS: one Buffer holding the frames' bytes, one Uint32Array of
+//! META_WORDS words per frame (status, sync, schema version, body start, body end) and the
+//! number of those words. JS slices bodies out of the Buffer, so a whole batch costs a few
+//! values, whatever the number of responses and pushes in it. A small batch comes in the
+//! connection's landing, the same Buffer and Uint32Array every time, so it allocates nothing.
+
+use std::ptr::null_mut;
 
 use napi::bindgen_prelude::*;
 
 use super::errors::ErrorInfo;
-use crate::transport::{Delivery, SMALL_BATCH};
+use crate::transport::{Batch, Delivery, SMALL_BATCH};
 
-pub struct DeliveryArgs {
-    data: Option<Vec<u8>>,
-    meta: Vec<u32>,
-    closed: Option<ErrorInfo>,
+/// The connection's landing as JS references (numbers, so that the args can cross threads).
+#[derive(Clone, Copy)]
+pub struct LandingRefs {
+    pub data: usize,
+    pub meta: usize,
 }
 
-impl From<Delivery> for DeliveryArgs {
-    fn from(d: Delivery) -> Self {
-        let (data, meta) = match d.batch {
-            Some(batch) => (Some(batch.data), batch.meta),
-            None => (None, Vec::new()),
-        };
-        DeliveryArgs { data, meta, closed: d.closed.as_ref().map(ErrorInfo::from) }
+pub struct DeliveryArgs {
+    batch: Option<Batch>,
+    closed: Option<ErrorInfo>,
+    landing: Option<LandingRefs>,
+}
+
+impl DeliveryArgs {
+    pub fn new(d: Delivery, landing: Option<LandingRefs>) -> Self {
+        DeliveryArgs { batch: d.batch, closed: d.closed.as_ref().map(ErrorInfo::from), landing }
     }
 }
 
 impl JsValuesTupleIntoVec for DeliveryArgs {
     fn into_vec(self, env: sys::napi_env) -> Result<Vec<sys::napi_value>> {
-        let (data, meta) = match self.data {
-            None => unsafe { (<()>::to_napi_value(env, ())?, <()>::to_napi_value(env, ())?) },
-            Some(bytes) => {
-                let data = if bytes.len() < SMALL_BATCH {
-                    unsafe { buffer_copy(env, &bytes)? }
+        let (data, meta, words) = match (self.batch, self.landing) {
+            (None, _) => unsafe { (<()>::to_napi_value(env, ())?, <()>::to_napi_value(env, ())?, 0) },
+            (Some(Batch::Owned { data, meta }), _) => {
+                let buffer = if data.len() < SMALL_BATCH {
+                    unsafe { buffer_copy(env, &data)? }
                 } else {
-                    unsafe { Buffer::to_napi_value(env, Buffer::from(bytes))? }
+                    unsafe { Buffer::to_napi_value(env, Buffer::from(data))? }
                 };
-                (data, unsafe { uint32_array(env, &self.meta)? })
+                (buffer, unsafe { uint32_array(env, &meta)? }, meta.len())
+            }
+            (Some(Batch::Landed { words }), Some(refs)) => unsafe {
+                (value_of(env, refs.data)?, value_of(env, refs.meta)?, words)
+            },
+            (Some(Batch::Landed { .. }), None) => {
+                return Err(Error::new(Status::GenericFailure, "a batch landed on a connection without a landing"))
             }
         };
-        Ok(vec![data, meta, unsafe { Option::<ErrorInfo>::to_napi_value(env, self.closed)? }])
+        let words = unsafe { u32::to_napi_value(env, words as u32)? };
+        Ok(vec![data, meta, unsafe { Option::<ErrorInfo>::to_napi_value(env, self.closed)? }, words])
     }
+}
+
+unsafe fn value_of(env: sys::napi_env, reference: usize) -> Result<sys::napi_value> {
+    let mut value = null_mut();
+    check_status!(sys::napi_get_reference_value(env, reference as sys::napi_ref, &mut value))?;
+    Ok(value)
 }
 
 /// A Buffer of JS's own holding a copy of `bytes`.
 unsafe fn buffer_copy(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
-    let mut value = std::ptr::null_mut();
-    check_status!(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), std::ptr::null_mut(), &mut value))?;
+    let mut value = null_mut();
+    check_status!(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), null_mut(), &mut value))?;
     Ok(value)
 }
 
 /// A Uint32Array of JS's own holding a copy of `words` (a copy costs less than handing the
 /// memory over with a finalizer, and keeps it 4-byte aligned).
 unsafe fn uint32_array(env: sys::napi_env, words: &[u32]) -> Result<sys::napi_value> {
-    let mut memory = std::ptr::null_mut();
-    let mut array_buffer = std::ptr::null_mut();
-    check_status!(sys::napi_create_arraybuffer(env, words.len() * 4, &mut memory, &mut array_buffer))?;
+    let (value, memory) = new_uint32_array(env, words.len())?;
     if !words.is_empty() {
-        std::ptr::copy_nonoverlapping(words.as_ptr(), memory.cast::<u32>(), words.len());
+        std::ptr::copy_nonoverlapping(words.as_ptr(), memory, words.len());
     }
-    let mut value = std::ptr::null_mut();
-    check_status!(sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, words.len(), array_buffer, 0, &mut value))?;
     Ok(value)
+}
+
+/// A Uint32Array of `len` words and where its memory is.
+pub unsafe fn new_uint32_array(env: sys::napi_env, len: usize) -> Result<(sys::napi_value, *mut u32)> {
+    let mut memory = null_mut();
+    let mut array_buffer = null_mut();
+    check_status!(sys::napi_create_arraybuffer(env, len * 4, &mut memory, &mut array_buffer))?;
+    let mut value = null_mut();
+    check_status!(sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, len, array_buffer, 0, &mut value))?;
+    Ok((value, memory.cast()))
 }

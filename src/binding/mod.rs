@@ -97,6 +97,13 @@ impl NativeConnection {
         self.connection.write_backlog() as f64
     }
 
+    /// The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies.
+    #[napi(getter, ts_return_type = "Buffer")]
+    pub fn landing(&self, env: &Env) -> Result<Unknown<'_>> {
+        let value = self.watch.landing_data(env)?;
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
     /// Bytes read from the socket after the handshake (stats; read after close too).
     #[napi(getter)]
     pub fn bytes_received(&self) -> f64 {
@@ -165,13 +172,13 @@ impl NativeConnection {
 }
 
 /// Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
-/// as guest). `onDelivery(buffer, meta, closed)` is called on the JS thread with the
+/// as guest). `onDelivery(buffer, meta, closed, words)` is called on the JS thread with the
 /// frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
 /// with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
 /// why connecting failed.
 #[napi(
     catch_unwind,
-    ts_args_type = "options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined) => void",
+    ts_args_type = "options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void",
     ts_return_type = "Promise<NativeConnection | ErrorInfo>"
 )]
 pub fn connect<'env>(
@@ -196,7 +203,7 @@ pub fn connect<'env>(
         .weak::<true>()
         .build_callback(move |_ctx| {
             let closed = connection_slot.get().and_then(Weak::upgrade).and_then(|c| c.take_end());
-            Ok(DeliveryArgs::from(Delivery { batch: None, closed }))
+            Ok(DeliveryArgs::new(Delivery { batch: None, closed }, None))
         })?);
     let notifier = ended.clone();
     let on_end = Box::new(move || {

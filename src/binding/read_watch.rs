@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 
-use super::delivery::DeliveryArgs;
-use crate::transport::{Connection, Delivery, TransportError};
+use super::delivery::{new_uint32_array, DeliveryArgs, LandingRefs};
+use crate::transport::{Connection, Delivery, Landing, TransportError, LANDING_META_WORDS, SMALL_BATCH};
 
 // libuv's stable v1 ABI, resolved from the node binary when the addon is loaded.
 type PollCallback = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
@@ -40,6 +40,10 @@ struct Watch {
     state: Rc<State>,
     /// The handle's memory, freed in the close callback.
     memory: *mut [u64],
+    /// Small batches land here: a Buffer and a Uint32Array that the references keep alive.
+    landing: LandingRefs,
+    landing_data: *mut u8,
+    landing_meta: *mut u32,
 }
 
 struct State {
@@ -54,6 +58,7 @@ struct State {
 pub struct ReadWatch {
     handle: *mut c_void,
     state: Rc<State>,
+    landing: LandingRefs,
 }
 
 impl ReadWatch {
@@ -70,10 +75,26 @@ impl ReadWatch {
             let mut async_context = null_mut();
             check_status!(sys::napi_async_init(env, null_mut(), name, &mut async_context))?;
 
+            let mut landing_data = null_mut();
+            let mut data = null_mut();
+            check_status!(sys::napi_create_buffer(env, SMALL_BATCH, &mut landing_data, &mut data))?;
+            let (meta, landing_meta) = new_uint32_array(env, LANDING_META_WORDS)?;
+            let landing = LandingRefs { data: strong_ref(env, data)?, meta: strong_ref(env, meta)? };
+
             let memory = Box::into_raw(vec![0u64; uv_handle_size(UV_POLL).div_ceil(8)].into_boxed_slice());
             let handle = memory as *mut c_void;
             let state = Rc::new(State { paused: Cell::new(true), closing: Cell::new(false), env_gone: Cell::new(false) });
-            let watch = Box::new(Watch { env, callback, async_context, connection, state: state.clone(), memory });
+            let watch = Box::new(Watch {
+                env,
+                callback,
+                async_context,
+                connection,
+                state: state.clone(),
+                memory,
+                landing,
+                landing_data: landing_data.cast(),
+                landing_meta,
+            });
             let fd = watch.connection.raw_fd();
             if uv_poll_init(event_loop, handle, fd) != 0 {
                 free(Box::into_raw(watch));
@@ -81,7 +102,7 @@ impl ReadWatch {
             }
             *(handle as *mut *mut Watch) = Box::into_raw(watch);
             uv_unref(handle);
-            let watch = ReadWatch { handle, state };
+            let watch = ReadWatch { handle, state, landing };
             // Dropping `watch` on failure closes the handle.
             check_status!(sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), handle))?;
             watch.resume();
@@ -100,6 +121,13 @@ impl ReadWatch {
         if !self.state.closing.get() && self.state.paused.replace(false) {
             unsafe { uv_poll_start(self.handle, UV_READABLE, on_readable) };
         }
+    }
+
+    /// The Buffer small batches land in (JS tells a landed delivery by it).
+    pub fn landing_data(&self, env: &Env) -> Result<sys::napi_value> {
+        let mut value = null_mut();
+        check_status!(unsafe { sys::napi_get_reference_value(env.raw(), self.landing.data as sys::napi_ref, &mut value) })?;
+        Ok(value)
     }
 
     pub fn stop(&self) {
@@ -126,7 +154,15 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     let delivery = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // The socket's own error (ECONNRESET, ...) comes from reading it; libuv's status for a
         // failed poll is only a fallback (it reported EBADF for a reset peer).
-        let delivery = watch.connection.read(status < 0);
+        // SAFETY: the references keep the landing's memory alive as long as the watch, and only
+        // this thread touches it, never while JS reads the previous delivery.
+        let mut landing = unsafe {
+            Landing {
+                data: std::slice::from_raw_parts_mut(watch.landing_data, SMALL_BATCH),
+                meta: std::slice::from_raw_parts_mut(watch.landing_meta, LANDING_META_WORDS),
+            }
+        };
+        let delivery = watch.connection.read(status < 0, Some(&mut landing));
         if status < 0 && !watch.connection.has_ended() {
             watch.connection.fail(TransportError::io(&std::io::Error::from_raw_os_error(-status)));
             return Delivery { batch: delivery.batch, closed: watch.connection.take_end() };
@@ -157,7 +193,7 @@ unsafe fn call_js(watch: &Watch, delivery: Delivery) {
     let mut receiver = null_mut();
     let ready = sys::napi_get_reference_value(env, watch.callback, &mut callback) == sys::Status::napi_ok
         && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok;
-    if let (true, Ok(args)) = (ready, DeliveryArgs::from(delivery).into_vec(env)) {
+    if let (true, Ok(args)) = (ready, DeliveryArgs::new(delivery, Some(watch.landing)).into_vec(env)) {
         let mut result = null_mut();
         let status = sys::napi_make_callback(env, watch.async_context, receiver, callback, args.len(), args.as_ptr(), &mut result);
         if status == sys::Status::napi_pending_exception {
@@ -167,6 +203,12 @@ unsafe fn call_js(watch: &Watch, delivery: Delivery) {
         }
     }
     sys::napi_close_handle_scope(env, scope);
+}
+
+unsafe fn strong_ref(env: sys::napi_env, value: sys::napi_value) -> Result<usize> {
+    let mut reference = null_mut();
+    check_status!(sys::napi_create_reference(env, value, 1, &mut reference))?;
+    Ok(reference as usize)
 }
 
 unsafe fn close(handle: *mut c_void) {
@@ -194,6 +236,8 @@ unsafe fn free(watch: *mut Watch) {
     let watch = Box::from_raw(watch);
     if !watch.state.env_gone.get() {
         sys::napi_delete_reference(watch.env, watch.callback);
+        sys::napi_delete_reference(watch.env, watch.landing.data as sys::napi_ref);
+        sys::napi_delete_reference(watch.env, watch.landing.meta as sys::napi_ref);
         sys::napi_async_destroy(watch.env, watch.async_context);
     }
     drop(Box::from_raw(watch.memory));

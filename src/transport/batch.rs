@@ -11,16 +11,36 @@ pub const META_WORDS: usize = 5;
 /// memory with a finalizer); bigger ones are handed over as they are.
 pub const SMALL_BATCH: usize = 64 * 1024;
 
-/// Frames cut from the socket's bytes, in arrival order. Bodies are byte ranges of `data`.
+/// Meta words a landing holds: room for the frames of a small batch of small pushes.
+pub const LANDING_META_WORDS: usize = META_WORDS * 4096;
+
+/// Memory the binding reuses for every small batch: JS reads it while the delivery runs and
+/// copies what it keeps. A small batch then costs JS no allocation at all.
+pub struct Landing<'a> {
+    /// At least SMALL_BATCH bytes.
+    pub data: &'a mut [u8],
+    pub meta: &'a mut [u32],
+}
+
+/// Frames cut from the socket's bytes, in arrival order. Bodies are byte ranges of the data.
 #[derive(Debug)]
-pub struct Batch {
-    pub data: Vec<u8>,
-    pub meta: Vec<u32>,
+pub enum Batch {
+    /// Frames in memory of their own, handed to JS as they are.
+    Owned { data: Vec<u8>, meta: Vec<u32> },
+    /// Frames copied into the landing: its first `words` meta words and the bytes they index.
+    Landed { words: usize },
 }
 
 impl Batch {
+    pub fn meta_words(&self) -> usize {
+        match self {
+            Batch::Owned { meta, .. } => meta.len(),
+            Batch::Landed { words } => *words,
+        }
+    }
+
     pub fn frames(&self) -> usize {
-        self.meta.len() / META_WORDS
+        self.meta_words() / META_WORDS
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use super::batch::{Batch, Delivery, SMALL_BATCH};
+use super::batch::{Batch, Delivery, Landing, SMALL_BATCH};
 use super::error::TransportError;
 use super::stream::{Address, Socket, Stream};
 use crate::protocol::auth::Credentials;
@@ -114,6 +114,8 @@ struct Reader {
     max_frame_size: usize,
     /// Bytes read from the socket since the handshake.
     received: u64,
+    /// Where each batch's meta is built: kept across landed batches, handed over with owned ones.
+    meta: Vec<u32>,
     /// Meta words of the last batch (see `cut_frames`).
     meta_hint: usize,
 }
@@ -153,7 +155,7 @@ impl Connection {
         });
         supervise(shared.clone(), write_loop(shared.clone()));
         let received = leftover.len() as u64;
-        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size, received, meta_hint: 0 };
+        let reader = Reader { buf: leftover, need: 0, max_frame_size: options.max_frame_size, received, meta: Vec::new(), meta_hint: 0 };
         Ok(Connection { shared, reader: Mutex::new(reader), greeting, protocol })
     }
 
@@ -200,10 +202,11 @@ impl Connection {
     /// delivered: what TCP put in one segment must not decide whether a valid response arrives.
     /// A read that fills less than it was offered ends the pass (the socket had no more, and
     /// one more read would only say so: a syscall per round trip), unless `until_blocked`
-    /// asks to read on until the socket says it would block or why it failed.
-    pub fn read(&self, until_blocked: bool) -> Delivery {
+    /// asks to read on until the socket says it would block or why it failed. A small batch
+    /// goes to `landing` when one is given and it fits.
+    pub fn read(&self, until_blocked: bool, landing: Option<&mut Landing>) -> Delivery {
         let mut reader = self.reader.lock().unwrap();
-        let Reader { buf, need, max_frame_size, received, meta_hint } = &mut *reader;
+        let Reader { buf, need, max_frame_size, received, meta, meta_hint } = &mut *reader;
         let mut failure = None;
         let mut eof = false;
         let mut taken = 0;
@@ -239,7 +242,7 @@ impl Connection {
             }
         }
         *received += taken as u64;
-        let (batch, cut) = cut_frames(buf, *max_frame_size, meta_hint);
+        let (batch, cut) = cut_frames(buf, *max_frame_size, meta, meta_hint, landing);
         match cut {
             Ok(n) => *need = n,
             Err(e) => failure = Some(e),
@@ -382,15 +385,22 @@ where
     });
 }
 
-/// Cuts every whole frame off the front of `buf` into a batch; the partial frame that
-/// remains moves to a fresh buffer. Returns the batch (if any) and either how many bytes the
-/// partial frame needs in all (0 when unknown) or the error that stopped the cutting.
-/// Cuts the whole frames at the start of `buf`. `meta_hint`: the words the previous batch
-/// needed, so a stream of pushes does not regrow the index (a copy into fresh pages) each time.
-fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize, meta_hint: &mut usize) -> (Option<Batch>, Result<usize, TransportError>) {
+/// Cuts every whole frame off the front of `buf` into a batch: into `landing` when it is small
+/// and fits, else into memory handed over. Returns the batch (if any) and either how many bytes
+/// the partial frame left in `buf` needs in all (0 when unknown) or the error that stopped the
+/// cutting. `meta` is where the index is built; `meta_hint`, the words the previous batch
+/// needed, so a stream of pushes does not regrow it (a copy into fresh pages) each time.
+fn cut_frames(
+    buf: &mut Vec<u8>,
+    max_frame_size: usize,
+    meta: &mut Vec<u32>,
+    meta_hint: &mut usize,
+    landing: Option<&mut Landing>,
+) -> (Option<Batch>, Result<usize, TransportError>) {
     let mut pos = 0;
+    meta.clear();
     // At most a word per 4 bytes: a small read after a big one does not reserve the big one's.
-    let mut meta = Vec::with_capacity((*meta_hint).min(buf.len() / 4));
+    meta.reserve((*meta_hint).min(buf.len() / 4));
     let outcome = loop {
         match next_frame(&buf[pos..], max_frame_size) {
             Ok(Next::Whole { len, frame: f, sync }) => {
@@ -411,26 +421,31 @@ fn cut_frames(buf: &mut Vec<u8>, max_frame_size: usize, meta_hint: &mut usize) -
         return (None, outcome);
     }
     *meta_hint = meta.len();
-    let data = if pos < SMALL_BATCH {
-        // Copied out (the binding copies it into JS anyway): the read buffer stays, so steady
-        // request/response traffic allocates no read buffers.
-        let data = buf[..pos].to_vec();
+    if pos < SMALL_BATCH {
+        let batch = match landing {
+            Some(landing) if pos <= landing.data.len() && meta.len() <= landing.meta.len() => {
+                landing.data[..pos].copy_from_slice(&buf[..pos]);
+                landing.meta[..meta.len()].copy_from_slice(meta);
+                Batch::Landed { words: meta.len() }
+            }
+            // Copied out: the read buffer stays, so steady traffic allocates no read buffers.
+            _ => Batch::Owned { data: buf[..pos].to_vec(), meta: std::mem::take(meta) },
+        };
         buf.drain(..pos);
         // A buffer grown for one big frame is not kept for the connection's life.
         if buf.capacity() > MAX_READ_AHEAD && buf.len() < READ_CHUNK {
             buf.shrink_to(READ_CHUNK);
         }
-        data
-    } else {
-        // Handed over whole (JS takes the memory as it is); the new buffer holds a whole read
-        // pass, so it is not regrown while filled.
-        let need = *outcome.as_ref().unwrap_or(&0);
-        let mut rest = Vec::with_capacity(need.clamp(READ_BUDGET + READ_CHUNK, MAX_READ_AHEAD));
-        rest.extend_from_slice(&buf[pos..]);
-        buf.truncate(pos);
-        std::mem::replace(buf, rest)
-    };
-    (Some(Batch { data, meta }), outcome)
+        return (Some(batch), outcome);
+    }
+    // Handed over whole (JS takes the memory as it is); the new buffer holds a whole read
+    // pass, so it is not regrown while filled.
+    let need = *outcome.as_ref().unwrap_or(&0);
+    let mut rest = Vec::with_capacity(need.clamp(READ_BUDGET + READ_CHUNK, MAX_READ_AHEAD));
+    rest.extend_from_slice(&buf[pos..]);
+    buf.truncate(pos);
+    let data = std::mem::replace(buf, rest);
+    (Some(Batch::Owned { data, meta: std::mem::take(meta) }), outcome)
 }
 
 /// How many leading bytes of a bad frame a protocol error shows.
@@ -499,6 +514,17 @@ async fn write_loop(shared: Arc<Shared>) -> TransportError {
 mod tests {
     use super::*;
     use crate::protocol::frame::encode_request;
+    use crate::transport::{LANDING_META_WORDS, META_WORDS};
+
+    /// Cuts without a landing: the frames come as (data, meta).
+    fn cut(buf: &mut Vec<u8>) -> (Option<(Vec<u8>, Vec<u32>)>, Result<usize, TransportError>) {
+        let (batch, outcome) = cut_frames(buf, 1 << 20, &mut Vec::new(), &mut 0, None);
+        let owned = batch.map(|b| match b {
+            Batch::Owned { data, meta } => (data, meta),
+            Batch::Landed { .. } => panic!("landed without a landing"),
+        });
+        (owned, outcome)
+    }
 
     #[test]
     fn cuts_whole_frames_and_keeps_the_partial_one() {
@@ -508,28 +534,67 @@ mod tests {
         encode_request(&mut stream, 0x80, 2, &[0x81, 0x30, 0x91, 0x05]);
         let first_two = stream.len();
         encode_request(&mut stream, 0, 2, &[0x81, 0x30, 0x90]);
-        for cut in 0..stream.len() {
-            let mut buf = stream[..cut].to_vec();
-            let (batch, need) = cut_frames(&mut buf, 1 << 20, &mut 0);
+        for at in 0..stream.len() {
+            let mut buf = stream[..at].to_vec();
+            let (batch, need) = cut(&mut buf);
             assert!(need.is_ok());
-            let frames = batch.as_ref().map_or(0, |b| b.frames());
-            let consumed = batch.as_ref().map_or(0, |b| b.data.len());
-            assert_eq!(consumed + buf.len(), cut, "no byte lost at cut {cut}");
-            assert_eq!(frames, if cut < first { 0 } else if cut < first_two { 1 } else { 2 });
+            let frames = batch.as_ref().map_or(0, |(_, meta)| meta.len() / META_WORDS);
+            let consumed = batch.as_ref().map_or(0, |(data, _)| data.len());
+            assert_eq!(consumed + buf.len(), at, "no byte lost at cut {at}");
+            assert_eq!(frames, if at < first { 0 } else if at < first_two { 1 } else { 2 });
         }
         let mut buf = stream.clone();
-        let (batch, need) = cut_frames(&mut buf, 1 << 20, &mut 0);
-        let batch = batch.unwrap();
-        assert_eq!((batch.frames(), need.unwrap(), buf.len()), (3, 0, 0));
-        assert_eq!(&batch.meta[5..10], &[0x80, 2, 0, 24, 28]);
-        assert_eq!(&batch.data[24..28], &[0x81, 0x30, 0x91, 0x05]);
+        let (batch, need) = cut(&mut buf);
+        let (data, meta) = batch.unwrap();
+        assert_eq!((meta.len() / META_WORDS, need.unwrap(), buf.len()), (3, 0, 0));
+        assert_eq!(&meta[5..10], &[0x80, 2, 0, 24, 28]);
+        assert_eq!(&data[24..28], &[0x81, 0x30, 0x91, 0x05]);
+    }
+
+    #[test]
+    fn a_small_batch_lands_and_a_big_one_is_handed_over() {
+        let mut data = vec![0u8; SMALL_BATCH];
+        let mut meta = vec![0u32; LANDING_META_WORDS];
+        let mut scratch = Vec::new();
+        let mut stream = Vec::new();
+        encode_request(&mut stream, 0x80, 7, &[0x81, 0x30, 0x91, 0x05]);
+        encode_request(&mut stream, 0, 7, &[0x81, 0x30, 0x90]);
+        let whole = stream.len();
+        encode_request(&mut stream, 0, 8, &[0x81, 0x30, 0x90]);
+        stream.truncate(stream.len() - 1);
+        let mut buf = stream.clone();
+        let mut landing = Landing { data: &mut data, meta: &mut meta };
+        let (batch, need) = cut_frames(&mut buf, 1 << 20, &mut scratch, &mut 0, Some(&mut landing));
+        assert!(matches!(batch, Some(Batch::Landed { words: 10 })));
+        assert_eq!((need.unwrap(), buf.len()), (stream.len() + 1 - whole, stream.len() - whole));
+        assert_eq!(&meta[..10], &[0x80, 7, 0, 11, 15, 0, 7, 0, 25, 28]);
+        assert_eq!(&data[..whole], &stream[..whole]);
+
+        // Over SMALL_BATCH, or more frames than the landing indexes: memory of its own.
+        let mut big = Vec::new();
+        while big.len() < SMALL_BATCH {
+            encode_request(&mut big, 0x80, 9, &[0x81, 0x30, 0x91, 0x05]);
+        }
+        let frames = big.len() / 15;
+        let mut landing = Landing { data: &mut data, meta: &mut meta };
+        match cut_frames(&mut big.clone(), 1 << 20, &mut scratch, &mut 0, Some(&mut landing)).0 {
+            Some(Batch::Owned { data: owned, meta: index }) => {
+                assert_eq!((owned, index.len()), (big.clone(), frames * META_WORDS))
+            }
+            other => panic!("expected an owned batch, got {other:?}"),
+        }
+        let mut short = vec![0u32; META_WORDS];
+        let mut landing = Landing { data: &mut data, meta: &mut short };
+        let mut two = stream[..whole].to_vec();
+        let (batch, _) = cut_frames(&mut two, 1 << 20, &mut scratch, &mut 0, Some(&mut landing));
+        assert!(matches!(batch, Some(Batch::Owned { .. })));
     }
 
     #[test]
     fn refuses_syncs_that_do_not_fit_u32() {
         let mut buf = Vec::new();
         encode_request(&mut buf, 0, 1 << 40, &[]);
-        assert!(matches!(cut_frames(&mut buf, 1 << 20, &mut 0), (None, Err(TransportError::Protocol(_)))));
+        assert!(matches!(cut(&mut buf), (None, Err(TransportError::Protocol(_)))));
     }
 
     #[test]
@@ -538,23 +603,23 @@ mod tests {
         encode_request(&mut buf, 0, 665, &[0x81, 0x30, 0x90]);
         let good = buf.len();
         buf.extend_from_slice(&[0xc1, 0, 0]);
-        let (batch, outcome) = cut_frames(&mut buf, 1 << 20, &mut 0);
-        let batch = batch.expect("the whole frame is delivered");
-        assert_eq!((batch.frames(), batch.data.len()), (1, good));
+        let (batch, outcome) = cut(&mut buf);
+        let (data, meta) = batch.expect("the whole frame is delivered");
+        assert_eq!((meta.len() / META_WORDS, data.len()), (1, good));
         assert!(matches!(outcome, Err(TransportError::Protocol(_))));
     }
 
     #[test]
     fn a_bad_frame_is_shown_by_its_size_and_first_bytes() {
         let mut buf = vec![0x05, 0x81, 0xc1, 0x00, 0x00, 0x00];
-        match cut_frames(&mut buf, 1 << 20, &mut 0).1 {
+        match cut(&mut buf).1 {
             Err(TransportError::Protocol(why)) => {
                 assert!(why.ends_with("(frame of 6 bytes, starting 05 81 c1 00 00 00)"), "{why}")
             }
             other => panic!("expected a protocol error, got {other:?}"),
         }
         let mut buf = vec![0xce, 0x7f, 0xff, 0xff, 0xff, 0x82];
-        match cut_frames(&mut buf, 1 << 20, &mut 0).1 {
+        match cut(&mut buf).1 {
             Err(TransportError::Protocol(why)) => assert!(why.contains("6 bytes received, starting ce 7f ff ff ff 82"), "{why}"),
             other => panic!("expected a protocol error, got {other:?}"),
         }

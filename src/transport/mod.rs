@@ -9,5 +9,5 @@ mod stream;
 
 pub use connection::{ConnectOptions, Connection};
 pub use error::TransportError;
-pub use batch::{Batch, Delivery, META_WORDS, SMALL_BATCH};
+pub use batch::{Batch, Delivery, Landing, LANDING_META_WORDS, META_WORDS, SMALL_BATCH};
 pub use stream::Address;
