@@ -573,6 +573,26 @@ class Encoder {
     return bufferView(this.buf, 0, this.pos)
   }
 
+  /** Bytes encoded so far: an Encoder passes for a request body (see lib/requests.js). */
+  get length() {
+    return this.pos
+  }
+
+  /** Copies what was encoded into out[at..]; returns where it ends. */
+  copyInto(out, at) {
+    const n = this.pos
+    const buf = this.buf
+    // Most bodies are a few dozen bytes: a loop beats a native copy's call.
+    if (n <= 64) for (let i = 0; i < n; i++) out[at + i] = buf[i]
+    else buf.copy(out, at, 0, n)
+    return at + n
+  }
+
+  /** A Buffer of its own holding what was encoded. */
+  toBuffer() {
+    return Buffer.from(this.bytes())
+  }
+
   reserve(n) {
     if (this.pos + n <= this.buf.length) return
     let size = this.buf.length * 2

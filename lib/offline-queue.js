@@ -5,6 +5,7 @@
 // once a connection is back.
 
 const { TimeoutError, abortError } = require('./errors')
+const { Encoder } = require('./msgpack')
 
 class OfflineQueue {
   #items = []
@@ -20,7 +21,7 @@ class OfflineQueue {
       type,
       streamId,
       // The shared encoder is reused by the next request: keep a copy.
-      body: typeof body === 'string' ? body : Buffer.from(body),
+      body: typeof body === 'string' ? body : body instanceof Encoder ? body.toBuffer() : Buffer.from(body),
       entry,
       signal: options?.signal ?? undefined,
       deadline: timeout === undefined ? undefined : performance.now() + timeout,

@@ -1,8 +1,9 @@
 'use strict'
 
 // Body builders, one per request type (as go-tarantool's request.go): each writes the IPROTO
-// body map into the shared encoder and returns its bytes, which the transport copies out
-// before the encoder is used again.
+// body map into the shared encoder and returns the encoder itself, whose bytes the transport
+// copies into its write buffer before the encoder is used again (no Buffer made per request).
+// What keeps a body longer (the offline queue, a watch) takes `toBuffer()`.
 
 const { Encoder } = require('./msgpack')
 const K = require('./iproto').IPROTO
@@ -71,7 +72,7 @@ function select(spaceRef, indexRef, key, options = {}) {
   // A position must go back exactly as it came: MP_STR (the server refuses MP_BIN), same bytes.
   else if (hasAfter) { e.uint(K.AFTER_POSITION); e.strBytes(after) }
   if (fetchPos === true) { e.uint(K.FETCH_POSITION); e.byte(0xc3) }
-  return e.bytes()
+  return e
 }
 
 /** INSERT and REPLACE share this shape. */
@@ -80,7 +81,7 @@ function tuple(spaceRef, fields) {
   e.mapHeader(2)
   space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
-  return e.bytes()
+  return e
 }
 
 function update(spaceRef, indexRef, key, ops) {
@@ -90,7 +91,7 @@ function update(spaceRef, indexRef, key, ops) {
   index(e, indexRef)
   e.uint(K.KEY); e.value(asKey(key))
   e.uint(K.TUPLE); e.value(ops)
-  return e.bytes()
+  return e
 }
 
 function upsert(spaceRef, fields, ops) {
@@ -99,7 +100,7 @@ function upsert(spaceRef, fields, ops) {
   space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
   e.uint(K.OPS); e.value(ops)
-  return e.bytes()
+  return e
 }
 
 function del(spaceRef, indexRef, key) {
@@ -108,7 +109,7 @@ function del(spaceRef, indexRef, key) {
   space(e, spaceRef)
   index(e, indexRef)
   e.uint(K.KEY); e.value(asKey(key))
-  return e.bytes()
+  return e
 }
 
 function call(name, args) {
@@ -116,7 +117,7 @@ function call(name, args) {
   e.mapHeader(2)
   e.uint(K.FUNCTION_NAME); e.str(name)
   e.uint(K.TUPLE); e.value(args)
-  return e.bytes()
+  return e
 }
 
 function evaluate(expr, args) {
@@ -124,7 +125,7 @@ function evaluate(expr, args) {
   e.mapHeader(2)
   e.uint(K.EXPR); e.str(expr)
   e.uint(K.TUPLE); e.value(args)
-  return e.bytes()
+  return e
 }
 
 /** SQL binds: an array of values, or an object of named parameters (':name' is implied). */
@@ -142,14 +143,14 @@ function execute(sqlOrId, params) {
   e.mapHeader(2)
   if (typeof sqlOrId === 'number') { e.uint(K.STMT_ID); e.uint(sqlOrId) } else { e.uint(K.SQL_TEXT); e.str(sqlOrId) }
   e.uint(K.SQL_BIND); e.value(binds(params))
-  return e.bytes()
+  return e
 }
 
 function prepare(sql) {
   const e = encoder.reset()
   e.mapHeader(1)
   e.uint(K.SQL_TEXT); e.str(sql)
-  return e.bytes()
+  return e
 }
 
 /** Unprepare is a PREPARE that names only the statement id. */
@@ -157,7 +158,7 @@ function unprepare(stmtId) {
   const e = encoder.reset()
   e.mapHeader(1)
   e.uint(K.STMT_ID); e.uint(stmtId)
-  return e.bytes()
+  return e
 }
 
 /**
@@ -170,7 +171,7 @@ function begin(isolation, timeoutSeconds) {
   e.mapHeader((isolation === undefined ? 0 : 1) + (timeoutSeconds === undefined ? 0 : 1))
   if (timeoutSeconds !== undefined) { e.uint(K.TIMEOUT); e.float(timeoutSeconds) }
   if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(isolation) }
-  return e.bytes()
+  return e
 }
 
 /** WATCH, UNWATCH and WATCH_ONCE name one key. */
@@ -178,7 +179,7 @@ function watchKey(key) {
   const e = encoder.reset()
   e.mapHeader(1)
   e.uint(K.EVENT_KEY); e.str(key)
-  return e.bytes()
+  return e
 }
 
 module.exports = { ITERATORS, checkPaging, begin, watchKey, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }

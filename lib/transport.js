@@ -9,6 +9,7 @@ const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, 
 const { debug, addressOf } = require('./debug')
 const { view, copyOf } = require('./views')
 const { SyncTable } = require('./sync-table')
+const { Encoder } = require('./msgpack')
 
 const CHUNK = 0x80
 const EVENT = 76
@@ -227,7 +228,7 @@ class Transport extends EventEmitter {
 
   /**
    * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
-   * passes subclasses that decode). `options` may carry `timeout` (ms) and `signal`, already
+   * passes subclasses that decode). `body`: as for request(), or the client's Encoder. `options` may carry `timeout` (ms) and `signal`, already
    * checked by the caller (checkDeadline); `streamId` (2.10+ streams) goes in the header when
    * it is not 0.
    */
@@ -476,6 +477,7 @@ class Transport extends EventEmitter {
       else { out[p++] = 0xcf; out.writeBigUInt64BE(BigInt(streamId), p); p += 8 }
     }
     if (typeof body === 'string') p += out.latin1Write(body, p)
+    else if (body instanceof Encoder) p = body.copyInto(out, p)
     else if (bodyLen > 0) {
       out.set(body, p)
       p += bodyLen

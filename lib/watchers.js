@@ -19,7 +19,7 @@ class Subscription {
   constructor(key) {
     this.key = key
     // Sent again at every ack: a copy of the shared encoder's bytes.
-    this.body = Buffer.from(build.watchKey(key))
+    this.body = build.watchKey(key).toBuffer()
     this.watchers = new Set()
     this.value = undefined
     // EVENTs received; a Watcher has seen the value when its `taken` equals this.
