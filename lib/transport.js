@@ -468,7 +468,7 @@ class Transport extends EventEmitter {
     else { out[p++] = 0xce; out.writeUInt32BE(type, p); p += 4 }
     out[p++] = 0x01
     out[p++] = 0xce
-    out.writeUInt32BE(sync, p)
+    putU32(out, p, sync)
     p += 4
     if (streamId !== 0) {
       out[p++] = STREAM_ID
@@ -482,7 +482,7 @@ class Transport extends EventEmitter {
       out.set(body, p)
       p += bodyLen
     }
-    out.writeUInt32BE(p - start - 5, start + 1)
+    putU32(out, start + 1, p - start - 5)
     this.#outLen = p
     if (!this.#flushQueued) {
       this.#flushQueued = true
@@ -613,6 +613,14 @@ class Transport extends EventEmitter {
     }
     this.emit('close', err)
   }
+}
+
+// Buffer#writeUInt32BE checks its arguments on every call; these were checked already.
+function putU32(out, at, n) {
+  out[at] = n >>> 24
+  out[at + 1] = n >>> 16
+  out[at + 2] = n >>> 8
+  out[at + 3] = n
 }
 
 // Drops what ties a finished request to timers and signals, so nothing outlives it.
