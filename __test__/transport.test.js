@@ -385,6 +385,27 @@ test('a SYNC whose table slot is taken is skipped; thousands in flight each get 
   }
 })
 
+test('a long run of requests in one tick leaves 512 at a time, the first before the tick ends', TIMEOUT, async () => {
+  const t = await connect()
+  try {
+    const before = t.bytesSent
+    const run = []
+    for (let i = 0; i < 511; i++) run.push(t.request(IPROTO.CALL, callBody('echo', [i])))
+    assert.equal(t.bytesSent, before, 'under 512 requests wait for the end of the tick')
+    const waiting = t.writableLength
+    run.push(t.request(IPROTO.CALL, callBody('echo', [511])))
+    assert.ok(t.bytesSent - before > waiting, 'the 512th sent all 512 at once')
+    assert.ok(t.writableLength <= t.bytesSent - before)
+    for (let i = 512; i < 700; i++) run.push(t.request(IPROTO.CALL, callBody('echo', [i])))
+    const sentEarly = t.bytesSent
+    const bodies = await Promise.all(run)
+    assert.ok(t.bytesSent > sentEarly, 'the rest left at the end of the tick')
+    bodies.forEach((body, i) => assert.deepEqual(data(body), [i]))
+  } finally {
+    await t.close()
+  }
+})
+
 // A request given up on (timeout) still has its response on the way: until it arrives, its
 // SYNC must not go to a new request, or the new one gets the old one's response.
 test('a timed-out request does not hand its late response to a new request with the same SYNC', TIMEOUT, async () => {

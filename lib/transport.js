@@ -32,12 +32,18 @@ const ERROR_FLAG = 0x8000
 const MAX_HEAD = 27
 const STREAM_ID = 0x0a
 const INITIAL_OUT = 64 * 1024
+// Requests encoded in one tick go out in one write, except that every this many leave at once:
+// a long run of them (a window of calls refilled as responses come) then keeps the server busy
+// while the rest are encoded, instead of server and client taking turns (1.5x the rate of
+// 1,000 small calls in flight). Bodies of any size: a count, so big ones add no syscalls.
+const EARLY_WRITE_REQUESTS = 512
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
 
 /**
  * The raw IPROTO transport: sends request bodies already encoded as MessagePack and hands
- * back raw response bodies. Requests issued in one JS tick leave in one write.
+ * back raw response bodies. Requests issued in one JS tick leave in one write (one per 512
+ * in a long run).
  *
  * Events: 'close' (err?) once, when the connection ends for any reason.
  */
@@ -51,6 +57,8 @@ class Transport extends EventEmitter {
   #closed = false
   #out = Buffer.allocUnsafe(INITIAL_OUT)
   #outLen = 0
+  // Requests in #out.
+  #unsent = 0
   #flushQueued = false
   #pausedBy = 0
   #highWaterMark
@@ -484,6 +492,8 @@ class Transport extends EventEmitter {
     }
     putU32(out, start + 1, p - start - 5)
     this.#outLen = p
+    // While the kernel takes nothing (a backlog), writing early would only queue it in pieces.
+    if (++this.#unsent >= EARLY_WRITE_REQUESTS && this.#backlog === 0) return this.#writeOut()
     if (!this.#flushQueued) {
       this.#flushQueued = true
       // On an idle connection (a caller awaiting each request) the request leaves once the
@@ -506,11 +516,17 @@ class Transport extends EventEmitter {
   }
 
   // Everything encoded in this turn of the event loop (or, on an idle connection, in this
-  // callback) leaves in one crossing and usually one syscall. The flush runs after the
-  // microtasks drain, so requests issued from a chain of promise continuations (await loops)
-  // coalesce too; a microtask flush would run between them and write each alone.
+  // callback) leaves in one crossing and usually one syscall (see EARLY_WRITE_REQUESTS). The
+  // flush runs after the microtasks drain, so requests issued from a chain of promise
+  // continuations (await loops) coalesce too; a microtask flush would run between them and
+  // write each alone.
   #flush = () => {
     this.#flushQueued = false
+    this.#writeOut()
+  }
+
+  #writeOut() {
+    this.#unsent = 0
     if (this.#outLen === 0) return
     if (!this.#closed) {
       const backlog = this.#native.write(view(this.#out, 0, this.#outLen))
