@@ -321,7 +321,7 @@ async function main() {
     const conn = await kharon.connect(`${server.host}:${server.port}`, { features: [] })
     const selectBody = await new Promise((resolve, reject) => {
       const spaceId = conn.schema.byName.get('bench').id
-      conn.transport.request(kharon.IPROTO.SELECT, require('../lib/requests').select(spaceId, 0, [], { iterator: 'ALL', limit: 10000 }),
+      conn.transport.request(kharon.IPROTO.SELECT, require('../lib/requests').select(spaceId, 0, [], { iterator: 'ALL', limit: 10000 }).toBuffer(),
         (err, b) => (err ? reject(err) : resolve(Buffer.from(b))))
     })
     await conn.close()
