@@ -9,8 +9,9 @@ const INITIAL_SLOTS = 1024
 class SyncTable {
   constructor() {
     this.size = 0
-    this._slots = new Array(INITIAL_SLOTS).fill(undefined)
-    this._mask = INITIAL_SLOTS - 1
+    this._slots = null
+    this._mask = 0
+    this._empty(INITIAL_SLOTS)
   }
 
   /** The entry waiting for `sync`, or undefined. */
@@ -43,17 +44,21 @@ class SyncTable {
     const entries = []
     if (this.size > 0) for (const entry of this._slots) if (entry !== undefined) entries.push(entry)
     this.size = 0
-    this._slots = new Array(INITIAL_SLOTS).fill(undefined)
-    this._mask = INITIAL_SLOTS - 1
+    this._empty(INITIAL_SLOTS)
     return entries
   }
 
   _resize(length) {
     const old = this._slots
-    this._slots = new Array(length).fill(undefined)
-    this._mask = length - 1
+    this._empty(length)
     // Distinct under the old mask means distinct under a wider one: nothing collides.
     for (const entry of old) if (entry !== undefined) this._slots[entry._sync & this._mask] = entry
+  }
+
+  // An empty table of `length` slots (a power of two).
+  _empty(length) {
+    this._slots = new Array(length).fill(undefined)
+    this._mask = length - 1
   }
 }
 
