@@ -828,7 +828,7 @@ function intervalPayload(iv) {
 function encode(value) {
   const e = new Encoder(256)
   e.value(value)
-  return Buffer.from(e.bytes())
+  return e.toBuffer()
 }
 
 module.exports = { decode, encode, Encoder, setErrorDecoder, findKey, tupleFormatsOf, rawString, tupleObject }

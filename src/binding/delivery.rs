@@ -54,7 +54,8 @@ impl JsValuesTupleIntoVec for DeliveryArgs {
     }
 }
 
-unsafe fn value_of(env: sys::napi_env, reference: usize) -> Result<sys::napi_value> {
+/// The value a reference (held as a number) refers to.
+pub unsafe fn value_of(env: sys::napi_env, reference: usize) -> Result<sys::napi_value> {
     let mut value = null_mut();
     check_status!(sys::napi_get_reference_value(env, reference as sys::napi_ref, &mut value))?;
     Ok(value)

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 
-use super::delivery::{new_uint32_array, DeliveryArgs, LandingRefs};
+use super::delivery::{new_uint32_array, value_of, DeliveryArgs, LandingRefs};
 use crate::transport::{Connection, Delivery, Landing, TransportError, LANDING_META_WORDS, SMALL_BATCH};
 
 // libuv's stable v1 ABI, resolved from the node binary when the addon is loaded.
@@ -125,9 +125,7 @@ impl ReadWatch {
 
     /// The Buffer small batches land in (JS tells a landed delivery by it).
     pub fn landing_data(&self, env: &Env) -> Result<sys::napi_value> {
-        let mut value = null_mut();
-        check_status!(unsafe { sys::napi_get_reference_value(env.raw(), self.landing.data as sys::napi_ref, &mut value) })?;
-        Ok(value)
+        unsafe { value_of(env.raw(), self.landing.data) }
     }
 
     pub fn stop(&self) {
