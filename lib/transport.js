@@ -236,9 +236,9 @@ class Transport extends EventEmitter {
 
   /**
    * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
-   * passes subclasses that decode). `body`: as for request(), or the client's Encoder. `options` may carry `timeout` (ms) and `signal`, already
-   * checked by the caller (checkDeadline); `streamId` (2.10+ streams) goes in the header when
-   * it is not 0.
+   * passes subclasses that decode). `body`: as for request(), or the client's Encoder.
+   * `options` may carry `timeout` (ms) and `signal`, already checked by the caller
+   * (checkDeadline); `streamId` (2.10+ streams) goes in the header when it is not 0.
    */
   _send(type, body, entry, options, streamId = 0) {
     const timeout = options == null ? undefined : options.timeout
