@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::keys::header;
-use super::msgpack::{MsgpackError, Reader};
+use super::msgpack::{skip_value, MsgpackError, Reader};
 
 /// Largest frame accepted unless the user configures otherwise. Big enough for any sane
 /// select, small enough that a hostile length cannot make us reserve gigabytes.
@@ -119,6 +119,31 @@ pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
         }
     }
     Ok(Frame { header, body_start, body_end: frame.len() })
+}
+
+/// A whole frame at the start of `buf` in the layout Tarantool writes (a 0xce size prefix and
+/// the header [`tarantool_header`] reads), with its length; one pass, no MessagePack walk of
+/// the header and, for a `{key: [value]}` body (every push's), none of the map either. None
+/// for anything else (incomplete, too large, malformed, another layout): [`check`] and
+/// [`parse`] then say what it is.
+pub fn parse_tarantool(buf: &[u8], max_frame_size: usize) -> Option<(usize, Frame)> {
+    let prefix: [u8; 4] = buf.get(1..SIZE_PREFIX_LEN)?.try_into().ok()?;
+    let size = u32::from_be_bytes(prefix) as usize;
+    let len = SIZE_PREFIX_LEN + size;
+    if buf[0] != 0xce || size > max_frame_size || buf.len() < len {
+        return None;
+    }
+    let (header, header_len) = tarantool_header(&buf[SIZE_PREFIX_LEN..len])?;
+    let body_start = SIZE_PREFIX_LEN + header_len;
+    let body = &buf[body_start..len];
+    let whole = match body {
+        [] => true,
+        // {fixint key: [one value]}: only the value needs walking.
+        [0x81, 0x00..=0x7f, 0x91, ..] => skip_value(body, 3, 2) == Some(body.len()),
+        [0x80..=0x8f | 0xde | 0xdf, ..] => skip_value(body, 0, 0) == Some(body.len()),
+        _ => false,
+    };
+    whole.then_some((len, Frame { header, body_start, body_end: len }))
 }
 
 /// The header as Tarantool writes every response's: {REQUEST_TYPE: ce u32, SYNC: cf u64,

@@ -47,8 +47,26 @@ fn seeds() -> Vec<Vec<u8>> {
         let mut f = Vec::new();
         encode_request(&mut f, [0, 0x80, 0x8021][i % 3], i as u64 * 977, body);
         out.push(f);
+        out.push(server_frame([0, 0x80, 0x8021][i % 3], i as u64 * 977, i % 2 == 1, body));
     }
     out
+}
+
+/// A frame in the header layout Tarantool writes: schema version as u32 (2.x) or u64 (3.x).
+fn server_frame(status: u32, sync: u64, schema_u64: bool, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xce, 0, 0, 0, 0, 0x83, 0x00, 0xce];
+    f.extend_from_slice(&status.to_be_bytes());
+    f.extend_from_slice(&[0x01, 0xcf]);
+    f.extend_from_slice(&sync.to_be_bytes());
+    if schema_u64 {
+        f.extend_from_slice(&[0x05, 0xcf, 0, 0, 0, 0, 0, 0, 0, 80]);
+    } else {
+        f.extend_from_slice(&[0x05, 0xce, 0, 0, 0, 80]);
+    }
+    f.extend_from_slice(body);
+    let size = (f.len() - 5) as u32;
+    f[1..5].copy_from_slice(&size.to_be_bytes());
+    f
 }
 
 fn exercise(input: &[u8]) {
@@ -64,6 +82,11 @@ fn exercise(input: &[u8]) {
     }
     let _ = decode(33, input);
     let _ = parse_id_response(input);
+    // The one-pass parse of Tarantool's layout agrees with check + parse wherever it answers.
+    if let Some((len, f)) = frame::parse_tarantool(input, 1 << 16) {
+        assert_eq!(frame::check(input, 1 << 16), Ok(Check::Complete { len }), "{input:02x?}");
+        assert_eq!(frame::parse(&input[..len]), Ok(f), "{input:02x?}");
+    }
     let mut pos = 0;
     while pos < input.len() {
         match frame::check(&input[pos..], 1 << 16) {
@@ -83,6 +106,23 @@ fn exercise(input: &[u8]) {
             Err(_) => break,
         }
     }
+}
+
+#[test]
+fn the_one_pass_parse_takes_what_tarantool_writes() {
+    for body in [&[][..], &[0x81, 0x30, 0x91, 0x01], &[0x81, 0x30, 0x91, 0xce, 0, 1, 0, 0], &[0x82, 0x30, 0x90, 0x31, 0x80]] {
+        for schema_u64 in [false, true] {
+            let f = server_frame(0x80, 7, schema_u64, body);
+            let (len, frame) = frame::parse_tarantool(&f, 1 << 16).expect("taken in one pass");
+            assert_eq!((len, Ok(frame)), (f.len(), frame::parse(&f)));
+            // Incomplete, or a body with bytes after it: left to check and parse.
+            assert_eq!(frame::parse_tarantool(&f[..f.len() - 1], 1 << 16), None);
+        }
+    }
+    let trailing = server_frame(0x80, 7, false, &[0x81, 0x30, 0x91, 0x01, 0x01]);
+    assert_eq!(frame::parse_tarantool(&trailing, 1 << 16), None);
+    let whole = server_frame(0x80, 7, false, &[0x81, 0x30, 0x91, 0x01]);
+    assert_eq!(frame::parse_tarantool(&whole, 16), None, "a frame beyond maxFrameSize");
 }
 
 #[test]

@@ -469,15 +469,16 @@ enum Next {
 }
 
 fn next_frame(buf: &[u8], max_frame_size: usize) -> Result<Next, TransportError> {
-    match frame::check(buf, max_frame_size)? {
-        Check::Complete { len } => {
-            let f = frame::parse(&buf[..len])?;
-            let sync = u32::try_from(f.header.sync)
-                .map_err(|_| TransportError::Protocol(format!("SYNC {} was never sent", f.header.sync)))?;
-            Ok(Next::Whole { len, frame: f, sync })
-        }
-        Check::Incomplete { need } => Ok(Next::Partial { need: need.unwrap_or(0) }),
-    }
+    let (len, f) = match frame::parse_tarantool(buf, max_frame_size) {
+        Some(whole) => whole,
+        None => match frame::check(buf, max_frame_size)? {
+            Check::Complete { len } => (len, frame::parse(&buf[..len])?),
+            Check::Incomplete { need } => return Ok(Next::Partial { need: need.unwrap_or(0) }),
+        },
+    };
+    let sync = u32::try_from(f.header.sync)
+        .map_err(|_| TransportError::Protocol(format!("SYNC {} was never sent", f.header.sync)))?;
+    Ok(Next::Whole { len, frame: f, sync })
 }
 
 async fn write_loop(shared: Arc<Shared>) -> TransportError {
