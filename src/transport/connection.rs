@@ -399,8 +399,10 @@ fn cut_frames(
 ) -> (Option<Batch>, Result<usize, TransportError>) {
     let mut pos = 0;
     meta.clear();
-    // At most a word per 4 bytes: a small read after a big one does not reserve the big one's.
-    meta.reserve((*meta_hint).min(buf.len() / 4));
+    // Twice the last batch's, as batches of a push stream differ in frames by a fourth or so
+    // (a regrowth copies the whole index), but at most a word per 4 bytes: a small read after
+    // a big one does not reserve the big one's.
+    meta.reserve((2 * *meta_hint).min(buf.len() / 4));
     let outcome = loop {
         match next_frame(&buf[pos..], max_frame_size) {
             Ok(Next::Whole { len, frame: f, sync }) => {
