@@ -122,10 +122,10 @@ pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
 }
 
 /// A whole frame at the start of `buf` in the layout Tarantool writes (a 0xce size prefix and
-/// the header [`tarantool_header`] reads), with its length; one pass, no MessagePack walk of
-/// the header and, for a `{key: [value]}` body (every push's), none of the map either. None
-/// for anything else (incomplete, too large, malformed, another layout): [`check`] and
-/// [`parse`] then say what it is.
+/// the header [`tarantool_header`] reads), with its length: one pass, no MessagePack walk of
+/// the header, and of a `{key: [value]}` body only the value. None for anything else
+/// (incomplete, too large, malformed, another layout): [`check`] and [`parse`] then say what
+/// it is.
 pub fn parse_tarantool(buf: &[u8], max_frame_size: usize) -> Option<(usize, Frame)> {
     let prefix: [u8; 4] = buf.get(1..SIZE_PREFIX_LEN)?.try_into().ok()?;
     let size = u32::from_be_bytes(prefix) as usize;
@@ -138,7 +138,9 @@ pub fn parse_tarantool(buf: &[u8], max_frame_size: usize) -> Option<(usize, Fram
     let body = &buf[body_start..len];
     let whole = match body {
         [] => true,
-        // {fixint key: [one value]}: only the value needs walking.
+        // {fixint key: [one value]}, as Tarantool writes a push (its array as array32) and
+        // most replies: only the value is walked.
+        [0x81, 0x00..=0x7f, 0xdd, 0, 0, 0, 1, ..] => skip_value(body, 7, 2) == Some(body.len()),
         [0x81, 0x00..=0x7f, 0x91, ..] => skip_value(body, 3, 2) == Some(body.len()),
         [0x80..=0x8f | 0xde | 0xdf, ..] => skip_value(body, 0, 0) == Some(body.len()),
         _ => false,

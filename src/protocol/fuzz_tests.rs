@@ -35,9 +35,10 @@ fn iterations(default: u64) -> u64 {
 /// Valid server-like frames to mutate.
 fn seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let bodies: [&[u8]; 6] = [
+    let bodies: [&[u8]; 7] = [
         &[],
         &[0x81, 0x30, 0x91, 0x01],
+        &[0x81, 0x30, 0xdd, 0, 0, 0, 1, 0xcd, 0x01, 0x02],
         &[0x81, 0x30, 0xdd, 0, 0, 0, 2, 0xa2, b'h', b'i', 0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18],
         &[0x82, 0x31, 0xa3, b'b', b'a', b'd', 0x52, 0x81, 0x00, 0x91, 0x82, 0x03, 0xa1, b'm', 0x05, 0x21],
         &[0x81, 0x30, 0x91, 0xd8, 0x02, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
@@ -110,7 +111,15 @@ fn exercise(input: &[u8]) {
 
 #[test]
 fn the_one_pass_parse_takes_what_tarantool_writes() {
-    for body in [&[][..], &[0x81, 0x30, 0x91, 0x01], &[0x81, 0x30, 0x91, 0xce, 0, 1, 0, 0], &[0x82, 0x30, 0x90, 0x31, 0x80]] {
+    let bodies: [&[u8]; 5] = [
+        &[],
+        &[0x81, 0x30, 0x91, 0x01],
+        // A push as 2.6 and 3.3 write it (wire-3.3/11-session-push.json).
+        &[0x81, 0x30, 0xdd, 0, 0, 0, 1, 0x01],
+        &[0x81, 0x30, 0x91, 0xce, 0, 1, 0, 0],
+        &[0x82, 0x30, 0x90, 0x31, 0x80],
+    ];
+    for body in bodies {
         for schema_u64 in [false, true] {
             let f = server_frame(0x80, 7, schema_u64, body);
             let (len, frame) = frame::parse_tarantool(&f, 1 << 16).expect("taken in one pass");
