@@ -126,6 +126,7 @@ pub fn parse(frame: &[u8]) -> Result<Frame, FrameError> {
 /// the header, and of a `{key: [value]}` body only the value. None for anything else
 /// (incomplete, too large, malformed, another layout): [`check`] and [`parse`] then say what
 /// it is.
+#[inline]
 pub fn parse_tarantool(buf: &[u8], max_frame_size: usize) -> Option<(usize, Frame)> {
     let prefix: [u8; 4] = buf.get(1..SIZE_PREFIX_LEN)?.try_into().ok()?;
     let size = u32::from_be_bytes(prefix) as usize;
