@@ -265,6 +265,11 @@ class Response {
         return Promise.reject(err)
       }
     }
+    return this._nextUnbuffered(q)
+  }
+
+  // Kept out of _next, whose buffered path is then small enough to be inlined into next().
+  _nextUnbuffered(q) {
     if (q.discarded) return Promise.resolve(DONE_RESULT)
     if (q.overflowed) {
       this._discard()
