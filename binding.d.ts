@@ -12,10 +12,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A connected socket as the JS layer sees it. */
 export declare class NativeConnection {
   /**
-   * Sends request frames (already encoded by JS). Returns the bytes still waiting for the
-   * socket (one crossing instead of a write and a `writeBacklog`), -1 once it has ended.
+   * The handle `writeFrames` sends request frames through (see frame_writer.rs): a method
+   * call here costs more than a round trip can spare.
    */
-  write(frames: Uint8Array): number
+  get writeHandle(): object
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
   /** The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies. */
@@ -68,6 +68,12 @@ export interface ErrorInfo {
   errcode?: number
   stack?: Array<StackEntryInfo>
 }
+
+/**
+ * `writeFrames(handle, frames)`: NativeConnection#write through a connection's `writeHandle`,
+ * at the cost of a plain Node-API call.
+ */
+export declare function frameWriter(): (handle: object, frames: Buffer) => number
 
 export interface NativeConnectOptions {
   host?: string

@@ -839,3 +839,4 @@ module.exports.NativeConnection = nativeBinding.NativeConnection
 module.exports.NativeCredentials = nativeBinding.NativeCredentials
 module.exports.connect = nativeBinding.connect
 module.exports.errcodeName = nativeBinding.errcodeName
+module.exports.frameWriter = nativeBinding.frameWriter

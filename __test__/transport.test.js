@@ -930,3 +930,21 @@ test('1,000 requests issued in one tick leave in a few writes', TIMEOUT, async (
     await new Promise((resolve) => proxy.close(resolve))
   }
 })
+
+test('the native write function takes only a write handle and a Buffer, and says when the connection has ended', TIMEOUT, async () => {
+  const native = require('../binding.js')
+  const writeFrames = native.frameWriter()
+  const conn = await native.connect({ host: HOST, port: server.port }, undefined, () => {})
+  const handle = conn.writeHandle
+  const ping = Buffer.from([0xce, 0, 0, 0, 5, 0x82, 0x00, 0x40, 0x01, 0x07])
+  try {
+    for (const args of [[{}, ping], [1, ping], [undefined, ping], [handle, 'frames'], [handle, [0xce, 0]], [handle]]) {
+      assert.throws(() => writeFrames(...args), TypeError, `writeFrames(${args.map((a) => typeof a).join(', ')})`)
+    }
+    assert.equal(writeFrames(handle, ping), 0, 'the kernel took the PING at once')
+    assert.equal(writeFrames(handle, Buffer.alloc(0)), 0)
+  } finally {
+    conn.close()
+  }
+  assert.equal(writeFrames(handle, ping), -1, 'a write after close is refused')
+})

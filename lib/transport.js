@@ -11,6 +11,9 @@ const { view, copyOf } = require('./views')
 const { SyncTable } = require('./sync-table')
 const { Encoder } = require('./msgpack')
 
+// Writes through a connection's writeHandle: a plain Node-API call (src/binding/frame_writer.rs).
+const writeFrames = native.frameWriter()
+
 const CHUNK = 0x80
 const EVENT = 76
 const PING = 64
@@ -85,12 +88,14 @@ class Transport extends EventEmitter {
   // view of it that the decoders read.
   #landing
   #landingView
+  #writeHandle
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
     if (token !== kConnect) throw new TypeError('use Transport.connect() to create a Transport')
     super()
     this.#native = nativeConnection
+    this.#writeHandle = nativeConnection.writeHandle
     this.#landing = nativeConnection.landing
     this.#landingView = view(this.#landing, 0, this.#landing.length)
     this.#highWaterMark = options.pushHighWaterMark
@@ -529,7 +534,7 @@ class Transport extends EventEmitter {
     this.#unsent = 0
     if (this.#outLen === 0) return
     if (!this.#closed) {
-      const backlog = this.#native.write(view(this.#out, 0, this.#outLen))
+      const backlog = writeFrames(this.#writeHandle, view(this.#out, 0, this.#outLen))
       this.#bytesSent += this.#outLen
       this.#backlog = backlog < 0 ? 0 : backlog
       if (this.#backlog > 0) this.#watchDrain()

@@ -1,10 +1,12 @@
 //! The napi binding: converts options and errors, watches each socket on Node's event loop
-//! (`read_watch`), owns the ThreadsafeFunction that brings an end found on the tokio side into
-//! JS, and refs/unrefs it as the JS layer's pending count crosses 0 and 1.
+//! (`read_watch`), takes writes through a plain Node-API function (`frame_writer`), owns the
+//! ThreadsafeFunction that brings an end found on the tokio side into JS, and refs/unrefs it
+//! as the JS layer's pending count crosses 0 and 1.
 #![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 
 mod delivery;
 mod errors;
+mod frame_writer;
 mod read_watch;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -84,11 +86,12 @@ pub struct NativeConnection {
 
 #[napi]
 impl NativeConnection {
-    /// Sends request frames (already encoded by JS). Returns the bytes still waiting for the
-    /// socket (one crossing instead of a write and a `writeBacklog`), -1 once it has ended.
-    #[napi(catch_unwind)]
-    pub fn write(&self, frames: &[u8]) -> f64 {
-        self.connection.write(frames).map_or(-1.0, |backlog| backlog as f64)
+    /// The handle `writeFrames` sends request frames through (see frame_writer.rs): a method
+    /// call here costs more than a round trip can spare.
+    #[napi(getter, ts_return_type = "object")]
+    pub fn write_handle(&self, env: &Env) -> Result<Unknown<'_>> {
+        let value = unsafe { frame_writer::write_handle(env.raw(), &self.connection)? };
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
     }
 
     /// Bytes written but not yet taken by the kernel.
@@ -228,6 +231,14 @@ pub fn connect<'env>(
         },
     )?;
     Ok(promise)
+}
+
+/// `writeFrames(handle, frames)`: NativeConnection#write through a connection's `writeHandle`,
+/// at the cost of a plain Node-API call.
+#[napi(ts_return_type = "(handle: object, frames: Buffer) => number")]
+pub fn frame_writer(env: &Env) -> Result<Unknown<'_>> {
+    let value = unsafe { frame_writer::function(env.raw())? };
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
 }
 
 /// Tarantool's name for an error code (`ER_NO_SUCH_PROC` for 33).
