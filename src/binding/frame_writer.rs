@@ -12,16 +12,26 @@ use napi::bindgen_prelude::*;
 use crate::transport::Connection;
 
 /// Marks the Externals made here, so that `writeFrames` never reads another External as one.
-const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x6b68_6172_6f6e_2d77, upper: 0x7269_7465_2d68_616e };
+const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x6b68_6172_6f6e_2d77,
+    upper: 0x7269_7465_2d68_616e,
+};
 
 /// An External that keeps `connection` alive until it is collected.
-pub unsafe fn write_handle(env: sys::napi_env, connection: &Arc<Connection>) -> Result<sys::napi_value> {
+pub unsafe fn write_handle(
+    env: sys::napi_env,
+    connection: &Arc<Connection>,
+) -> Result<sys::napi_value> {
     let data = Arc::into_raw(Arc::clone(connection)) as *mut c_void;
     let mut value = null_mut();
-    let created = sys::napi_create_external(env, data, Some(release_handle), null_mut(), &mut value);
+    let created =
+        sys::napi_create_external(env, data, Some(release_handle), null_mut(), &mut value);
     if created != sys::Status::napi_ok {
         drop(Arc::from_raw(data as *const Connection));
-        return Err(Error::new(Status::from(created), "cannot create the write handle"));
+        return Err(Error::new(
+            Status::from(created),
+            "cannot create the write handle",
+        ));
     }
     check_status!(sys::napi_type_tag_object(env, value, &HANDLE_TAG))?;
     Ok(value)
@@ -35,20 +45,42 @@ unsafe extern "C" fn release_handle(_env: sys::napi_env, data: *mut c_void, _hin
 pub unsafe fn function(env: sys::napi_env) -> Result<sys::napi_value> {
     let mut value = null_mut();
     let name = c"writeFrames";
-    check_status!(sys::napi_create_function(env, name.as_ptr(), name.count_bytes() as isize, Some(write_frames), null_mut(), &mut value))?;
+    check_status!(sys::napi_create_function(
+        env,
+        name.as_ptr(),
+        name.count_bytes() as isize,
+        Some(write_frames),
+        null_mut(),
+        &mut value
+    ))?;
     Ok(value)
 }
 
 /// `writeFrames(handle, frames)`: sends the frames (a Buffer) and returns the bytes still
-/// waiting for the socket, -1 once the connection has ended (as NativeConnection#write did).
-unsafe extern "C" fn write_frames(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+/// waiting for the socket (one crossing, not a write and a `writeBacklog`), -1 once the
+/// connection has ended.
+unsafe extern "C" fn write_frames(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut argc = 2;
     let mut argv = [null_mut(); 2];
-    if sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), null_mut(), null_mut()) != sys::Status::napi_ok {
+    if sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        argv.as_mut_ptr(),
+        null_mut(),
+        null_mut(),
+    ) != sys::Status::napi_ok
+    {
         return null_mut();
     }
     let Some(connection) = connection_of(env, argv[0]) else {
-        return type_error(env, c"writeFrames: the first argument must be a connection's write handle");
+        return type_error(
+            env,
+            c"writeFrames: the first argument must be a connection's write handle",
+        );
     };
     let mut data = null_mut();
     let mut len = 0;
@@ -60,9 +92,17 @@ unsafe extern "C" fn write_frames(env: sys::napi_env, info: sys::napi_callback_i
     {
         return type_error(env, c"writeFrames: frames must be a Buffer");
     }
-    let frames: &[u8] = if len == 0 { &[] } else { std::slice::from_raw_parts(data as *const u8, len) };
+    let frames: &[u8] = if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(data as *const u8, len)
+    };
     // A panic must not unwind into Node.
-    let backlog = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| connection.write(frames).map_or(-1.0, |backlog| backlog as f64)));
+    let backlog = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        connection
+            .write(frames)
+            .map_or(-1.0, |backlog| backlog as f64)
+    }));
     let mut result = null_mut();
     match backlog {
         Ok(backlog) => {
@@ -70,7 +110,11 @@ unsafe extern "C" fn write_frames(env: sys::napi_env, info: sys::napi_callback_i
             result
         }
         Err(_) => {
-            sys::napi_throw_error(env, null(), c"internal error while writing to the socket".as_ptr());
+            sys::napi_throw_error(
+                env,
+                null(),
+                c"internal error while writing to the socket".as_ptr(),
+            );
             null_mut()
         }
     }
@@ -78,7 +122,11 @@ unsafe extern "C" fn write_frames(env: sys::napi_env, info: sys::napi_callback_i
 
 unsafe fn connection_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Option<&'a Connection> {
     let mut tagged = false;
-    if handle.is_null() || sys::napi_check_object_type_tag(env, handle, &HANDLE_TAG, &mut tagged) != sys::Status::napi_ok || !tagged {
+    if handle.is_null()
+        || sys::napi_check_object_type_tag(env, handle, &HANDLE_TAG, &mut tagged)
+            != sys::Status::napi_ok
+        || !tagged
+    {
         return None;
     }
     let mut data = null_mut();

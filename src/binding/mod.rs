@@ -233,8 +233,8 @@ pub fn connect<'env>(
     Ok(promise)
 }
 
-/// `writeFrames(handle, frames)`: NativeConnection#write through a connection's `writeHandle`,
-/// at the cost of a plain Node-API call.
+/// `writeFrames(handle, frames)`, which sends request frames through a connection's
+/// `writeHandle` at the cost of a plain Node-API call.
 #[napi(ts_return_type = "(handle: object, frames: Buffer) => number")]
 pub fn frame_writer(env: &Env) -> Result<Unknown<'_>> {
     let value = unsafe { frame_writer::function(env.raw())? };
