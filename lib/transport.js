@@ -500,13 +500,14 @@ class Transport extends EventEmitter {
     // While the kernel takes nothing (a backlog), writing early would only queue it in pieces.
     if (++this.#unsent >= EARLY_WRITE_REQUESTS && this.#backlog === 0) return this.#writeOut()
     if (!this.#flushQueued) {
+      // On an idle connection (a caller awaiting each request) the request leaves at once:
+      // there is nothing yet to coalesce it with, and its round trip starts before the
+      // caller's remaining microtasks and a nextTick run. A burst begun on an idle
+      // connection costs one write more. With requests in flight, more are likely to come
+      // from other callbacks of this loop turn: they share the immediate's write.
+      if (this.#pending.size === 0) return this.#writeOut()
       this.#flushQueued = true
-      // On an idle connection (a caller awaiting each request) the request leaves once the
-      // current JS work and its microtasks are done: an immediate would cost the loop a poll
-      // of its own every round trip. With requests in flight, more are likely to come from
-      // other callbacks of this loop turn: they share the immediate's write.
-      if (this.#pending.size === 0) process.nextTick(this.#flush)
-      else setImmediate(this.#flush)
+      setImmediate(this.#flush)
     }
   }
 
