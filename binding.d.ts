@@ -70,8 +70,8 @@ export interface ErrorInfo {
 }
 
 /**
- * `writeFrames(handle, frames)`: NativeConnection#write through a connection's `writeHandle`,
- * at the cost of a plain Node-API call.
+ * `writeFrames(handle, frames)`, which sends request frames through a connection's
+ * `writeHandle` at the cost of a plain Node-API call.
  */
 export declare function frameWriter(): (handle: object, frames: Buffer) => number
 

@@ -35,10 +35,11 @@ const ERROR_FLAG = 0x8000
 const MAX_HEAD = 27
 const STREAM_ID = 0x0a
 const INITIAL_OUT = 64 * 1024
-// Requests encoded in one tick go out in one write, except that every this many leave at once:
-// a long run of them (a window of calls refilled as responses come) then keeps the server busy
-// while the rest are encoded, instead of server and client taking turns (1.5x the rate of
-// 1,000 small calls in flight). Bodies of any size: a count, so big ones add no syscalls.
+// Requests encoded in one tick go out in one write (after the one that found the connection
+// idle, which leaves at once), except that every this many leave at once: a long run of them
+// (a window of calls refilled as responses come) then keeps the server busy while the rest are
+// encoded, instead of server and client taking turns (1.5x the rate of 1,000 small calls in
+// flight). Bodies of any size: a count, so big ones add no syscalls.
 const EARLY_WRITE_REQUESTS = 512
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
@@ -521,11 +522,10 @@ class Transport extends EventEmitter {
     this.#out = grown
   }
 
-  // Everything encoded in this turn of the event loop (or, on an idle connection, in this
-  // callback) leaves in one crossing and usually one syscall (see EARLY_WRITE_REQUESTS). The
-  // flush runs after the microtasks drain, so requests issued from a chain of promise
-  // continuations (await loops) coalesce too; a microtask flush would run between them and
-  // write each alone.
+  // Everything encoded in this turn of the event loop while requests are in flight leaves in
+  // one crossing and usually one syscall (see EARLY_WRITE_REQUESTS). The flush runs after the
+  // microtasks drain, so requests issued from a chain of promise continuations (await loops)
+  // coalesce too; a microtask flush would run between them and write each alone.
   #flush = () => {
     this.#flushQueued = false
     this.#writeOut()
