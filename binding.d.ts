@@ -18,6 +18,8 @@ export declare class NativeConnection {
   get writeHandle(): object
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
+  /** Whether the server sent bytes not yet read: proof of life while reading is paused. */
+  get hasUnreadBytes(): boolean
   /** The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies. */
   get landing(): Buffer
   /** Bytes read from the socket after the handshake (stats; read after close too). */
@@ -28,11 +30,13 @@ export declare class NativeConnection {
   /** Stops reading from the socket until `resume` (push backpressure). */
   pause(): void
   resume(): void
-  /** Closes the socket at once; the close reason still reaches the delivery callback. */
+  /**
+   * Closes the socket, or releases what a connection that ended still holds: JS calls it
+   * once it has taken the end (a delivery queued before it may still come: JS ignores it).
+   */
   close(): void
   /** The server's version from its greeting, e.g. "2.6.0". */
   get serverVersion(): string
-  get greeting(): string
   /** The server's IPROTO version from IPROTO_ID; 0 when none was exchanged. */
   get protocolVersion(): number
   /** The server's feature ids from IPROTO_ID; empty when none was exchanged. */

@@ -18,11 +18,11 @@ const CHUNK = 0x80
 const EVENT = 76
 const PING = 64
 /**
- * While anything is pending and nothing has come for `interval` ms, a PING goes out; no byte
- * within `timeout` ms of it and the connection is declared dead. A frozen server is found
- * within 8 s; a healthy one answers PING even while long calls run.
+ * While anything is pending (or always, with `idle`) and nothing has come for `interval` ms, a
+ * PING goes out; no byte within `timeout` ms of it and the connection is declared dead. A
+ * frozen server is found within 8 s; a healthy one answers PING even while long calls run.
  */
-const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000 })
+const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000, idle: false })
 const HEARTBEAT_MIN = 50
 /** Bytes encoded but not yet taken by the kernel, at most (a frozen server stops taking them). */
 const DEFAULT_MAX_WRITE_QUEUE = 32 * 1024 * 1024
@@ -79,6 +79,8 @@ class Transport extends EventEmitter {
   #wantDrain = false
   #lastRead = 0
   #pingSentAt = 0
+  // The meta index of the frame being delivered (see _deliver).
+  #frameAt = 0
   #beat = null
   #protocol
   #serverFeatures
@@ -112,6 +114,7 @@ class Transport extends EventEmitter {
     this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#serverFeatures.has(f)))
     /** Called with each EVENT (2.10+ watchers) body: (data, start, end). */
     this._onEvent = null
+    if (this.#heartbeat !== null && this.#heartbeat.idle) this.#startHeartbeat()
   }
 
   /**
@@ -359,6 +362,10 @@ class Transport extends EventEmitter {
       this.#referenced = true
       this.#native.ref()
     }
+    this.#startHeartbeat()
+  }
+
+  #startHeartbeat() {
     if (this.#heartbeat === null || this.#beat !== null) return
     // Silence is counted from now: the connection had no reason to hear anything before.
     this.#lastRead = performance.now()
@@ -374,9 +381,12 @@ class Transport extends EventEmitter {
 
   #onBeat = () => {
     this.#beat = null
-    if (this.#closed || (this.#pending.size === 0 && this.#holds === 0)) return
+    const { interval, timeout, idle } = this.#heartbeat
+    if (this.#closed || (!idle && this.#pending.size === 0 && this.#holds === 0)) return
     const now = performance.now()
-    const { interval, timeout } = this.#heartbeat
+    // Reading is held back for a slow push consumer: bytes the server sent meanwhile wait in
+    // the socket, and they prove it alive as well as bytes read would.
+    if (this.#pausedBy > 0 && this.#native.hasUnreadBytes) this.#lastRead = now
     if (this.#pingSentAt !== 0 && this.#lastRead < this.#pingSentAt) {
       if (now - this.#pingSentAt >= timeout) return this.#silent(now)
       return this.#schedule(this.#pingSentAt + timeout - now)
@@ -398,7 +408,6 @@ class Transport extends EventEmitter {
       'ETIMEDOUT',
     )
     if (debug.enabled) debug('heartbeat: the server is dead: %s', err.message)
-    this.#native.close()
     this.#end(err)
   }
 
@@ -449,10 +458,7 @@ class Transport extends EventEmitter {
 
   /** Closes the connection; every pending request fails with ERR_CONNECTION_CLOSED. */
   close() {
-    if (!this.#closed) {
-      this.#native.close()
-      this.#end(closedError())
-    }
+    if (!this.#closed) this.#end(closedError())
     return Promise.resolve()
   }
 
@@ -564,36 +570,14 @@ class Transport extends EventEmitter {
       // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
       // slower once call replies had been decoded). A view per delivery keeps them alike.
       data = data === this.#landing ? this.#landingView : view(data, 0, data.length)
-      const pending = this.#pending
-      for (let i = 0; i < words && !this.#closed; i += META_WORDS) {
-        const status = meta[i]
-        if (status === EVENT) {
-          if (this._onEvent !== null) this._onEvent(data, meta[i + 3], meta[i + 4])
-          continue
-        }
-        const entry = pending.get(meta[i + 1])
-        if (entry === undefined) {
-          if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
-          continue
-        }
-        if (status === CHUNK) {
-          // Pushes come in runs for one request: each run is handed over in one call.
-          const sync = meta[i + 1]
-          let to = i + META_WORDS
-          while (to < words && meta[to] === CHUNK && meta[to + 1] === sync) to += META_WORDS
-          this.#pushCount += (to - i) / META_WORDS
-          entry._pushes(data, meta, i, to)
-          i = to - META_WORDS
-          continue
-        }
-        pending.delete(entry)
-        if (pending.size === 0) this.#becameIdle()
-        if (entry._timer !== null || entry._signal !== null) release(entry)
-        this.schemaVersion = meta[i + 2]
-        if (status & ERROR_FLAG) {
-          entry._settle(fromErrorResponse(status & ~ERROR_FLAG, data, meta[i + 3], meta[i + 4]))
-        } else {
-          entry._complete(data, meta[i + 3], meta[i + 4])
+      // A user callback (a request's callback, onPush) that throws is an uncaught exception,
+      // as from any event callback; the frames after it and the end still go where they belong.
+      for (let i = 0; i < words;) {
+        try {
+          i = this.#deliverFrames(data, meta, i, words)
+        } catch (err) {
+          i = this.#frameAt + META_WORDS
+          process.nextTick(rethrow, err)
         }
       }
     }
@@ -604,6 +588,47 @@ class Transport extends EventEmitter {
     }
   }
 
+  // Hands frames meta[from..words) to their requests; returns where it stopped (words, or
+  // anywhere once the transport has closed). #frameAt is the frame being handed over.
+  #deliverFrames(data, meta, from, words) {
+    const pending = this.#pending
+    for (let i = from; i < words; i += META_WORDS) {
+      if (this.#closed) return words
+      this.#frameAt = i
+      const status = meta[i]
+      if (status === EVENT) {
+        if (this._onEvent !== null) this._onEvent(data, meta[i + 3], meta[i + 4])
+        continue
+      }
+      const entry = pending.get(meta[i + 1])
+      if (entry === undefined) {
+        if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
+        continue
+      }
+      if (status === CHUNK) {
+        // Pushes come in runs for one request: each run is handed over in one call.
+        const sync = meta[i + 1]
+        let to = i + META_WORDS
+        while (to < words && meta[to] === CHUNK && meta[to + 1] === sync) to += META_WORDS
+        this.#pushCount += (to - i) / META_WORDS
+        this.#frameAt = to - META_WORDS
+        entry._pushes(data, meta, i, to)
+        i = to - META_WORDS
+        continue
+      }
+      pending.delete(entry)
+      if (pending.size === 0) this.#becameIdle()
+      if (entry._timer !== null || entry._signal !== null) release(entry)
+      this.schemaVersion = meta[i + 2]
+      if (status & ERROR_FLAG) {
+        entry._settle(fromErrorResponse(status & ~ERROR_FLAG, data, meta[i + 3], meta[i + 4]))
+      } else {
+        entry._complete(data, meta[i + 3], meta[i + 4])
+      }
+    }
+    return words
+  }
+
   _pauseReading() {
     if (this.#pausedBy++ === 0) this.#native.pause()
   }
@@ -612,9 +637,11 @@ class Transport extends EventEmitter {
     if (--this.#pausedBy === 0) this.#native.resume()
   }
 
-  // Fails everything pending at once (the connection is gone) and announces the close.
+  // Fails everything pending at once (the connection is gone) and announces the close. The
+  // native side lets go of the socket, and of this transport's callback, here and not at GC.
   #end(err) {
     this.#closed = true
+    this.#native.close()
     if (this.#drainTimer !== null) {
       clearTimeout(this.#drainTimer)
       this.#drainTimer = null
@@ -635,6 +662,10 @@ class Transport extends EventEmitter {
     }
     this.emit('close', err)
   }
+}
+
+function rethrow(err) {
+  throw err
 }
 
 // Buffer#writeUInt32BE checks its arguments on every call; these were checked already.
@@ -699,11 +730,13 @@ function normalizeConnectOptions(portOrOptions, host) {
 function heartbeatOptions(v) {
   if (v === undefined || v === true) return HEARTBEAT_DEFAULTS
   if (v === false || v === null) return null
-  if (typeof v !== 'object') throw new TypeError('heartbeat must be { interval, timeout } or false')
+  if (typeof v !== 'object') throw new TypeError('heartbeat must be { interval, timeout, idle } or false')
   const ms = { min: HEARTBEAT_MIN, max: 0x7fffffff }
+  if (v.idle !== undefined && typeof v.idle !== 'boolean') throw new TypeError(`heartbeat.idle must be a boolean, got ${describe(v.idle)}`)
   return Object.freeze({
     interval: v.interval === undefined ? HEARTBEAT_DEFAULTS.interval : checkNumber(v.interval, 'heartbeat.interval', ms),
     timeout: v.timeout === undefined ? HEARTBEAT_DEFAULTS.timeout : checkNumber(v.timeout, 'heartbeat.timeout', ms),
+    idle: v.idle === undefined ? HEARTBEAT_DEFAULTS.idle : v.idle,
   })
 }
 

@@ -1,16 +1,16 @@
 //! The write crossing without napi-rs's method glue: `writeFrames(handle, frames)` is a plain
-//! Node-API function and `handle` an External holding the connection. A `#[napi]` method
+//! Node-API function and `handle` an External holding the connection while it is open. A `#[napi]` method
 //! spends ~0.8 µs per call registering and releasing its borrow of `self` (~1 µs against
 //! ~170 ns here), and a caller who awaits each request pays it on every round trip, between
 //! the response and the next request.
 
 use std::ffi::{c_void, CStr};
 use std::ptr::{null, null_mut};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use napi::bindgen_prelude::*;
 
-use crate::transport::Connection;
+use super::{OpenConnection, OpenSlot};
 
 /// Marks the Externals made here, so that `writeFrames` never reads another External as one.
 const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag {
@@ -18,17 +18,15 @@ const HANDLE_TAG: sys::napi_type_tag = sys::napi_type_tag {
     upper: 0x7269_7465_2d68_616e,
 };
 
-/// An External that keeps `connection` alive until it is collected.
-pub unsafe fn write_handle(
-    env: sys::napi_env,
-    connection: &Arc<Connection>,
-) -> Result<sys::napi_value> {
-    let data = Arc::into_raw(Arc::clone(connection)) as *mut c_void;
+/// An External sharing `open`: it writes while the connection is open, and never keeps the
+/// connection itself alive.
+pub unsafe fn write_handle(env: sys::napi_env, open: &OpenConnection) -> Result<sys::napi_value> {
+    let data = Rc::into_raw(Rc::clone(open)) as *mut c_void;
     let mut value = null_mut();
     let created =
         sys::napi_create_external(env, data, Some(release_handle), null_mut(), &mut value);
     if created != sys::Status::napi_ok {
-        drop(Arc::from_raw(data as *const Connection));
+        drop(Rc::from_raw(data as *const OpenSlot));
         return Err(Error::new(
             Status::from(created),
             "cannot create the write handle",
@@ -39,7 +37,7 @@ pub unsafe fn write_handle(
 }
 
 unsafe extern "C" fn release_handle(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    drop(Arc::from_raw(data as *const Connection));
+    drop(Rc::from_raw(data as *const OpenSlot));
 }
 
 /// The `writeFrames` function.
@@ -77,7 +75,7 @@ unsafe extern "C" fn write_frames(
     {
         return null_mut();
     }
-    let Some(connection) = connection_of(env, argv[0]) else {
+    let Some(open) = open_of(env, argv[0]) else {
         return type_error(
             env,
             c"writeFrames: the first argument must be a connection's write handle",
@@ -100,9 +98,10 @@ unsafe extern "C" fn write_frames(
     };
     // A panic must not unwind into Node.
     let backlog = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        connection
-            .write(frames)
-            .map_or(-1.0, |backlog| backlog as f64)
+        match open.borrow().as_ref().and_then(|connection| connection.write(frames)) {
+            Some(backlog) => backlog as f64,
+            None => -1.0,
+        }
     }));
     let mut result = null_mut();
     match backlog {
@@ -121,7 +120,7 @@ unsafe extern "C" fn write_frames(
     }
 }
 
-unsafe fn connection_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Option<&'a Connection> {
+unsafe fn open_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Option<&'a OpenSlot> {
     let mut tagged = false;
     if handle.is_null()
         || sys::napi_check_object_type_tag(env, handle, &HANDLE_TAG, &mut tagged)
@@ -135,7 +134,7 @@ unsafe fn connection_of<'a>(env: sys::napi_env, handle: sys::napi_value) -> Opti
         return None;
     }
     // SAFETY: tagged handles are made only by write_handle, whose External owns a reference.
-    Some(&*(data as *const Connection))
+    Some(&*(data as *const OpenSlot))
 }
 
 unsafe fn type_error(env: sys::napi_env, message: &CStr) -> sys::napi_value {

@@ -9,6 +9,8 @@ mod errors;
 mod frame_writer;
 mod read_watch;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -19,7 +21,7 @@ use napi_derive::napi;
 use crate::protocol::auth::Credentials;
 use crate::protocol::error::code_name;
 use crate::protocol::id::Protocol;
-use crate::transport::{Address, ConnectOptions, Connection, Delivery};
+use crate::transport::{Address, ConnectOptions, Connection, Delivery, TransportError};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
 use read_watch::ReadWatch;
@@ -75,13 +77,41 @@ impl NativeCredentials {
 
 type DeliveryFn = ThreadsafeFunction<(), Unknown<'static>, DeliveryArgs, Status, false, true>;
 
+/// The connection while it is open, shared (on the JS thread) by its NativeConnection and write
+/// handle. Emptied when it ends, so the socket closes then, not when GC collects either.
+pub type OpenSlot = RefCell<Option<Arc<Connection>>>;
+pub type OpenConnection = Rc<OpenSlot>;
+
 /// A connected socket as the JS layer sees it.
 #[napi]
 pub struct NativeConnection {
     watch: ReadWatch,
-    connection: Arc<Connection>,
-    ended: Arc<DeliveryFn>,
+    open: OpenConnection,
+    /// None once released: nothing in Rust then holds the JS delivery callback.
+    ended: Option<Arc<DeliveryFn>>,
     referenced: bool,
+    server_version: String,
+    protocol: Protocol,
+    /// Counted up to the release, for stats read after it.
+    bytes_received: u64,
+}
+
+impl NativeConnection {
+    fn connection(&self) -> Option<Arc<Connection>> {
+        self.open.borrow().clone()
+    }
+
+    /// Frees what the connection holds: the socket (once the poll handle and the writer task
+    /// are done with it), the ThreadsafeFunction and its reference to the JS callback.
+    fn release(&mut self) {
+        self.watch.stop();
+        if let Some(connection) = self.open.borrow_mut().take() {
+            self.bytes_received = connection.bytes_received();
+            connection.close();
+        }
+        self.ended = None;
+        self.referenced = false;
+    }
 }
 
 #[napi]
@@ -90,14 +120,20 @@ impl NativeConnection {
     /// call here costs more than a round trip can spare.
     #[napi(getter, ts_return_type = "object")]
     pub fn write_handle(&self, env: &Env) -> Result<Unknown<'_>> {
-        let value = unsafe { frame_writer::write_handle(env.raw(), &self.connection)? };
+        let value = unsafe { frame_writer::write_handle(env.raw(), &self.open)? };
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
     }
 
     /// Bytes written but not yet taken by the kernel.
     #[napi(getter)]
     pub fn write_backlog(&self) -> f64 {
-        self.connection.write_backlog() as f64
+        self.connection().map_or(0.0, |c| c.write_backlog() as f64)
+    }
+
+    /// Whether the server sent bytes not yet read: proof of life while reading is paused.
+    #[napi(getter)]
+    pub fn has_unread_bytes(&self) -> bool {
+        self.connection().is_some_and(|c| c.has_unread_bytes())
     }
 
     /// The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies.
@@ -110,14 +146,14 @@ impl NativeConnection {
     /// Bytes read from the socket after the handshake (stats; read after close too).
     #[napi(getter)]
     pub fn bytes_received(&self) -> f64 {
-        self.connection.bytes_received() as f64
+        self.connection().map_or(self.bytes_received, |c| c.bytes_received()) as f64
     }
 
     /// Keeps Node's event loop alive until `unref` (called when requests are pending).
     #[napi(js_name = "ref", catch_unwind)]
     pub fn keep_alive(&mut self, env: &Env) -> Result<()> {
-        if !self.referenced {
-            check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), self.ended.raw()) })?;
+        if let (false, Some(ended)) = (self.referenced, &self.ended) {
+            check_status!(unsafe { sys::napi_ref_threadsafe_function(env.raw(), ended.raw()) })?;
             self.referenced = true;
         }
         Ok(())
@@ -125,8 +161,8 @@ impl NativeConnection {
 
     #[napi(catch_unwind)]
     pub fn unref(&mut self, env: &Env) -> Result<()> {
-        if self.referenced {
-            check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), self.ended.raw()) })?;
+        if let (true, Some(ended)) = (self.referenced, &self.ended) {
+            check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), ended.raw()) })?;
             self.referenced = false;
         }
         Ok(())
@@ -140,37 +176,33 @@ impl NativeConnection {
 
     #[napi(catch_unwind)]
     pub fn resume(&self) {
-        self.watch.resume();
+        // A refusal ends the connection, and the end reaches JS as any loss does.
+        let _ = self.watch.resume();
     }
 
-    /// Closes the socket at once; the close reason still reaches the delivery callback.
+    /// Closes the socket, or releases what a connection that ended still holds: JS calls it
+    /// once it has taken the end (a delivery queued before it may still come: JS ignores it).
     #[napi(catch_unwind)]
-    pub fn close(&self) {
-        self.watch.stop();
-        self.connection.close();
+    pub fn close(&mut self) {
+        self.release();
     }
 
     /// The server's version from its greeting, e.g. "2.6.0".
     #[napi(getter)]
     pub fn server_version(&self) -> String {
-        self.connection.greeting.version.clone()
-    }
-
-    #[napi(getter)]
-    pub fn greeting(&self) -> String {
-        self.connection.greeting.banner.clone()
+        self.server_version.clone()
     }
 
     /// The server's IPROTO version from IPROTO_ID; 0 when none was exchanged.
     #[napi(getter)]
     pub fn protocol_version(&self) -> f64 {
-        self.connection.protocol.version as f64
+        self.protocol.version as f64
     }
 
     /// The server's feature ids from IPROTO_ID; empty when none was exchanged.
     #[napi(getter)]
     pub fn protocol_features(&self) -> Vec<u32> {
-        self.connection.protocol.features.clone()
+        self.protocol.features.clone()
     }
 }
 
@@ -220,8 +252,25 @@ pub fn connect<'env>(
                 Ok(connection) => {
                     let connection = Arc::new(connection);
                     let _ = slot.set(Arc::downgrade(&connection));
-                    let watch = ReadWatch::start(env, callback, connection.clone())?;
-                    Either::A(NativeConnection { watch, connection, ended, referenced: false })
+                    match ReadWatch::start(env, callback, connection.clone()) {
+                        Ok(watch) => Either::A(NativeConnection {
+                            watch,
+                            server_version: connection.greeting.version.clone(),
+                            protocol: connection.protocol.clone(),
+                            open: Rc::new(RefCell::new(Some(connection))),
+                            ended: Some(ended),
+                            referenced: false,
+                            bytes_received: 0,
+                        }),
+                        // The watch took the callback's reference and has let it go.
+                        Err(e) => {
+                            connection.close();
+                            Either::B(ErrorInfo::from(&TransportError::Internal(format!(
+                                "cannot watch the socket on the event loop: {}",
+                                e.reason
+                            ))))
+                        }
+                    }
                 }
                 Err(e) => {
                     unsafe { sys::napi_delete_reference(env.raw(), callback) };

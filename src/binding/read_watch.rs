@@ -67,20 +67,15 @@ impl ReadWatch {
     /// loop alive: the delivery ThreadsafeFunction's ref does, while requests are pending.
     pub fn start(env: &Env, callback: sys::napi_ref, connection: Arc<Connection>) -> Result<ReadWatch> {
         let env = env.raw();
+        let prepared = unsafe { prepare(env) };
+        let (event_loop, async_context, landing, landing_data, landing_meta) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                unsafe { sys::napi_delete_reference(env, callback) };
+                return Err(e);
+            }
+        };
         unsafe {
-            let mut event_loop = null_mut();
-            check_status!(sys::napi_get_uv_event_loop(env, &mut event_loop))?;
-            let mut name = null_mut();
-            check_status!(sys::napi_create_string_utf8(env, c"kharon:read".as_ptr(), 11, &mut name))?;
-            let mut async_context = null_mut();
-            check_status!(sys::napi_async_init(env, null_mut(), name, &mut async_context))?;
-
-            let mut landing_data = null_mut();
-            let mut data = null_mut();
-            check_status!(sys::napi_create_buffer(env, SMALL_BATCH, &mut landing_data, &mut data))?;
-            let (meta, landing_meta) = new_uint32_array(env, LANDING_META_WORDS)?;
-            let landing = LandingRefs { data: strong_ref(env, data)?, meta: strong_ref(env, meta)? };
-
             let memory = Box::into_raw(vec![0u64; uv_handle_size(UV_POLL).div_ceil(8)].into_boxed_slice());
             let handle = memory as *mut c_void;
             let state = Rc::new(State { paused: Cell::new(true), closing: Cell::new(false), env_gone: Cell::new(false) });
@@ -92,20 +87,21 @@ impl ReadWatch {
                 state: state.clone(),
                 memory,
                 landing,
-                landing_data: landing_data.cast(),
+                landing_data,
                 landing_meta,
             });
             let fd = watch.connection.raw_fd();
-            if uv_poll_init(event_loop, handle, fd) != 0 {
+            let status = uv_poll_init(event_loop, handle, fd);
+            if status != 0 {
                 free(Box::into_raw(watch));
-                return Err(Error::new(Status::GenericFailure, "libuv refused to watch the socket"));
+                return Err(Error::new(Status::GenericFailure, format!("libuv refused to watch the socket ({})", uv_error(status))));
             }
             *(handle as *mut *mut Watch) = Box::into_raw(watch);
             uv_unref(handle);
             let watch = ReadWatch { handle, state, landing };
             // Dropping `watch` on failure closes the handle.
             check_status!(sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), handle))?;
-            watch.resume();
+            watch.resume()?;
             Ok(watch)
         }
     }
@@ -117,10 +113,22 @@ impl ReadWatch {
         }
     }
 
-    pub fn resume(&self) {
-        if !self.state.closing.get() && self.state.paused.replace(false) {
-            unsafe { uv_poll_start(self.handle, UV_READABLE, on_readable) };
+    /// Reads again. When libuv refuses, the connection ends with why (reads would stop in
+    /// silence otherwise), and so does the error returned.
+    pub fn resume(&self) -> Result<()> {
+        if self.state.closing.get() || !self.state.paused.replace(false) {
+            return Ok(());
         }
+        let status = unsafe { uv_poll_start(self.handle, UV_READABLE, on_readable) };
+        if status == 0 {
+            return Ok(());
+        }
+        let why = format!("libuv refused to watch the socket ({})", uv_error(status));
+        unsafe {
+            (*watch_of(self.handle)).connection.fail(TransportError::Internal(why.clone()));
+            close(self.handle);
+        }
+        Err(Error::new(Status::GenericFailure, why))
     }
 
     /// The Buffer small batches land in (JS tells a landed delivery by it).
@@ -171,36 +179,74 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
         watch.connection.fail(TransportError::Internal("panic while reading the socket".into()));
         Delivery { batch: None, closed: watch.connection.take_end() }
     });
+    if !delivery.is_empty() {
+        hand_over(watch, delivery);
+    }
     if watch.connection.has_ended() {
         close(handle);
     }
-    if !delivery.is_empty() {
-        call_js(watch, delivery);
+}
+
+/// Delivers to JS; what cannot get there must not vanish with what pending requests wait for.
+unsafe fn hand_over(watch: &Watch, delivery: Delivery) {
+    let closed = delivery.closed.clone();
+    let Err(why) = call_js(watch, delivery) else { return };
+    match closed {
+        // The end went with the lost delivery: it is sent again, alone.
+        Some(reason) => {
+            let _ = call_js(watch, Delivery { batch: None, closed: Some(reason) });
+        }
+        // The frames are lost: the connection ends, and its end notice fails what is pending.
+        None => watch.connection.fail(TransportError::Internal(format!("frames read could not be handed to JS: {why}"))),
     }
 }
 
 /// Calls the delivery callback as Node calls its own I/O callbacks: in a callback scope, so
-/// promise reactions and nextTicks run before the loop goes on.
-unsafe fn call_js(watch: &Watch, delivery: Delivery) {
+/// promise reactions and nextTicks run before the loop goes on. An exception the callback
+/// throws is Node's uncaught exception, as from any event callback; it is not a failed delivery.
+unsafe fn call_js(watch: &Watch, delivery: Delivery) -> Result<()> {
     let env = watch.env;
     let mut scope = null_mut();
-    if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
-        return;
-    }
-    let mut callback = null_mut();
-    let mut receiver = null_mut();
-    let ready = sys::napi_get_reference_value(env, watch.callback, &mut callback) == sys::Status::napi_ok
-        && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok;
-    if let (true, Ok(args)) = (ready, DeliveryArgs::new(delivery, Some(watch.landing)).into_vec(env)) {
+    check_status!(sys::napi_open_handle_scope(env, &mut scope))?;
+    let called = (|| {
+        let mut callback = null_mut();
+        let mut receiver = null_mut();
+        check_status!(sys::napi_get_reference_value(env, watch.callback, &mut callback))?;
+        check_status!(sys::napi_get_global(env, &mut receiver))?;
+        let args = DeliveryArgs::new(delivery, Some(watch.landing)).into_vec(env)?;
         let mut result = null_mut();
         let status = sys::napi_make_callback(env, watch.async_context, receiver, callback, args.len(), args.as_ptr(), &mut result);
         if status == sys::Status::napi_pending_exception {
             let mut error = null_mut();
             sys::napi_get_and_clear_last_exception(env, &mut error);
             sys::napi_fatal_exception(env, error);
+            return Ok(());
         }
-    }
+        check_status!(status)
+    })();
     sys::napi_close_handle_scope(env, scope);
+    called
+}
+
+/// libuv's name for an error status (EBADF, ...).
+fn uv_error(status: c_int) -> String {
+    std::io::Error::from_raw_os_error(-status).to_string()
+}
+
+/// What a watch needs from Node before its handle exists.
+unsafe fn prepare(env: sys::napi_env) -> Result<(*mut sys::uv_loop_s, sys::napi_async_context, LandingRefs, *mut u8, *mut u32)> {
+    let mut event_loop = null_mut();
+    check_status!(sys::napi_get_uv_event_loop(env, &mut event_loop))?;
+    let mut name = null_mut();
+    check_status!(sys::napi_create_string_utf8(env, c"kharon:read".as_ptr(), 11, &mut name))?;
+    let mut async_context = null_mut();
+    check_status!(sys::napi_async_init(env, null_mut(), name, &mut async_context))?;
+    let mut landing_data = null_mut();
+    let mut data = null_mut();
+    check_status!(sys::napi_create_buffer(env, SMALL_BATCH, &mut landing_data, &mut data))?;
+    let (meta, landing_meta) = new_uint32_array(env, LANDING_META_WORDS)?;
+    let landing = LandingRefs { data: strong_ref(env, data)?, meta: strong_ref(env, meta)? };
+    Ok((event_loop, async_context, landing, landing_data.cast(), landing_meta))
 }
 
 unsafe fn strong_ref(env: sys::napi_env, value: sys::napi_value) -> Result<usize> {

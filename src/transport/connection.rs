@@ -192,6 +192,11 @@ impl Connection {
         self.shared.write.lock().unwrap().backlog()
     }
 
+    /// Whether the server sent bytes not yet read (reading paused for push backpressure).
+    pub fn has_unread_bytes(&self) -> bool {
+        self.shared.socket.has_unread_bytes()
+    }
+
     /// The socket, for the binding to learn when it is readable.
     pub fn raw_fd(&self) -> RawFd {
         self.shared.socket.raw_fd()

@@ -175,6 +175,13 @@ impl Socket {
         Ok(())
     }
 
+    /// Whether bytes wait in the socket unread (a peek, so reading stays JS's to do).
+    pub fn has_unread_bytes(&self) -> bool {
+        let mut byte = [MaybeUninit::<u8>::uninit()];
+        let peeked = each!(StdSocket, self.0.get_ref(), s => socket2::SockRef::from(s).peek(&mut byte));
+        matches!(peeked, Ok(n) if n > 0)
+    }
+
     /// Ends both directions at once: the reader then sees the end, whatever thread failed.
     pub fn shutdown(&self) {
         let _ = each!(StdSocket, self.0.get_ref(), s => s.shutdown(Shutdown::Both));
