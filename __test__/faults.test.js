@@ -14,6 +14,7 @@ const { startReplicaSet } = require('./helpers/replicaset')
 const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
 const { startProxy } = require('./helpers/proxy')
 const { runFixture } = require('./helpers/fixture')
+const { openFds, FD_SLACK } = require('./helpers/resources')
 
 const TIMEOUT = { timeout: 60000 }
 const TIGHTEST = { interval: 100, timeout: 300 } // the tightest setting the README documents
@@ -88,6 +89,37 @@ describe('heartbeat against the real server', TIMEOUT, () => {
       conn.destroy()
       await proxy.close()
     }
+  })
+
+  test('heartbeat.idle: an idle connection is pinged too and a frozen server found within interval + timeout', async () => {
+    const heartbeat = { interval: 200, timeout: 500, idle: true }
+    const conn = await connect(uri(), { heartbeat, reconnect: { initialDelay: 20, maxDelay: 100 } })
+    try {
+      assert.deepEqual(await conn.call('echo', ['idle from now']), ['idle from now'])
+      await sleep(600)
+      assert.equal(conn.state, 'connected', 'a healthy idle server answers its PINGs')
+      const lost = next(conn, 'disconnect')
+      server.proc.kill('SIGSTOP')
+      const stoppedAt = Date.now()
+      const err = await withTimeout(lost, heartbeat.interval + heartbeat.timeout + 2000, "'disconnect' of an idle connection to a frozen server")
+      assert.equal(err.code, 'ETIMEDOUT')
+      assert.ok(Date.now() - stoppedAt >= heartbeat.timeout, 'declared dead before a PING could go unanswered')
+      const back = next(conn, 'connect')
+      server.proc.kill('SIGCONT')
+      await withTimeout(back, 10000, 'reconnect after SIGCONT')
+      assert.deepEqual(await conn.call('echo', ['after']), ['after'])
+    } finally {
+      conn.destroy()
+      server.proc.kill('SIGCONT')
+    }
+    assert.throws(() => Transport.connect({ port: server.port, heartbeat: { idle: 'yes' } }), TypeError)
+  })
+
+  test('heartbeat.idle keeps no process alive: a connected, idle process exits by itself', async () => {
+    const r = await runFixture('connect-only.js', [server.port, 'idle-heartbeat'], 10000)
+    assert.equal(r.hung, false, 'the idle heartbeat kept the process alive')
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^connected /)
   })
 
   test('heartbeat: false turns it off: only the request timeout ends the wait', async () => {
@@ -337,10 +369,14 @@ describe('soak: the server killed and restarted every few seconds under a steady
       const workers = Array.from({ length: 50 }, (_, w) => worker(w))
       const started = Date.now()
       let rssAfterWarmup = null
+      let fdsAfterWarmup = null
       let restarts = 0
       while (Date.now() - started < 45000) {
         await sleep(3000)
-        if (rssAfterWarmup === null && Date.now() - started > 10000) rssAfterWarmup = process.memoryUsage().rss
+        if (rssAfterWarmup === null && Date.now() - started > 10000) {
+          rssAfterWarmup = process.memoryUsage().rss
+          fdsAfterWarmup = openFds()
+        }
         await server.kill('SIGKILL')
         await server.start()
         restarts++
@@ -349,7 +385,8 @@ describe('soak: the server killed and restarted every few seconds under a steady
       running = false
       await withTimeout(Promise.all(workers), 20000, 'the workers finish')
       const growth = (process.memoryUsage().rss - rssAfterWarmup) / 1048576
-      t.diagnostic(`${restarts} restarts, ${counts.ok} calls answered, ${counts.failed} failed with ConnectionError, RSS ${growth.toFixed(1)} MB after the warm-up`)
+      const fds = openFds()
+      t.diagnostic(`${restarts} restarts, ${counts.ok} calls answered, ${counts.failed} failed with ConnectionError, RSS ${growth.toFixed(1)} MB after the warm-up, open fds ${fdsAfterWarmup} then ${fds}`)
       assert.deepEqual(counts.untyped, [])
       assert.equal(counts.wrong, 0, 'a request was answered with another one\'s value')
       assert.ok(counts.ok > 1000, `${counts.ok} calls succeeded`)
@@ -358,6 +395,7 @@ describe('soak: the server killed and restarted every few seconds under a steady
       assert.equal(conn.queued, 0)
       assert.equal(conn.state, 'connected')
       assert.ok(growth < 50, `RSS grew by ${growth.toFixed(0)} MB after the warm-up`)
+      assert.ok(fds <= fdsAfterWarmup + FD_SLACK, `open fds went from ${fdsAfterWarmup} to ${fds}: the lost connections' sockets were not closed`)
     } finally {
       running = false
       conn.destroy()

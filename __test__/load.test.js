@@ -12,6 +12,7 @@ const path = require('node:path')
 
 const { connect } = require('..')
 const { startTarantool, stopAll } = require('./helpers/tarantool')
+const { FD_SLACK } = require('./helpers/resources')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'resilience-load.js')
 // For each test and hook: nothing here may hang the run (runLoad kills its child sooner).
@@ -60,6 +61,7 @@ test('soak: 1,000,000 calls in windows of 1000, every answer right, RSS growth u
   const heapGrowth = r.after.heap - r.before.heap
   assert.ok(rssGrowth < 60, `RSS grew by ${rssGrowth.toFixed(1)} MB over 1,000,000 calls (${JSON.stringify(r)})`)
   assert.ok(heapGrowth < 20, `the heap grew by ${heapGrowth.toFixed(1)} MB over 1,000,000 calls (${JSON.stringify(r)})`)
+  assert.ok(r.after.fds <= r.before.fds + FD_SLACK, `open fds went from ${r.before.fds} to ${r.after.fds} (${JSON.stringify(r)})`)
 })
 
 test('10,000 requests with { timeout: 1 } to sleep_then(0.05): all time out, late responses leave nothing behind', TIMEOUT, async () => {

@@ -16,7 +16,7 @@ const { SpanKind, SpanStatusCode } = require('@opentelemetry/api')
 const { connect, connectPool, REQUEST_NAME_LIMIT, ConnectionError, TarantoolError, TimeoutError } = require('..')
 const { instrument, RecordingTracerProvider } = require('../examples/opentelemetry')
 const { startTarantool, stopAll, freePort } = require('./helpers/tarantool')
-const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
+const { next, rejection, sleep, withTimeout, waitFor } = require('./helpers/wait')
 
 const TIMEOUT = { timeout: 120000 } // for each suite and hook: nothing here may hang the run
 const RECONNECT = { reconnect: { initialDelay: 50, maxDelay: 200 } }
@@ -77,15 +77,6 @@ function jsonOf(value) {
 
 function assertAllNumbers(stats) {
   for (const [key, v] of Object.entries(stats)) assert.equal(typeof v, 'number', `${key} is ${typeof v}`)
-}
-
-/** Polls `cond` every 20 ms until it is truthy; fails after `ms`. */
-async function waitFor(cond, ms, what) {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`)
-    await sleep(20)
-  }
 }
 
 /** Kills `s` (SIGKILL), restarts it on its port, and waits for `conn` to reconnect. */

@@ -18,7 +18,7 @@ const {
   KharonError, ConnectionError, TimeoutError, AbortError, TarantoolError,
 } = require('..')
 const { startTarantool, stopAll } = require('./helpers/tarantool')
-const { next, rejection, sleep, withTimeout } = require('./helpers/wait')
+const { next, rejection, sleep, withTimeout, waitFor } = require('./helpers/wait')
 const { evalBody } = require('./helpers/msgpack')
 
 const HOST = '127.0.0.1'
@@ -42,15 +42,6 @@ function uri(srv, user = 'tester', password = 'secret') {
 }
 
 /** Resolves with the first argument of the next `event`. */
-/** Polls `cond` every 10 ms until it holds; fails after `ms`. */
-async function waitFor(cond, ms, what) {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`)
-    await sleep(10)
-  }
-}
-
 /** Records the connection's lifecycle events with their time: [{ name, arg, at }]. */
 function recordEvents(c) {
   const events = []

@@ -9,13 +9,14 @@ const path = require('node:path')
 const FIXTURES = path.join(__dirname, '..', 'fixtures')
 
 /**
- * `node fixtures/<name> ...args`; resolves { code, signal, stdout, stderr, ms, hung }. A child
- * still running after `killAfter` ms is killed (SIGKILL) and reported as hung.
+ * `node ...nodeArgs fixtures/<name> ...args`; resolves { code, signal, stdout, stderr, ms, hung }.
+ * A child still running after `killAfter` ms is killed (SIGKILL) and reported as hung.
  */
-function runFixture(name, args, killAfter) {
+function runFixture(name, args, killAfter, nodeArgs = []) {
   return new Promise((resolve, reject) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [path.join(FIXTURES, name), ...args.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const argv = [...nodeArgs, path.join(FIXTURES, name), ...args.map(String)]
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     let hung = false

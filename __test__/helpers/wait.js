@@ -32,4 +32,14 @@ function next(emitter, event) {
   return new Promise((resolve) => emitter.once(event, resolve))
 }
 
-module.exports = { sleep, rejection, withTimeout, next }
+/** Polls `cond` (may be async) every 10 ms until it is truthy; fails naming `what` after `ms`. */
+async function waitFor(cond, ms, what) {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (await cond()) return
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`)
+    await sleep(10)
+  }
+}
+
+module.exports = { sleep, rejection, withTimeout, next, waitFor }
