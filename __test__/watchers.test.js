@@ -2,13 +2,16 @@
 
 // Watchers, graceful shutdown, and the pool's roles from box.status. The 3.x behaviour is
 // checked against the scripted peer (helpers/recorded-peer.js, not a real server), which keeps
-// watch state by the rules the 3.3 transcripts show (05, 06) and replays recorded replies;
-// against the harness's real server: the fallbacks before 2.10, and box.broadcast on 2.10+.
+// watch state by the rules the 3.3 transcripts show (05, 06) and replays recorded replies, and
+// which also plays a 2.11 server (no WATCH_ONCE) for watchOnce's fallback; against the harness's
+// real server: the fallbacks before 2.10, and on 2.10+ box.broadcast, Watchers of one key each
+// at its own pace, and watching on a closed connection.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
+const { getEventListeners } = require('node:events')
 
-const { connect, connectPool, Watcher, PoolWatcher, UnsupportedError } = require('..')
+const { connect, connectPool, Watcher, PoolWatcher, UnsupportedError, TimeoutError, AbortError } = require('..')
 const { startTarantool, atLeast } = require('./helpers/tarantool')
 const { startReplicaSet } = require('./helpers/replicaset')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
@@ -28,6 +31,16 @@ function watchLog(key) {
     .filter((r) => (r.type === WATCH || r.type === UNWATCH) && r.body['0x57'] === key)
     .map((r) => (r.type === WATCH ? 'W' : 'U'))
     .join('')
+}
+
+/** The error `promise` rejects with, within 5 s. */
+function settled(promise, what) {
+  return withTimeout(rejection(promise), 5000, what)
+}
+
+/** Timers that keep Node alive now. */
+function activeTimeouts() {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
 }
 
 async function until(condition, what) {
@@ -73,10 +86,10 @@ describe('watchers as a 3.3 server delivers them (05-watchers)', TIMEOUT, () => 
     assert.deepEqual([(await a.next()).value, (await b.next()).value], ['v1', 'v1'])
     assert.equal(watchLog('cfg'), 'W', 'one WATCH for both')
     const nextA = a.next()
-    await sleep(10)
-    assert.equal(watchLog('cfg'), 'W', 'b has not asked for more yet: no ack')
+    await until(() => watchLog('cfg') === 'WW', 'the ack once one Watcher asked for more')
     const nextB = b.next()
-    await until(() => watchLog('cfg') === 'WW', 'the ack once both asked')
+    await sleep(10)
+    assert.equal(watchLog('cfg'), 'WW', 'one ack for both')
     session.peer.broadcast('cfg', 'v2')
     assert.deepEqual([(await nextA).value, (await nextB).value], ['v2', 'v2'])
     b.close()
@@ -175,6 +188,110 @@ describe('watchers as a 3.3 server delivers them (05-watchers)', TIMEOUT, () => 
     const unreferenced = await run('unref', 15000)
     assert.deepEqual([unreferenced.code, unreferenced.signal], [0, null], unreferenced.stderr)
     assert.match(unreferenced.stdout, /watching/)
+  })
+})
+
+describe('watchOnce without WATCH_ONCE (2.10, 2.11), on the scripted peer', TIMEOUT, () => {
+  // The scripted peer (not a real server) answering ID as 2.11 does: watchers, no watch_once.
+  // It sits behind the proxy, which can hold back what it sends: then no first value comes.
+  async function peer211(options = {}) {
+    const peer = session.peer = await startRecordedPeer({ scenarios: ['05-watchers'], conns: [], protocol: { version: 4, features: [0, 1, 2, 3, 4] } })
+    const proxy = await startProxy(() => ({ host: peer.host, port: peer.port }))
+    session.onEnd(() => proxy.close())
+    // No heartbeat: its PING is no request the peer can answer, and its timer is not counted.
+    const uri = `u:p@127.0.0.1:${proxy.port}`
+    const open = (more) => connect(uri, { fetchSchema: false, reconnect: false, heartbeat: false, ...options, ...more })
+    const conn = session.conn = await open()
+    assert.equal(conn.protocol.features.includes('watch_once'), false)
+    return { peer, proxy, conn, open }
+  }
+
+  test('its timeout, or the connection default, rejects it with ETIMEDOUT and unwatches; no timer is left', async () => {
+    const { proxy, conn } = await peer211({ timeout: 80 })
+    proxy.hold()
+    const timers = activeTimeouts()
+    for (const [options, ms] of [[{ timeout: 40 }, 40], [undefined, 80]]) {
+      const t0 = performance.now()
+      const err = await settled(conn.watchOnce('k', options), `watchOnce within ${ms} ms`)
+      assert.ok(err instanceof TimeoutError, `${err}`)
+      assert.equal(err.code, 'ETIMEDOUT')
+      assert.ok(performance.now() - t0 >= ms - 5, `after ${performance.now() - t0} ms`)
+    }
+    await until(() => watchLog('k') === 'WUWU', 'WATCH, then UNWATCH at each timeout')
+    assert.equal(activeTimeouts(), timers, 'no timer is left behind')
+  })
+
+  test('an AbortSignal rejects it with ABORT_ERR and unwatches; aborted already, nothing is sent; no listener is left', async () => {
+    const { proxy, conn } = await peer211()
+    proxy.hold()
+    const timers = activeTimeouts()
+    const ac = new AbortController()
+    const pending = conn.watchOnce('k', { signal: ac.signal, timeout: 30000 })
+    await until(() => watchLog('k') === 'W', 'the WATCH')
+    ac.abort(new Error('enough'))
+    const err = await settled(pending, 'watchOnce after abort()')
+    assert.ok(err instanceof AbortError, `${err}`)
+    assert.equal(err.code, 'ABORT_ERR')
+    assert.equal(err.cause.message, 'enough')
+    await until(() => watchLog('k') === 'WU', 'UNWATCH on abort')
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'no listener is left on the signal')
+    assert.equal(activeTimeouts(), timers, 'the 30 s timer is cleared')
+    assert.equal((await settled(conn.watchOnce('k', { signal: ac.signal }), 'watchOnce, aborted already')).code, 'ABORT_ERR')
+    // Requests reach the peer in order: once a later WATCH is there, one for 'k' would be too.
+    conn.watch('later').close()
+    await until(() => watchLog('later') === 'WU', 'a later WATCH')
+    assert.equal(watchLog('k'), 'WU', 'no WATCH for a signal aborted already')
+  })
+
+  test('a value in time resolves it and leaves nothing behind; bad options reject as a request does', async () => {
+    const { peer, conn } = await peer211()
+    peer.broadcast('k', 'current')
+    const timers = activeTimeouts()
+    const ac = new AbortController()
+    assert.equal(await withTimeout(conn.watchOnce('k', { timeout: 30000, signal: ac.signal }), 5000, 'watchOnce'), 'current')
+    assert.equal(getEventListeners(ac.signal, 'abort').length, 0)
+    assert.equal(activeTimeouts(), timers)
+    await until(() => watchLog('k') === 'WU', 'WATCH, then UNWATCH')
+    assert.equal((await settled(conn.watchOnce('k', { timeout: -1 }), 'a negative timeout')).name, 'RangeError')
+    assert.equal((await settled(conn.watchOnce('k', { signal: {} }), 'a signal of another type')).name, 'TypeError')
+  })
+
+  test('a pending one settles when the connection ends: ERR_CONNECTION_CLOSED on destroy(), the loss with reconnect: false', async () => {
+    const { proxy, conn, open } = await peer211()
+    proxy.hold()
+    const destroyed = conn.watchOnce('k')
+    await until(() => watchLog('k') === 'W', 'the WATCH')
+    conn.destroy()
+    assert.equal((await settled(destroyed, 'watchOnce at destroy()')).code, 'ERR_CONNECTION_CLOSED')
+
+    proxy.release()
+    const second = await open()
+    session.onEnd(() => second.destroy())
+    proxy.hold()
+    const lost = second.watchOnce('k')
+    await until(() => watchLog('k') === 'WW', 'the second WATCH')
+    const disconnected = next(second, 'disconnect')
+    proxy.dropAll()
+    const loss = await withTimeout(disconnected, 5000, "'disconnect'")
+    assert.equal(await settled(lost, 'watchOnce at the loss'), loss)
+    // and on the connection closed for good, at once
+    const after = await settled(second.watchOnce('k', { timeout: 30000 }), 'watchOnce after the loss')
+    assert.equal(after.code, 'ERR_CONNECTION_CLOSED')
+    assert.equal(after.cause, loss)
+  })
+
+  test('while reconnecting it waits within its timeout, or fails at once with offlineQueue: false', async () => {
+    const { proxy, conn, open } = await peer211({ reconnect: { initialDelay: 60000, maxDelay: 60000 }, timeout: 50 })
+    const other = await open({ offlineQueue: false })
+    session.onEnd(() => other.destroy())
+    const down = Promise.all([next(conn, 'disconnect'), next(other, 'disconnect')])
+    proxy.dropAll()
+    await withTimeout(down, 5000, "'disconnect'")
+    assert.equal(conn.state, 'reconnecting')
+    const t0 = performance.now()
+    assert.equal((await settled(conn.watchOnce('k'), 'watchOnce while reconnecting')).code, 'ETIMEDOUT')
+    assert.ok(performance.now() - t0 >= 45)
+    assert.equal((await settled(other.watchOnce('k'), 'watchOnce, offlineQueue: false')).code, 'ERR_NOT_CONNECTED')
   })
 })
 
@@ -297,6 +414,172 @@ describe('watchers on this server', TIMEOUT, () => {
     assert.deepEqual((await w.next()).value, { n: 1 })
     assert.deepEqual(await conn.watchOnce('kharon.test'), { n: 1 })
     w.close()
+  })
+
+  const broadcast = (key, value) => conn.eval('box.broadcast(...)', [key, value])
+
+  test('2.10+: a Watcher nobody iterates holds back no other Watcher of its key, and then gets the latest value', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    const key = 'kharon.idle-sibling'
+    const busy = conn.watch(key)
+    const idle = conn.watch(key)
+    try {
+      assert.equal((await withTimeout(busy.next(), 5000, 'the first value')).value, undefined)
+      for (let n = 1; n <= 3; n++) {
+        const value = busy.next()
+        await broadcast(key, { n })
+        assert.deepEqual(await withTimeout(value, 5000, `value ${n} while the other Watcher is idle`), { value: { n }, done: false })
+      }
+      assert.deepEqual(await withTimeout(idle.next(), 5000, 'the idle Watcher'), { value: { n: 3 }, done: false }, 'the latest, not a queue')
+      const both = [busy.next(), idle.next()]
+      await broadcast(key, { n: 4 })
+      assert.deepEqual((await withTimeout(Promise.all(both), 5000, 'value 4')).map((r) => r.value), [{ n: 4 }, { n: 4 }])
+    } finally {
+      busy.close()
+      idle.close()
+    }
+  })
+
+  test('2.10+: a callback Watcher gets each value while an iterator Watcher of its key sits idle', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    const key = 'kharon.idle-iterator'
+    const got = []
+    const called = conn.watch(key, (value) => { got.push(value) })
+    const idle = conn.watch(key)
+    try {
+      await until(() => got.length === 1, 'the first value')
+      for (let n = 1; n <= 3; n++) {
+        await broadcast(key, { n })
+        await until(() => got.length === n + 1, `value ${n}`)
+      }
+      assert.deepEqual(got, [undefined, { n: 1 }, { n: 2 }, { n: 3 }])
+      assert.deepEqual(await withTimeout(idle.next(), 5000, 'the idle Watcher'), { value: { n: 3 }, done: false })
+    } finally {
+      called.close()
+      idle.close()
+    }
+  })
+
+  test('2.10+: a slow callback alone paces the server (no EVENT until it returns, then the latest); beside a Watcher that asks, it skips to the latest', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    // The Watchers are on a connection of their own, so that its bytes are EVENTs only.
+    const solo = await connect(`tester:secret@127.0.0.1:${server.port}`, { heartbeat: false })
+    try {
+      for (const withSibling of [false, true]) {
+        const key = `kharon.slow-callback-${withSibling}`
+        const got = []
+        let release
+        const slow = solo.watch(key, async (value) => {
+          got.push(value)
+          if (value?.n === 1) await new Promise((resolve) => { release = resolve })
+        })
+        const sibling = withSibling ? solo.watch(key) : null
+        await until(() => got.length === 1, 'the first value')
+        if (sibling !== null) assert.equal((await sibling.next()).value, undefined)
+        let asked = sibling?.next()
+        await broadcast(key, { n: 1 })
+        await until(() => got.length === 2, 'value 1')
+        if (sibling !== null) assert.deepEqual((await withTimeout(asked, 5000, 'value 1')).value, { n: 1 })
+        const bytes = solo.stats().bytesReceived
+        for (const n of [2, 3]) {
+          asked = sibling?.next()
+          await broadcast(key, { n })
+          if (sibling !== null) assert.deepEqual((await withTimeout(asked, 5000, `value ${n}`)).value, { n }, 'the sibling goes on')
+        }
+        if (sibling === null) {
+          await sleep(100)
+          assert.equal(solo.stats().bytesReceived, bytes, 'no EVENT while the lone callback runs: it was not acked')
+        }
+        release()
+        await until(() => got.length === 3, 'the value after the callback returned')
+        assert.deepEqual(got, [undefined, { n: 1 }, { n: 3 }], 'value 2 skipped: the latest only')
+        slow.close()
+        sibling?.close()
+      }
+    } finally {
+      solo.destroy()
+    }
+  })
+
+  /**
+   * watch() and watchOnce() on `c`, closing or closed, all called at once: each fails with
+   * ERR_CONNECTION_CLOSED (`cause`: `lostWith`) and nothing is called back.
+   */
+  async function assertWatchingRefused(c, lostWith) {
+    let called = false
+    const iterated = c.watch('kharon.closed')
+    const withCallback = c.watch('kharon.closed', () => { called = true })
+    const once = c.watchOnce('kharon.closed')
+    const onceWithOptions = c.watchOnce('kharon.closed', { timeout: 30000 })
+    assert.deepEqual([iterated.closed, withCallback.closed], [true, true])
+    for (const [err, what] of [
+      [await settled(iterated.next(), 'next()'), 'next()'],
+      [await settled(once, 'watchOnce'), 'watchOnce'],
+      [await settled(onceWithOptions, 'watchOnce with a timeout'), 'watchOnce with a timeout'],
+      [await settled((async () => { for await (const v of c.watch('k')) assert.fail(`a value: ${v}`) })(), 'for await'), 'for await'],
+    ]) {
+      assert.equal(err.code, 'ERR_CONNECTION_CLOSED', `${what}: ${err}`)
+      assert.equal(err.cause, lostWith, what)
+    }
+    assert.deepEqual(await iterated.next(), { value: undefined, done: true }, 'then the Watcher is done')
+    await sleep(10)
+    assert.equal(called, false)
+  }
+
+  test('2.10+: on a connection closing, closed or destroyed, watch() and watchOnce() fail with ERR_CONNECTION_CLOSED', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    const uri = `tester:secret@127.0.0.1:${server.port}`
+    const closing = await connect(uri)
+    const done = closing.close()
+    assert.equal(closing.state, 'closing')
+    await assertWatchingRefused(closing, undefined)
+    await done
+    await assertWatchingRefused(closing, undefined)
+    const destroyed = await connect(uri)
+    const open = destroyed.watch('kharon.closed')
+    destroyed.destroy()
+    assert.equal(open.closed, true, 'an open Watcher ends with the connection')
+    assert.deepEqual(await open.next(), { value: undefined, done: true })
+    await assertWatchingRefused(destroyed, undefined)
+  })
+
+  test('2.10+: lost with reconnect: false, or reconnecting gave up: watch() and watchOnce() fail with ERR_CONNECTION_CLOSED caused by the loss', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    const proxy = await startProxy(() => ({ host: '127.0.0.1', port: server.port }))
+    const uri = `tester:secret@127.0.0.1:${proxy.port}`
+    try {
+      const lost = await connect(uri, { reconnect: false })
+      const open = lost.watch('kharon.lost')
+      assert.equal((await withTimeout(open.next(), 5000, 'the first value')).value, undefined)
+      const pending = open.next()
+      const disconnected = next(lost, 'disconnect')
+      proxy.dropAll()
+      const loss = await withTimeout(disconnected, 5000, "'disconnect'")
+      assert.equal(lost.state, 'closed')
+      assert.equal(await settled(pending, 'the open Watcher'), loss, 'an open Watcher fails with the loss')
+      await assertWatchingRefused(lost, loss)
+
+      const gaveUp = await connect(uri, { reconnect: { initialDelay: 10, maxDelay: 10, maxRetries: 1 } })
+      const failed = next(gaveUp, 'error')
+      await proxy.close() // the reconnect is refused
+      const last = await withTimeout(failed, 10000, "'error' (reconnecting gave up)")
+      assert.equal(gaveUp.state, 'closed')
+      await assertWatchingRefused(gaveUp, last)
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  test('2.10+: Watchers made on a closed connection keep no process alive', async (t) => {
+    if (!conn.protocol.features.includes('watchers')) return t.skip('needs watchers (2.10+)')
+    for (const how of ['close', 'destroy']) {
+      const r = await runFixture('watch-closed.js', [server.port, how], 15000)
+      assert.equal(r.hung, false, `${how}: still running after 15 s: ${r.stdout}${r.stderr}`)
+      assert.deepEqual([r.code, r.signal], [0, null], r.stderr)
+      assert.match(r.stdout, /closed: true true/)
+      assert.match(r.stdout, /watchOnce ERR_CONNECTION_CLOSED/)
+      assert.match(r.stdout, /callback called: false/)
+    }
   })
 })
 

@@ -4,7 +4,7 @@
 
 const { EventEmitter } = require('node:events')
 const { Transport, credentialsOf } = require('./transport')
-const { ConnectionError, abortError, closedError } = require('./errors')
+const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
 const { Call, Decoded, dataOf } = require('./call')
 const { OfflineQueue } = require('./offline-queue')
 const { tupleObject } = require('./msgpack')
@@ -153,6 +153,8 @@ class Connection extends requestApi(EventEmitter) {
     options = checkOptions(options)
     if (options.timeout !== undefined) checkNumber(options.timeout, 'timeout', MILLISECONDS)
     if (this.#closing !== null) return this.#closing
+    // Lost for good already (reconnect: false, or it gave up): nothing left to close.
+    if (this.#state === 'closed') return Promise.resolve()
     const wasConnected = this.#state === 'connected' || this.#state === 'draining'
     this.#stopReconnecting(closedError())
     this.#state = 'closing'
@@ -215,26 +217,61 @@ class Connection extends requestApi(EventEmitter) {
   /**
    * Watches a box.broadcast() key (2.10+): a Watcher, an async iterable of its values (the
    * first is the current one), or with `callback(value, key)` called for each. Watchers of
-   * one key share one server subscription, and survive reconnects.
+   * one key share one server subscription, and survive reconnects. Once the connection is
+   * closing or closed, the Watcher comes closed and its iteration rejects with
+   * ERR_CONNECTION_CLOSED: state fails the way a request's promise does, and only bad
+   * arguments (or a server without watchers) throw.
    */
   watch(key, callback) {
-    return this.#watchers.watch(this.#transport, this.#state === 'connected', key, callback)
+    const closed = this.#state === 'closing' || this.#state === 'closed'
+    return this.#watchers.watch(this.#transport, this.#state === 'connected', closed, key, callback)
   }
 
   /** The current value of a key: WATCH_ONCE on 3.0+, else a watch for its first value. */
   watchOnce(key, opts) {
     if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
     opts = checkOptions(opts)
-    if (this.#transport._serverHas('watch_once')) {
+    // Once closed, the Watcher path rejects on every server, with the cause of a loss.
+    const closed = this.#state === 'closing' || this.#state === 'closed'
+    if (this.#transport._serverHas('watch_once') && !closed) {
       return this._request(K.WATCH_ONCE, build.watchKey(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null, key)
     }
+    return this.#firstValue(key, this.#deadline(opts))
+  }
+
+  // WATCH_ONCE's stand-in (2.10, 2.11): a Watcher's first value, within the timeout and signal
+  // a request would have, its Watcher closed however it ends.
+  #firstValue(key, options) {
+    const timeout = options?.timeout
+    const signal = options?.signal
     let watcher
     try {
+      checkDeadline(options)
+      // Refused before anything is sent where a request would be: its signal aborted already,
+      // or the connection down and no waiting for the reconnect. (Closed: the Watcher rejects.)
+      let refusal = null
+      if (this.#state === 'connected' && signal?.aborted) refusal = abortError(signal)
+      else if (this.#state === 'reconnecting' || this.#state === 'draining') refusal = this.#cannotQueue(options)
+      if (refusal !== null) throw refusal
       watcher = this.watch(key)
     } catch (err) {
       return Promise.reject(err)
     }
-    return watcher.next().then(({ value }) => value).finally(() => watcher.close())
+    return new Promise((resolve, reject) => {
+      let timer = null
+      const settle = (err, value) => {
+        if (timer !== null) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        watcher.close()
+        if (err === null) resolve(value)
+        else reject(err)
+      }
+      const onAbort = () => settle(abortError(signal))
+      if (timeout != null) timer = setTimeout(() => settle(new TimeoutError(`request timed out after ${timeout} ms`)), timeout)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      // Done: close() or destroy() ended the Watcher (or settle() did: then this is a no-op).
+      watcher.next().then(({ value, done }) => settle(done ? closedError() : null, value), settle)
+    })
   }
 
   // The server is shutting down: nothing new goes on this connection; once what is in flight

@@ -150,8 +150,9 @@ function abortError(signal) {
   return new AbortError('the request was aborted', { cause: signal.reason })
 }
 
-function closedError() {
-  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED')
+/** `cause`: what the connection was lost with, when it was lost rather than closed. */
+function closedError(cause) {
+  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED', cause === undefined ? undefined : { cause })
 }
 
 module.exports = {

@@ -2,11 +2,14 @@
 
 // Watchers (Tarantool 2.10+): box.broadcast() keys the server pushes by itself (IPROTO WATCH /
 // EVENT). The server sends a key's current value on WATCH, then nothing until the client sends
-// WATCH again (the ack), and then only the latest value. kharon acks once every Watcher of the
-// key has taken the value and asks for more, so a slow consumer gets the latest value, never a
-// queue. The Watchers of one key on a connection share one server subscription.
+// WATCH again (the ack), and then only the latest value. The Watchers of one key on a connection
+// share one server subscription, which keeps only the latest value: kharon acks as soon as one
+// Watcher has taken it and asks for more. Each Watcher goes at its own pace and a slow (or idle)
+// one holds back no other: when it asks, it gets the latest value, never a queue. A lone
+// Watcher still paces the server: nothing more comes until it asks (or its callback returns).
 
 const { decode } = require('./msgpack')
+const { closedError } = require('./errors')
 const build = require('./requests')
 const { unsupported } = require('./protocol')
 const K = require('./iproto').IPROTO
@@ -38,7 +41,6 @@ class Watcher {
   #sub
   #callback
   #taken = 0
-  #ready = false
   #waiter = null
   #running = false
   #closed = false
@@ -51,8 +53,6 @@ class Watcher {
     this.#registry = registry
     this.#sub = sub
     this.#callback = callback
-    // A callback takes values as they come: it is ready from the start.
-    this.#ready = callback !== undefined
   }
 
   get key() {
@@ -73,12 +73,10 @@ class Watcher {
     if (this.#error !== null) {
       const err = this.#error
       this.#error = null
-      this.#closed = true
       return Promise.reject(err)
     }
     if (this.#closed) return Promise.resolve(DONE)
     if (this.#waiter !== null) return Promise.reject(new TypeError('next() called before the previous one settled'))
-    this.#ready = true
     if (this.#taken < this.#sub.version) return Promise.resolve(this.#take())
     this.#registry._maybeAck(this.#sub)
     return new Promise((resolve, reject) => {
@@ -93,6 +91,8 @@ class Watcher {
 
   /** Stops watching; the server subscription ends with the key's last Watcher. */
   close() {
+    // Closed by the user: an error the connection ended with is not reported any more.
+    this.#error = null
     if (this.#closed) return
     this.#closed = true
     this.#settleWaiter(DONE, null)
@@ -120,31 +120,25 @@ class Watcher {
     return this
   }
 
-  /** Whether this Watcher has taken the key's latest value and wants the next. */
-  get _ready() {
-    return this.#taken === this.#sub.version && this.#ready
-  }
-
   _deliver() {
     if (this.#closed) return
     if (this.#callback !== undefined) this.#runCallback()
     else if (this.#waiter !== null) this.#settleWaiter(this.#take(), null)
   }
 
-  /** The connection is gone for good: iteration throws `err` (or ends, when null). */
+  /**
+   * The connection is gone for good (the registry forgets its Watchers): closed at once; the
+   * pending or next next() rejects with `err` (or ends, when null).
+   */
   _end(err) {
     if (this.#closed) return
-    if (this.#waiter !== null || err === null || this.#callback !== undefined) {
-      this.#closed = true
-      this.#settleWaiter(DONE, err)
-    } else {
-      this.#error = err
-    }
+    this.#closed = true
+    if (this.#waiter !== null) this.#settleWaiter(DONE, err)
+    else if (this.#callback === undefined) this.#error = err
   }
 
   #take() {
     this.#taken = this.#sub.version
-    this.#ready = false
     return { value: this.#sub.value, done: false }
   }
 
@@ -169,7 +163,6 @@ class Watcher {
         } catch (err) {
           process.nextTick(() => { throw err })
         }
-        this.#ready = true
       }
     } finally {
       this.#running = false
@@ -182,6 +175,8 @@ class Watcher {
 class WatchRegistry {
   #subs = new Map()
   #transport = null
+  // What the connection was lost with, once it is closed for good (null: closed by the user).
+  #endError = null
   #referenced = 0
   #held = null
   #onReferenced
@@ -196,10 +191,21 @@ class WatchRegistry {
     return this.#referenced > 0
   }
 
-  watch(transport, usable, key, callback) {
+  /**
+   * A Watcher of `key`. On a closed connection (`closed`), like a request, it fails rather than
+   * throws: the Watcher is closed, its first next() rejects with ERR_CONNECTION_CLOSED (`cause`:
+   * what the connection was lost with, if it was), and it holds nothing open. Only bad
+   * arguments and a server without watchers throw.
+   */
+  watch(transport, usable, closed, key, callback) {
     if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('the watch callback must be a function')
     if (!transport._serverHas('watchers')) throw unsupported('watchers', `watch('${key}')`, transport.serverVersion)
+    if (closed) {
+      const watcher = new Watcher(kCreate, this, new Subscription(key), callback)
+      watcher._end(closedError(this.#endError ?? undefined))
+      return watcher
+    }
     let sub = this.#subs.get(key)
     const created = sub === undefined
     if (created) {
@@ -233,6 +239,7 @@ class WatchRegistry {
 
   /** The connection is closed for good. */
   end(err) {
+    this.#endError = err
     for (const sub of this.#subs.values()) for (const w of [...sub.watchers]) w._end(err)
     this.#subs.clear()
     this.#referenced = 0
@@ -254,9 +261,10 @@ class WatchRegistry {
     for (const w of sub.watchers) w._deliver()
   }
 
+  // Called when a Watcher has taken the latest value and asks for more: that is the ack.
+  // Whether its siblings have taken it does not matter, as they will get the latest anyway.
   _maybeAck(sub) {
     if (!sub.awaitingAck || this.#subs.get(sub.key) !== sub) return
-    for (const w of sub.watchers) if (!w._ready) return
     sub.awaitingAck = false
     this.#transport?._notify(K.WATCH, sub.body)
   }
@@ -264,10 +272,7 @@ class WatchRegistry {
   _remove(sub, watcher, referenced) {
     sub.watchers.delete(watcher)
     if (referenced) this._referenced(-1)
-    if (sub.watchers.size > 0) {
-      this._maybeAck(sub)
-      return
-    }
+    if (sub.watchers.size > 0) return
     if (this.#subs.get(sub.key) === sub) this.#subs.delete(sub.key)
     this.#transport?._notify(K.UNWATCH, sub.body)
   }
