@@ -27,9 +27,10 @@ export interface ConnectOptions {
   /** Refuse (ERR_UNSUPPORTED) a server that lacks this IPROTO version or these features. */
   required?: { version?: number; features?: ProtocolFeature[] }
   /**
-   * While anything is pending and nothing has come for `interval` ms, a PING goes out; no byte
-   * within `timeout` ms of it and the connection is dead (ETIMEDOUT). Default
-   * { interval: 3000, timeout: 5000 }; each at least 50 ms; false turns it off.
+   * While anything is pending (or always, with `idle`) and nothing has come for `interval` ms, a
+   * PING goes out; no byte within `timeout` ms of it and the connection is dead (ETIMEDOUT).
+   * Default { interval: 3000, timeout: 5000, idle: false } (a pool's connections: idle: true);
+   * each at least 50 ms; false turns it off.
    */
   heartbeat?: HeartbeatOptions | boolean
   /** Most requests awaiting their response; beyond it new ones reject with ERR_TOO_MANY_PENDING. */
@@ -44,6 +45,8 @@ export interface ConnectOptions {
 export interface HeartbeatOptions {
   interval?: number
   timeout?: number
+  /** Ping an idle connection too (timers unref'd: it never keeps Node alive). */
+  idle?: boolean
 }
 
 /** IPROTO feature names, as net.box spells them. */
@@ -302,7 +305,8 @@ export type ConnectionState = 'connected' | 'draining' | 'reconnecting' | 'closi
 /**
  * The values of one box.broadcast() key (2.10+): an async iterable (the first value is the
  * current one, undefined when the key has none), or a callback. A slow consumer gets the latest
- * value; values in between are skipped. Keeps Node alive while open, unless unref()'d.
+ * value; values in between are skipped. Watchers of one key go at their own pace: one nobody
+ * iterates holds back no other. Keeps Node alive while open, unless unref()'d.
  */
 export declare class Watcher implements AsyncIterableIterator<any>, Disposable {
   private constructor()
@@ -390,9 +394,16 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
    * throws; `retries` reruns it on ER_TRANSACTION_CONFLICT.
    */
   transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number }): Promise<T>
-  /** Watches a key (2.10+; ERR_UNSUPPORTED before): values as an async iterable, or to `callback`. */
+  /**
+   * Watches a key (2.10+; ERR_UNSUPPORTED before): values as an async iterable, or to `callback`.
+   * On a closing or closed connection the Watcher comes closed; its iteration rejects with
+   * ERR_CONNECTION_CLOSED.
+   */
   watch(key: string, callback?: (value: any, key: string) => void | PromiseLike<void>): Watcher
-  /** A key's current value (WATCH_ONCE on 3.0+; on 2.10/2.11 the first value of a watch). */
+  /**
+   * A key's current value (WATCH_ONCE on 3.0+; on 2.10/2.11 the first value of a watch, within
+   * the same timeout and signal).
+   */
   watchOnce(key: string, options?: DeadlineOptions): Promise<any>
   /** Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. */
   close(options?: { timeout?: number }): Promise<void>
@@ -483,8 +494,17 @@ export declare function connect(target: ConnectOptions & ClientOptions): Promise
 export type PoolMode = 'rw' | 'ro' | 'prefer-ro' | 'prefer-rw' | 'any'
 
 export interface PoolOptions extends ClientOptions {
-  /** How often roles are re-checked and down instances retried, in ms (default 1000). */
+  /**
+   * How often roles are re-checked and down instances retried, in ms (default 1000): those
+   * never connected and those whose connection closed for good (`reconnect: false`, or its
+   * retries used up) alike.
+   */
   checkInterval?: number
+  /**
+   * As for connect(), except that `idle` defaults to true: every connection is pinged while idle
+   * too, so a frozen or unreachable instance leaves rotation within interval + timeout.
+   */
+  heartbeat?: HeartbeatOptions | boolean
 }
 
 export interface PoolRequestOptions {
@@ -505,7 +525,10 @@ export interface PoolChange extends PoolInstance {
   removed?: boolean
 }
 
-/** Routes requests over a replica set by role (see connectPool). */
+/**
+ * Routes requests over a replica set by role (see connectPool). A request's `timeout` (else the
+ * pool's) covers both its wait for an eligible instance and the request itself.
+ */
 export declare class Pool extends EventEmitter implements AsyncDisposable {
   private constructor()
   instances(): PoolInstance[]

@@ -4,7 +4,8 @@
 // replicas, replicating in a full mesh): role discovery, routing by mode and round-robin,
 // writes to the master and their replication, replicas lost and restarted, failover to a
 // promoted replica, the immediate re-check on ER_READONLY, add()/remove() at run time,
-// pushes, timeouts and AbortSignal through the pool, the event loop, and close().
+// pushes, timeouts and AbortSignal through the pool, the event loop, and close(); a frozen
+// replica found by the idle heartbeat; an instance closed for good reopened; add()/remove() races.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
@@ -16,8 +17,9 @@ const {
   ConnectionError, TimeoutError, AbortError, TarantoolError,
 } = require('..')
 const { startReplicaSet } = require('./helpers/replicaset')
-const { atLeast, freePort, seqScan, stopAll } = require('./helpers/tarantool')
-const { rejection, sleep, withTimeout } = require('./helpers/wait')
+const { atLeast, freePort, seqScan, startTarantool, stopAll } = require('./helpers/tarantool')
+const { runFixture } = require('./helpers/fixture')
+const { rejection, sleep, withTimeout, waitFor } = require('./helpers/wait')
 
 const FIXTURES = path.join(__dirname, 'fixtures')
 // Fast reconnects keep the restart tests short; roles re-checked every 200 ms.
@@ -31,16 +33,6 @@ after(stopAll, TIMEOUT)
 /** The pool URI of a member (the tester user). */
 function poolUri(member) {
   return `tester:secret@${member.uri}`
-}
-
-/** Polls `cond` (may be async) every 20 ms until it is truthy; fails after `ms`. */
-async function waitFor(cond, ms, what) {
-  const deadline = Date.now() + ms
-  for (;;) {
-    if (await cond()) return
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`)
-    await sleep(20)
-  }
 }
 
 /** Records every 'change' event of the pool. */
@@ -353,6 +345,44 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     assert.deepEqual(await pool.call('echo', ['still fine'], { mode: 'ro' }), ['still fine'])
   })
 
+  test('a request that waited for an instance gets only what remains of its timeout (call, eval, execute, pool default)', async () => {
+    // SLOW(ms) sleeps in SQL: execute goes the way of every non-call request
+    await direct(rs.master, `box.schema.func.create('SLOW', {language = 'LUA', returns = 'integer',
+      param_list = {'integer'}, exports = {'LUA', 'SQL'}, is_deterministic = false, if_not_exists = true,
+      body = 'function(ms) require("fiber").sleep(ms / 1000) return ms end'})`)
+    for (const r of rs.replicas) {
+      await waitFor(async () => (await direct(r, 'return box.func.SLOW ~= nil'))[0], 5000, `SLOW replicated to ${r.uri}`)
+    }
+    const [promoted] = rs.replicas
+    // no master in this pool until `promoted` is made writable, 1200 ms into a 2000 ms timeout
+    const p = await connectPool(rs.replicas.map(poolUri), { ...POOL_OPTIONS, timeout: 2000 })
+    try {
+      const started = Date.now()
+      const slow = {
+        call: p.call('sleep_then', [1.4, 'late'], { mode: 'rw', timeout: 2000 }),
+        eval: p.eval("require('fiber').sleep(1.4) return 'late'", [], { mode: 'rw', timeout: 2000 }),
+        execute: p.execute('SELECT SLOW(1400)', [], { mode: 'rw', timeout: 2000 }),
+        'the pool default': p.call('sleep_then', [1.4, 'late'], { mode: 'rw' }),
+      }
+      const quick = p.call('sleep_then', [0.1, 'in time'], { mode: 'rw', timeout: 2000 })
+      await sleep(1200)
+      await direct(promoted, 'box.cfg{read_only = false}')
+      assert.deepEqual(await withTimeout(quick, 5000, 'the quick request'), ['in time'])
+      for (const [what, request] of Object.entries(slow)) {
+        const err = await withTimeout(rejection(request), 5000, what)
+        assert.ok(err instanceof TimeoutError, `${what}: ${err.name}: ${err.message}`)
+        // sent with at most 2000 - 1200 ms left: the connection's timeout, not the pool's wait
+        const left = /request timed out after (\d+) ms/.exec(err.message)
+        assert.ok(left !== null && Number(left[1]) <= 800, `${what}: ${err.message}`)
+      }
+      assert.ok(Date.now() - started < 4000, `the slow requests took ${Date.now() - started} ms`)
+    } finally {
+      await p.close()
+      await direct(promoted, 'box.cfg{read_only = true}')
+    }
+    await waitHealthy(pool, rs, roles)
+  })
+
   test('remove() and add() at run time, with change events', async () => {
     const [r0, r1] = rs.replicas
     const changes = recordChanges(pool)
@@ -446,9 +476,9 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     assert.deepEqual(await pool.call('echo', ['other pool'], { mode: 'any' }), ['other pool'])
   })
 
-  test('a process that connects a pool and does one call exits by itself (also with a down instance)', async () => {
+  test('a process that connects a pool and does one call exits by itself (one instance, three, and with a down one)', async () => {
     const down = `127.0.0.1:${await freePort()}`
-    for (const uris of [rs.members.map(poolUri), [...rs.members.map(poolUri), down]]) {
+    for (const [uris, up] of [[[poolUri(rs.master)], 1], [rs.members.map(poolUri), 3], [[...rs.members.map(poolUri), down], 3]]) {
       const child = spawn(process.execPath, [path.join(FIXTURES, 'pool-one-call.js'), ...uris], { stdio: ['ignore', 'pipe', 'pipe'] })
       let stdout = ''
       let stderr = ''
@@ -462,13 +492,54 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       }
       assert.deepEqual(result, { code: 0, signal: null }, stderr)
+      assert.notEqual(stdout.trim(), '', `${uris.length} URIs: the process exited before the call resolved`)
       const out = JSON.parse(stdout.trim())
       assert.deepEqual(out.result, ['pool one call'])
-      assert.equal(out.instances.filter(([, connected]) => connected).length, 3)
+      assert.equal(out.instances.filter(([, connected]) => connected).length, up)
     }
   })
 
+  test('a process whose request waits for an instance lives until it settles, then exits by itself', async () => {
+    const run = await runFixture('pool-waiting.js', [poolUri(rs.master)], 15000)
+    assert.equal(run.hung, false, `the fixture did not exit by itself: ${run.stderr}`)
+    assert.deepEqual([run.code, run.signal], [0, null], run.stderr)
+    assert.notEqual(run.stdout.trim(), '', 'the process exited before the request settled')
+    const out = JSON.parse(run.stdout.trim())
+    assert.equal(out.error, 'TimeoutError', JSON.stringify(out))
+    assert.match(out.message, /\bro\b/)
+  })
+
   // -------- destructive: replicas lost and restarted (roles are back at the end of each test)
+
+  test('a frozen replica (SIGSTOP) leaves rotation within heartbeat interval + timeout though idle; after SIGCONT it is back', async () => {
+    const [victim, survivor] = rs.replicas
+    const victimUri = poolUri(victim)
+    const heartbeat = { interval: 500, timeout: 1500 }
+    const p = await connectPool(rs.members.map(poolUri), { ...POOL_OPTIONS, heartbeat })
+    let stopped = false
+    try {
+      await waitHealthy(p, rs, roles)
+      assert.deepEqual([...counts(await whoamis(p, 'ro', 4)).keys()].sort(), [...replicaUuids].sort())
+      // nothing pending from here on: only the idle heartbeat (and on 2.6 the role polls) can tell
+      victim.proc.kill('SIGSTOP')
+      stopped = true
+      await waitFor(() => !instance(p, victimUri).connected, heartbeat.interval + heartbeat.timeout + 3000, 'the frozen replica to leave rotation')
+      const err = instance(p, victimUri).lastError
+      assert.ok(err instanceof ConnectionError && err.code === 'ETIMEDOUT', `lastError ${err} (${err?.code})`)
+      const seen = counts(await whoamis(p, 'ro', 6))
+      assert.deepEqual([...seen], [[uuids.get(survivor), 6]], "every 'ro' read on the other replica")
+
+      victim.proc.kill('SIGCONT')
+      stopped = false
+      await waitFor(() => instance(p, victimUri).connected && instance(p, victimUri).ro === true, 15000, 'the thawed replica to be connected again')
+      await waitFor(async () => counts(await whoamis(p, 'ro', 4)).has(uuids.get(victim)), 5000, "'ro' reads to use the thawed replica")
+    } finally {
+      if (stopped) victim.proc.kill('SIGCONT')
+      await p.close()
+    }
+    await waitHealthy(pool, rs, roles)
+    await waitFor(async () => counts(await whoamis(pool, 'ro', 4)).size === 2, 10000, "the shared pool's 'ro' reads on both replicas")
+  })
 
   test("a replica killed: its pending requests fail with ConnectionError, 'ro' reads move to the other; restarted, it comes back", async () => {
     const [victim, survivor] = rs.replicas
@@ -723,5 +794,116 @@ describe('a role change behind the pool\'s back: pushed by box.status (2.10+), e
     } finally {
       changes.stop()
     }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// one standalone server: connections closed for good are reopened, add()/remove() races
+
+describe('instances down for good, and add()/remove() while opening (one server)', TIMEOUT, () => {
+  let server
+  let uri
+  let probe // a direct connection that counts the server's connections
+
+  before(async () => {
+    server = await startTarantool()
+    uri = `tester:secret@${server.host}:${server.port}`
+  }, TIMEOUT)
+
+  after(async () => {
+    if (probe) probe.destroy()
+    if (server) await server.stop()
+  }, TIMEOUT)
+
+  /** Starts the server again if a test killed it and failed before restarting it. */
+  async function running() {
+    if (server.proc.exitCode !== null || server.proc.signalCode !== null) await server.start()
+  }
+
+  /** Evaluates `expr` on the server over the probe. */
+  async function onServer(expr) {
+    if (probe === undefined || probe.closed) probe = await connect(uri)
+    return probe.eval(expr)
+  }
+
+  /** The server's client connections, the probe's own left out. */
+  async function serverConnections() {
+    const [n] = await onServer('return box.stat.net().CONNECTIONS.current')
+    return n - 1
+  }
+
+  for (const [what, reconnect] of [
+    ['reconnect: false', false],
+    ['its reconnect retries used up', { initialDelay: 20, maxDelay: 50, maxRetries: 2 }],
+  ]) {
+    test(`an instance whose connection closed for good (${what}) is reopened every checkInterval, with 'change'`, async () => {
+      const p = await connectPool([uri], { checkInterval: 200, reconnect })
+      const changes = recordChanges(p)
+      const errors = []
+      p.on('error', (err, u) => errors.push({ err, u }))
+      try {
+        assert.deepEqual(await p.call('echo', ['before'], { mode: 'any' }), ['before'])
+        await server.kill()
+        await changeArrives(changes, (c) => c.uri === uri && c.connected === false, 5000, "'change' with connected=false")
+        // the pool tries to open it again (and fails while the server is down)
+        await waitFor(() => errors.some((e) => e.u === uri && e.err instanceof ConnectionError), 5000, 'a reopen attempt')
+        const since = changes.length
+        await server.start()
+        await waitFor(() => instance(p, uri).connected, 10000, 'the instance to be reopened')
+        assert.deepEqual(await p.call('echo', ['after'], { mode: 'any', timeout: 5000 }), ['after'])
+        assert.equal(instance(p, uri).ro, false)
+        assert.ok(changes.slice(since).some((c) => c.uri === uri && c.connected === true), "no 'change' with connected=true")
+        assert.equal(p.instances().length, 1)
+      } finally {
+        changes.stop()
+        await p.close()
+        await running()
+      }
+    })
+  }
+
+  test('a PoolWatcher watches a reopened instance anew', { skip: !atLeast(2, 10) && 'the server lacks the watchers feature (2.10+)' }, async () => {
+    const p = await connectPool([uri], { checkInterval: 200, reconnect: false })
+    const values = []
+    const pw = p.watch('kharon.pool.reopen', (value, key, u) => { values.push([u, value]) })
+    try {
+      await onServer("box.broadcast('kharon.pool.reopen', 'before')")
+      await waitFor(() => values.some(([, v]) => v === 'before'), 5000, 'the value before the restart')
+      await server.kill()
+      await waitFor(() => !instance(p, uri).connected, 5000, 'the instance seen down')
+      await server.start()
+      await waitFor(() => instance(p, uri).connected, 10000, 'the instance to be reopened')
+      await onServer("box.broadcast('kharon.pool.reopen', 'after')")
+      await waitFor(() => values.some(([, v]) => v === 'after'), 5000, 'the value after the reopen')
+      assert.ok(values.every(([u]) => u === uri))
+      assert.deepEqual(pw.uris, [uri])
+    } finally {
+      pw.close()
+      await p.close()
+      await running()
+    }
+  })
+
+  test('remove() then add() of a URI while its first open is under way leaves one connection, none after close()', async () => {
+    await waitFor(async () => (await serverConnections()) === 0, 5000, 'no connection but the probe')
+    const p = await connectPool([uri], { checkInterval: 200 })
+    try {
+      assert.equal(await serverConnections(), 1)
+      await p.remove(uri)
+      await waitFor(async () => (await serverConnections()) === 0, 5000, 'the removed connection to close')
+      // both adds and the remove overlap: the first open has not even connected yet
+      const first = p.add(uri)
+      const removed = p.remove(uri)
+      const second = p.add(uri)
+      await Promise.all([first, removed, second])
+      assert.deepEqual(p.instances().map((i) => [i.uri, i.connected]), [[uri, true]])
+      assert.deepEqual(await p.call('echo', ['once'], { mode: 'any' }), ['once'])
+      await waitFor(async () => (await serverConnections()) === 1, 5000, 'one connection for the instance')
+      await sleep(300)
+      assert.equal(await serverConnections(), 1, 'a connection was left behind')
+    } finally {
+      await p.close()
+    }
+    await waitFor(async () => (await serverConnections()) === 0, 5000, 'every pool connection closed')
   })
 })

@@ -5,6 +5,9 @@
 // themselves (the box.status key), so a change is seen within milliseconds; older ones are
 // polled (box.info.ro) periodically, after every reconnect and at once when a write meets
 // ER_READONLY. Replication itself is Tarantool's.
+//
+// The event loop: pending work holds it (a request waiting for an instance, add() waiting for
+// a role); an idle pool does not (its timers are unref'd, a role check holds it while it runs).
 
 const { EventEmitter } = require('node:events')
 const { connect } = require('./client')
@@ -31,6 +34,16 @@ class Instance {
     // The box.status Watcher, when the server has watchers: polling is then not needed.
     this.status = null
     this.firstStatus = null
+    // Until the first box.status value: ref'd while add() waits on it.
+    this.firstStatusTimer = null
+    // An add() waits for the open (or reopen) under way.
+    this.awaited = false
+  }
+
+  /** Someone waits for the open under way: the wait for the first status holds Node. */
+  waitedFor() {
+    this.awaited = true
+    if (this.firstStatusTimer !== null) this.firstStatusTimer.ref()
   }
 
   get connected() {
@@ -59,6 +72,7 @@ class Pool extends EventEmitter {
     super()
     const { checkInterval, ...clientOptions } = options
     this.#checkInterval = checkInterval
+    clientOptions.heartbeat = idleHeartbeat(clientOptions.heartbeat)
     this.#options = clientOptions
     this.#timer = setInterval(() => this.#checkAll(), checkInterval)
     this.#timer.unref()
@@ -84,8 +98,14 @@ class Pool extends EventEmitter {
   add(uri) {
     if (typeof uri !== 'string' || uri === '') throw new TypeError('uri must be a non-empty string')
     if (this.#closed) throw new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED')
-    if (this.#instances.has(uri)) return this.#instances.get(uri).checking || Promise.resolve()
+    const known = this.#instances.get(uri)
+    if (known !== undefined) {
+      if (known.checking === null) return Promise.resolve()
+      known.waitedFor()
+      return known.checking
+    }
     const inst = new Instance(uri)
+    inst.awaited = true
     this.#instances.set(uri, inst)
     this.#emitChange(inst, { added: true })
     return this.#open(inst)
@@ -97,7 +117,7 @@ class Pool extends EventEmitter {
     if (inst === undefined) return
     this.#instances.delete(uri)
     this.#emitChange(inst, { removed: true })
-    if (inst.conn !== null) await inst.conn.close()
+    if (inst.conn !== null && !inst.conn.closed) await inst.conn.close()
   }
 
   async close() {
@@ -105,23 +125,24 @@ class Pool extends EventEmitter {
     this.#closed = true
     clearInterval(this.#timer)
     for (const w of this.#waiters) w.fail(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
-    await Promise.all([...this.#instances.values()].map((i) => (i.conn === null ? null : i.conn.close())))
+    await Promise.all([...this.#instances.values()].map((i) => (i.conn === null || i.conn.closed ? null : i.conn.close())))
   }
 
   [Symbol.asyncDispose]() {
     return this.close()
   }
 
-  ping(opts) { return this.#route('ping', opts, (c) => c.ping(opts)) }
-  select(space, index, key, opts) { return this.#route('select', opts, (c) => c.select(space, index, key, opts)) }
-  insert(space, tuple, opts) { return this.#route('insert', opts, (c) => c.insert(space, tuple, opts)) }
-  replace(space, tuple, opts) { return this.#route('replace', opts, (c) => c.replace(space, tuple, opts)) }
-  update(space, index, key, ops, opts) { return this.#route('update', opts, (c) => c.update(space, index, key, ops, opts)) }
-  upsert(space, tuple, ops, opts) { return this.#route('upsert', opts, (c) => c.upsert(space, tuple, ops, opts)) }
-  delete(space, index, key, opts) { return this.#route('delete', opts, (c) => c.delete(space, index, key, opts)) }
-  execute(sql, params, opts) { return this.#route('execute', opts, (c) => c.execute(sql, params, opts)) }
+  // `send(conn, opts)`: opts with what remains of the timeout once an instance was waited for.
+  ping(opts) { return this.#route('ping', opts, (c, o) => c.ping(o)) }
+  select(space, index, key, opts) { return this.#route('select', opts, (c, o) => c.select(space, index, key, o)) }
+  insert(space, tuple, opts) { return this.#route('insert', opts, (c, o) => c.insert(space, tuple, o)) }
+  replace(space, tuple, opts) { return this.#route('replace', opts, (c, o) => c.replace(space, tuple, o)) }
+  update(space, index, key, ops, opts) { return this.#route('update', opts, (c, o) => c.update(space, index, key, ops, o)) }
+  upsert(space, tuple, ops, opts) { return this.#route('upsert', opts, (c, o) => c.upsert(space, tuple, ops, o)) }
+  delete(space, index, key, opts) { return this.#route('delete', opts, (c, o) => c.delete(space, index, key, o)) }
+  execute(sql, params, opts) { return this.#route('execute', opts, (c, o) => c.execute(sql, params, o)) }
   /** Prepares on one instance; the statement then runs on that instance's connection. */
-  prepare(sql, opts) { return this.#route('prepare', opts, (c) => c.prepare(sql, opts)) }
+  prepare(sql, opts) { return this.#route('prepare', opts, (c, o) => c.prepare(sql, o)) }
 
   /**
    * A Stream on one instance, chosen by `mode` (default 'rw') once: all its requests go there
@@ -129,7 +150,7 @@ class Pool extends EventEmitter {
    */
   stream(opts) { return this.#route('stream', opts, (c) => c.stream()) }
   /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
-  transaction(fn, opts) { return this.#route('transaction', opts, (c) => c.transaction(fn, opts)) }
+  transaction(fn, opts) { return this.#route('transaction', opts, (c, o) => c.transaction(fn, o)) }
 
   /**
    * Watches `key` on every instance `mode` selects (default 'any'; 'rw': the masters, 'ro': the
@@ -162,23 +183,27 @@ class Pool extends EventEmitter {
 
   /** Like Connection#call: a promise of the result that also iterates the pushes. */
   call(name, args, opts) {
-    return this.#routeCall(opts, (c) => c.call(name, args, opts))
+    return this.#routeCall(opts, (c, o) => c.call(name, args, o))
   }
 
   eval(expr, args, opts) {
-    return this.#routeCall(opts, (c) => c.eval(expr, args, opts))
+    return this.#routeCall(opts, (c, o) => c.eval(expr, args, o))
   }
 
+  // Connects (or reconnects, once the connection closed for good) to an instance; an instance
+  // removed meanwhile, even if added again since, keeps no connection.
   async #open(inst) {
     inst.checking = (async () => {
       try {
         const conn = await connect(inst.uri, this.#options)
-        if (!this.#instances.has(inst.uri) || this.#closed) {
+        if (this.#instances.get(inst.uri) !== inst || this.#closed) {
           conn.destroy()
           return
         }
+        const reopened = inst.conn !== null
         inst.conn = conn
         inst.lastError = null
+        if (reopened) this.#emitChange(inst)
         conn.on('disconnect', (err) => {
           inst.lastError = err
           this.#emitChange(inst)
@@ -196,24 +221,30 @@ class Pool extends EventEmitter {
         if (this.listenerCount('error') > 0) this.emit('error', err, inst.uri)
       } finally {
         inst.checking = null
+        inst.awaited = false
       }
     })()
     return inst.checking
   }
 
   // Takes the role from box.status pushes (2.10+): { is_ro, status, ... } at every change.
-  // The first value comes at once: connecting waits for it (at most checkInterval ms).
+  // The first value comes at once: connecting waits for it (at most checkInterval ms), and
+  // while add() waits, so does Node (the Watcher itself does not hold it).
   #followStatus(inst) {
+    inst.status = null
     if (!inst.conn.protocol.features.includes('watchers')) return
     let known
-    let timer
     inst.firstStatus = new Promise((resolve) => {
-      known = resolve
-      timer = setTimeout(resolve, this.#checkInterval)
-      timer.unref()
+      const timer = setTimeout(() => known(), this.#checkInterval)
+      if (!inst.awaited) timer.unref()
+      inst.firstStatusTimer = timer
+      known = () => {
+        clearTimeout(timer)
+        if (inst.firstStatusTimer === timer) inst.firstStatusTimer = null
+        resolve()
+      }
     })
     inst.status = inst.conn.watch('box.status', (value) => {
-      clearTimeout(timer)
       known()
       if (value === null || typeof value !== 'object') return
       this.#setRole(inst, value.is_ro, value.status)
@@ -254,10 +285,12 @@ class Pool extends EventEmitter {
     this.#wakeWaiters()
   }
 
+  // Opens what is down for good (never connected, or closed: `reconnect: false` or its retries
+  // used up), checks the roles of the others.
   #checkAll() {
     for (const inst of this.#instances.values()) {
       if (inst.checking !== null) continue
-      if (inst.conn === null) this.#open(inst)
+      if (inst.conn === null || inst.conn.closed) this.#open(inst)
       else if (inst.connected) this.#check(inst)
     }
   }
@@ -289,8 +322,9 @@ class Pool extends EventEmitter {
     return mode
   }
 
-  // Sends through an eligible instance, waiting for one (up to the request's timeout) when
-  // there is none; a write that meets a read-only instance triggers a role check at once.
+  // Sends through an eligible instance, waiting for one when there is none; the request's
+  // timeout covers the wait and the request together. A write that meets a read-only instance
+  // triggers a role check at once.
   #route(method, opts, send) {
     let mode
     try {
@@ -299,16 +333,16 @@ class Pool extends EventEmitter {
     } catch (err) {
       return Promise.reject(err)
     }
-    return this.#instanceFor(mode, opts).then((inst) => this.#watchReadOnly(send(inst.conn)))
+    return this.#instanceFor(mode, opts).then(({ inst, rest }) => this.#watchReadOnly(send(inst.conn, rest)))
   }
 
   #routeCall(opts, send) {
     const mode = this.#mode('call', opts)
     checkDeadline(opts)
     const inst = this.#closed ? null : this.#pick(mode)
-    if (inst !== null) return this.#watchReadOnly(send(inst.conn))
+    if (inst !== null) return this.#watchReadOnly(send(inst.conn, opts))
     // Wrapped, so that the promise holds the Call itself rather than adopting its result.
-    return pendingCall(this.#instanceFor(mode, opts).then((i) => ({ call: this.#watchReadOnly(send(i.conn)) })))
+    return pendingCall(this.#instanceFor(mode, opts).then(({ inst: i, rest }) => ({ call: this.#watchReadOnly(send(i.conn, rest)) })))
   }
 
   // A write refused as read-only means the roles moved: look at every instance now, since
@@ -322,20 +356,32 @@ class Pool extends EventEmitter {
     return result
   }
 
+  // { inst, rest }: an eligible instance, waited for up to the timeout when there is none, and
+  // the request's options with what remains of its timeout (the same ones when it did not wait).
   #instanceFor(mode, opts) {
     if (this.#closed) return Promise.reject(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
     const inst = this.#pick(mode)
-    if (inst !== null) return Promise.resolve(inst)
-    const wait = opts?.timeout ?? this.#options.timeout ?? DEFAULT_WAIT
+    if (inst !== null) return Promise.resolve({ inst, rest: opts })
+    const timeout = opts?.timeout ?? this.#options.timeout
+    const wait = timeout ?? DEFAULT_WAIT
+    const started = performance.now()
+    const expired = () => new TimeoutError(`no ${mode === 'rw' ? 'writable (master)' : mode} instance available within ${wait} ms`)
     return new Promise((resolve, reject) => {
       const waiter = {
         mode,
-        timer: setTimeout(() => waiter.fail(new TimeoutError(
-          `no ${mode === 'rw' ? 'writable (master)' : mode} instance available within ${wait} ms`,
-        )), wait),
+        timer: setTimeout(() => waiter.fail(expired()), wait),
         signal: opts?.signal,
         onAbort: null,
-        done: (i) => { waiter.cleanup(); resolve(i) },
+        done: (i) => {
+          if (timeout === undefined) {
+            waiter.cleanup()
+            return resolve({ inst: i, rest: opts })
+          }
+          const left = Math.ceil(timeout - (performance.now() - started))
+          if (left <= 0) return waiter.fail(expired())
+          waiter.cleanup()
+          resolve({ inst: i, rest: { ...opts, timeout: left } })
+        },
         fail: (err) => { waiter.cleanup(); reject(err) },
         cleanup: () => {
           this.#waiters.delete(waiter)
@@ -498,6 +544,16 @@ function pendingCall(chosen) {
 async function * pushesOfChosen(chosen, open) {
   const { call } = await chosen
   yield * open(call)
+}
+
+/**
+ * The pool's connections ping even when idle (`heartbeat.idle`), unless told otherwise: a frozen
+ * instance then leaves rotation within interval + timeout, whether requests are pending or not.
+ */
+function idleHeartbeat(heartbeat) {
+  if (heartbeat === undefined || heartbeat === true) return { idle: true }
+  if (heartbeat !== null && typeof heartbeat === 'object' && heartbeat.idle === undefined) return { ...heartbeat, idle: true }
+  return heartbeat
 }
 
 /** 'user:pass@host:port' as 'user@host:port'. */
