@@ -552,7 +552,8 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   prepare(sql: string, options?: DeadlineOptions & PoolRequestOptions): Promise<PreparedStatement>
   /**
    * Watches `key` on every instance `mode` selects (default 'any'), following role and
-   * membership changes.
+   * membership changes. It ends when the pool closes; on a closed pool it comes closed and its
+   * iteration rejects with ERR_CONNECTION_CLOSED.
    */
   watch(key: string, options?: PoolRequestOptions, callback?: (value: any, key: string, uri: string) => void | PromiseLike<void>): PoolWatcher
   watch(key: string, callback: (value: any, key: string, uri: string) => void | PromiseLike<void>): PoolWatcher
@@ -562,6 +563,8 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   transaction<T>(fn: (tx: Stream) => T | PromiseLike<T>, options?: TransactionOptions & { retries?: number } & PoolRequestOptions): Promise<T>
   on(event: 'change', listener: (change: PoolChange) => void): this
   on(event: 'error', listener: (err: Error, uri: string) => void): this
+  /** close() has closed every connection. */
+  on(event: 'close', listener: () => void): this
 }
 
 /** A key watched on several instances: `{ uri, value }` items, the latest per instance. */

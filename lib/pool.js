@@ -57,6 +57,7 @@ class Instance {
 
 /**
  * Events: 'change' ({ uri, connected, ro, added?, removed? }) on a role or membership change,
+ * 'close' once close() has closed every connection,
  * 'error' (err, uri) when an instance fails and someone listens.
  */
 class Pool extends EventEmitter {
@@ -126,6 +127,7 @@ class Pool extends EventEmitter {
     clearInterval(this.#timer)
     for (const w of this.#waiters) w.fail(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
     await Promise.all([...this.#instances.values()].map((i) => (i.conn === null || i.conn.closed ? null : i.conn.close())))
+    this.emit('close')
   }
 
   [Symbol.asyncDispose]() {
@@ -170,7 +172,9 @@ class Pool extends EventEmitter {
     if (up.length > 0 && up.every((i) => !i.conn.protocol.features.includes('watchers'))) {
       throw unsupported('watchers', `pool.watch('${key}')`, up[0].conn.transport.serverVersion)
     }
-    return new PoolWatcher(this, key, callback, () => this.#watchable(mode))
+    // On a closed pool, as on a closed connection: a closed PoolWatcher whose iteration rejects.
+    const refusal = this.#closed ? new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED') : null
+    return new PoolWatcher(this, key, callback, () => this.#watchable(mode), refusal)
   }
 
   // The instances a watch in `mode` covers now.
@@ -420,15 +424,25 @@ class PoolWatcher {
   #queue = []
   #waiter = null
   #closed = false
+  // What the first next() rejects with, on a PoolWatcher made closed.
+  #error = null
   #referenced = true
   #onChange = () => this.#sync()
+  #onPoolClose = () => this.close()
 
-  constructor(pool, key, callback, select) {
+  /** `refusal`: the pool is closed, and this PoolWatcher comes closed with that error. */
+  constructor(pool, key, callback, select, refusal) {
     this.#pool = pool
     this.#key = key
     this.#callback = callback
     this.#select = select
+    if (refusal !== null) {
+      this.#closed = true
+      this.#error = refusal
+      return
+    }
     pool.on('change', this.#onChange)
+    pool.once('close', this.#onPoolClose)
     this.#sync()
   }
 
@@ -448,6 +462,11 @@ class PoolWatcher {
 
   next() {
     if (this.#queue.length > 0) return Promise.resolve(this.#take())
+    if (this.#error !== null) {
+      const err = this.#error
+      this.#error = null
+      return Promise.reject(err)
+    }
     if (this.#closed) return Promise.resolve({ value: undefined, done: true })
     if (this.#waiter !== null) return Promise.reject(new TypeError('next() called before the previous one settled'))
     return new Promise((resolve) => {
@@ -461,9 +480,11 @@ class PoolWatcher {
   }
 
   close() {
+    this.#error = null
     if (this.#closed) return
     this.#closed = true
     this.#pool.off('change', this.#onChange)
+    this.#pool.off('close', this.#onPoolClose)
     for (const w of this.#watchers.values()) w.close()
     this.#watchers.clear()
     for (const item of this.#queue.splice(0)) item.taken()
