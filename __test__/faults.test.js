@@ -33,6 +33,14 @@ describe('heartbeat against the real server', TIMEOUT, () => {
 
   const uri = () => `tester:secret@127.0.0.1:${server.port}`
 
+  // SIGCONT: the client reconnects and serves again.
+  async function resumeAndServe(conn) {
+    const back = next(conn, 'connect')
+    server.proc.kill('SIGCONT')
+    await withTimeout(back, 10000, 'reconnect after SIGCONT')
+    assert.deepEqual(await conn.call('echo', ['after']), ['after'])
+  }
+
   test('a frozen server (SIGSTOP): pending requests reject within interval + timeout; after SIGCONT the client serves again', async () => {
     const heartbeat = { interval: 200, timeout: 500 }
     const conn = await connect(uri(), { heartbeat, reconnect: { initialDelay: 20, maxDelay: 100 } })
@@ -51,10 +59,7 @@ describe('heartbeat against the real server', TIMEOUT, () => {
       }
       assert.ok(took < heartbeat.interval + heartbeat.timeout + 1000, `rejected after ${took} ms`)
       assert.equal((await lost).code, 'ETIMEDOUT')
-      const back = next(conn, 'connect')
-      server.proc.kill('SIGCONT')
-      await withTimeout(back, 10000, 'reconnect after SIGCONT')
-      assert.deepEqual(await conn.call('echo', ['after']), ['after'])
+      await resumeAndServe(conn)
     } finally {
       conn.destroy()
       server.proc.kill('SIGCONT')
@@ -104,10 +109,7 @@ describe('heartbeat against the real server', TIMEOUT, () => {
       const err = await withTimeout(lost, heartbeat.interval + heartbeat.timeout + 2000, "'disconnect' of an idle connection to a frozen server")
       assert.equal(err.code, 'ETIMEDOUT')
       assert.ok(Date.now() - stoppedAt >= heartbeat.timeout, 'declared dead before a PING could go unanswered')
-      const back = next(conn, 'connect')
-      server.proc.kill('SIGCONT')
-      await withTimeout(back, 10000, 'reconnect after SIGCONT')
-      assert.deepEqual(await conn.call('echo', ['after']), ['after'])
+      await resumeAndServe(conn)
     } finally {
       conn.destroy()
       server.proc.kill('SIGCONT')
