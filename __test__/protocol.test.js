@@ -2,8 +2,8 @@
 
 // Protocol negotiation and what it unlocks, against the real server the harness starts
 // (TARANTOOL, default `tarantool`): every assertion branches on what that server is, so the
-// file holds on 2.6 (the fallbacks) and on 2.10+ / 3.x (the features). What only 3.x can show
-// is pinned against recorded 3.3 frames in recorded-3.3.test.js.
+// file holds on 2.6 (the fallbacks) and on 2.10+ / 3.x (the features). More of what 3.x does is
+// in features-3x.test.js.
 
 const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')

@@ -113,7 +113,7 @@ function refused() {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('recorded peer: watchers (05-watchers)', () => {
+describe('scripted peer (3.3.0 transcripts): watchers (05-watchers)', () => {
   test('the first WATCH gets an EVENT at once with the current value, as 3.3 encodes it', OPTS, async () => {
     await start()
     const c = await client()
@@ -271,7 +271,7 @@ describe('recorded peer: watchers (05-watchers)', () => {
   })
 })
 
-describe('recorded peer: graceful shutdown (06, 06b, 06c)', () => {
+describe('scripted peer (3.3.0 transcripts): graceful shutdown (06, 06b, 06c)', () => {
   const rec06 = (conn, what, sync) => recorded('06-graceful-shutdown', conn, what, sync)
 
   /** A watching box.shutdown and acked, as in 06 (its recorded requests and EVENT). */
@@ -377,7 +377,7 @@ describe('recorded peer: graceful shutdown (06, 06b, 06c)', () => {
   })
 })
 
-describe('recorded peer: replyDelay', () => {
+describe('scripted peer (3.3.0 transcripts): replyDelay', () => {
   test('holds back replayed replies in order, not ID / AUTH replies on their own, nor EVENTs', OPTS, async () => {
     await start({ replyDelay: 250 })
     assert.equal(peer.replyDelay, 250)

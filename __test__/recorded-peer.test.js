@@ -111,7 +111,7 @@ const auth = (sync, user, scr) =>
 
 // ---------------------------------------------------------------------------------------------
 
-describe('recorded peer', () => {
+describe('scripted peer (3.3.0 transcripts)', () => {
   test('sends the recorded greeting of the first scenario on every connection', OPTS, async () => {
     await start(['07-pagination', '09-tuple-formats'])
     const a = await client()

@@ -20,6 +20,8 @@ function push_then_error(n) for i = 1, n do box.session.push(i) end error('faile
 function push_slowly(n, delay) for i = 1, n do fiber.sleep(delay) box.session.push(i) end return 'done' end
 function push_big(n, size) local s = string.rep('x', size) for i = 1, n do box.session.push(s) end return n end
 function sleep_then(seconds, value) fiber.sleep(seconds) return value end
+-- A tuple with a format of its own, not a space's (box.tuple.new takes one from 3.0).
+function tuple_fmt() return box.tuple.new({1, 'a'}, {format = {{'id', 'unsigned'}, {'name', 'string'}}}) end
 
 local s = box.schema.space.create('test', {if_not_exists = true})
 s:create_index('pk', {if_not_exists = true})

@@ -37,8 +37,9 @@ function encode(value) {
   return Buffer.concat(parts)
 }
 
-function decode(buf) {
-  let p = 0
+/** The value at `start` in `buf`, and the offset just past it. */
+function decodeAt(buf, start) {
+  let p = start
   const u = (n) => { let x = 0; for (let i = 0; i < n; i++) x = x * 256 + buf[p++]; return x }
   const str = (n) => { const s = buf.toString('utf8', p, p + n); p += n; return s }
   const arr = (n) => { const a = []; for (let i = 0; i < n; i++) a.push(read()); return a }
@@ -77,7 +78,27 @@ function decode(buf) {
       default: throw new Error(`unsupported MessagePack byte 0x${b.toString(16)}`)
     }
   }
-  return read()
+  const value = read()
+  return { value, end: p }
+}
+
+function decode(buf) {
+  return decodeAt(buf, 0).value
+}
+
+/** The whole IPROTO packets in `bytes` (size, header, optional body), as { header, body }. */
+function packets(bytes) {
+  const out = []
+  let p = 0
+  while (p < bytes.length) {
+    const size = decodeAt(bytes, p)
+    const end = size.end + size.value
+    if (end > bytes.length) break
+    const header = decodeAt(bytes, size.end)
+    out.push({ header: header.value, body: header.end < end ? decodeAt(bytes, header.end).value : undefined })
+    p = end
+  }
+  return out
 }
 
 /** The body of CALL: {FUNCTION_NAME: name, TUPLE: args}. */
@@ -95,4 +116,4 @@ function data(body) {
   return decode(body)[0x30]
 }
 
-module.exports = { encode, decode, callBody, evalBody, data }
+module.exports = { encode, decode, packets, callBody, evalBody, data }
