@@ -15,7 +15,7 @@ export interface ConnectOptions {
   credentials?: Credentials
   /** Milliseconds for TCP connect, greeting and auth together (default 10000; reconnects too). */
   connectTimeout?: number
-  /** Largest frame accepted from the server, in bytes (default 256 MiB). */
+  /** Largest frame accepted from the server, in bytes (default 256 MiB, at most 2 GiB). */
   maxFrameSize?: number
   /** Default per-request push buffer in bytes (default 1 MiB). */
   pushHighWaterMark?: number

@@ -789,6 +789,10 @@ test('connect() checks its arguments synchronously', TIMEOUT, () => {
     assert.throws(() => Transport.connect(bad, HOST), RangeError, `connect(${bad})`)
     assert.throws(() => Transport.connect({ port: bad, host: HOST }), RangeError, `connect({port: ${bad}})`)
   }
+  // The native side indexes frames with 32-bit offsets: nothing above 2 GiB is accepted.
+  for (const bad of [2 ** 31 + 1, 2 ** 32 - 1, 15]) {
+    assert.throws(() => Transport.connect({ port, host: HOST, maxFrameSize: bad }), RangeError, `maxFrameSize ${bad}`)
+  }
   assert.throws(() => new Transport(), TypeError)
   assert.throws(() => new Transport({}, {}, {}), TypeError)
 })

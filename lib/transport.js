@@ -713,7 +713,8 @@ function normalizeConnectOptions(portOrOptions, host) {
   const credentials = credentialsOf(o)
   // A server that accepts but never greets (a black hole) must not stall a connect for ever.
   out.connectTimeout = o.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
-  if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 0xffffffff, integer: true })
+  // Up to 2 GiB: the native side indexes a read's frames with 32-bit offsets.
+  if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 2 ** 31, integer: true })
   out.protocolVersion = PROTOCOL_VERSION
   out.features = offeredFeatureIds(o.features)
   return {

@@ -20,6 +20,7 @@ use napi_derive::napi;
 
 use crate::protocol::auth::Credentials;
 use crate::protocol::error::code_name;
+use crate::protocol::frame::MAX_FRAME_SIZE_LIMIT;
 use crate::protocol::id::Protocol;
 use crate::transport::{Address, ConnectOptions, Connection, Delivery, TransportError};
 use delivery::DeliveryArgs;
@@ -316,8 +317,8 @@ fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {
         options.connect_timeout = Some(Duration::from_secs_f64(ms / 1000.0));
     }
     if let Some(max) = o.max_frame_size {
-        if !(max.is_finite() && (16.0..=u32::MAX as f64).contains(&max)) {
-            return Err(Error::new(Status::InvalidArg, "maxFrameSize must be a number of bytes from 16 to 2^32-1"));
+        if !(max.is_finite() && (16.0..=MAX_FRAME_SIZE_LIMIT as f64).contains(&max)) {
+            return Err(Error::new(Status::InvalidArg, "maxFrameSize must be a number of bytes from 16 to 2^31"));
         }
         options.max_frame_size = max as usize;
     }

@@ -11,6 +11,9 @@ use super::msgpack::{skip_value, MsgpackError, Reader};
 /// Largest frame accepted unless the user configures otherwise. Big enough for any sane
 /// select, small enough that a hostile length cannot make us reserve gigabytes.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 256 * 1024 * 1024;
+/// The largest `maxFrameSize`: a batch indexes its frames with u32 offsets, and it holds at most
+/// one frame this large plus less than one read pass of bytes around it.
+pub const MAX_FRAME_SIZE_LIMIT: usize = 1 << 31;
 
 /// Bytes a client-written length prefix takes: 0xce + u32.
 pub const SIZE_PREFIX_LEN: usize = 5;

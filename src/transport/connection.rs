@@ -411,6 +411,7 @@ fn cut_frames(
     let outcome = loop {
         match next_frame(&buf[pos..], max_frame_size) {
             Ok(Next::Whole { len, frame: f, sync }) => {
+                debug_assert!(pos + f.body_end <= u32::MAX as usize, "maxFrameSize keeps offsets within u32");
                 meta.extend_from_slice(&[
                     f.header.status,
                     sync,

@@ -3,7 +3,7 @@
 //! it (woken by libuv) and writes it directly, and tokio watches only its writability, for the
 //! writer task that finishes what the socket did not take at once.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::mem::MaybeUninit;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
@@ -148,13 +148,11 @@ impl Socket {
         self.0.as_raw_fd()
     }
 
-    /// Reads into `buf`'s spare capacity, without initialising it first.
+    /// Reads into `buf`'s spare capacity, without initialising it first: recv(2) through
+    /// socket2 takes the spare capacity as it is, uninitialised.
     pub fn read_buf(&self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: read(2) only writes into the slice, and only the `n` bytes it reports are
-        // then treated as initialised.
-        let spare = unsafe { &mut *(spare as *mut [MaybeUninit<u8>] as *mut [u8]) };
-        let n = each!(StdSocket, self.0.get_ref(), s => (&*s).read(spare)?);
+        let n = each!(StdSocket, self.0.get_ref(), s => socket2::SockRef::from(s).recv(buf.spare_capacity_mut())?);
+        // SAFETY: recv initialised the first `n` bytes of the spare capacity.
         unsafe { buf.set_len(buf.len() + n) };
         Ok(n)
     }
