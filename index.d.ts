@@ -20,6 +20,11 @@ export interface ConnectOptions {
   /** Default per-request push buffer in bytes (default 1 MiB). */
   pushHighWaterMark?: number
   /**
+   * Most bytes of pushes kept between all pending requests nobody iterates yet (default
+   * 64 MiB); beyond it they are dropped, and iterating such a request throws PushOverflowError.
+   */
+  maxBufferedPushes?: number
+  /**
    * IPROTO_ID features to offer a 2.10+ server (default: all kharon implements). Offering
    * fewer keeps the older wire formats, e.g. `[]` gets errors as values as plain strings.
    */
@@ -124,6 +129,8 @@ export declare class Transport extends EventEmitter {
 
   /** Default push buffer of this connection's requests, in bytes. */
   readonly pushHighWaterMark: number
+  /** Push bytes kept for pending requests nobody iterates yet (at most maxBufferedPushes). */
+  readonly bufferedPushes: number
   /** Pushes (IPROTO_CHUNK) received on this connection. */
   readonly pushCount: number
   /** Bytes of requests handed to the socket. */
@@ -200,6 +207,7 @@ export interface ClientOptions {
   connectTimeout?: number
   maxFrameSize?: number
   pushHighWaterMark?: number
+  maxBufferedPushes?: number
   features?: OfferedFeature[]
   required?: { version?: number; features?: ProtocolFeature[] }
   heartbeat?: HeartbeatOptions | boolean

@@ -8,10 +8,12 @@ const { TimeoutError, abortError } = require('./errors')
 const { Encoder } = require('./msgpack')
 
 class OfflineQueue {
-  #items = []
+  // A Set: in issue order, and a request that times out leaves it in O(1) (10,000 queued
+  // requests timing out together cost linear time, not quadratic).
+  #items = new Set()
 
   get length() {
-    return this.#items.length
+    return this.#items.size
   }
 
   /** Keeps a request until `sendAll` or `failAll`, or until its timeout or signal drops it. */
@@ -29,9 +31,7 @@ class OfflineQueue {
       onAbort: null,
     }
     const drop = (err) => {
-      const i = this.#items.indexOf(q)
-      if (i < 0) return
-      this.#items.splice(i, 1)
+      if (!this.#items.delete(q)) return
       release(q)
       entry._settle(err)
     }
@@ -42,7 +42,7 @@ class OfflineQueue {
       q.onAbort = () => drop(abortError(q.signal))
       q.signal.addEventListener('abort', q.onAbort, { once: true })
     }
-    this.#items.push(q)
+    this.#items.add(q)
   }
 
   /** Sends everything on `transport`, each with what is left of its timeout. */
@@ -62,7 +62,7 @@ class OfflineQueue {
 
   #take() {
     const items = this.#items
-    this.#items = []
+    this.#items = new Set()
     return items
   }
 }

@@ -9,7 +9,15 @@ const { Encoder } = require('./msgpack')
 const K = require('./iproto').IPROTO
 const { checkNumber, U32 } = require('./args')
 
-const encoder = new Encoder(64 * 1024)
+const ENCODER_SIZE = 64 * 1024
+let encoder = new Encoder(ENCODER_SIZE)
+
+// The shared encoder, emptied; one grown far past its size by a huge body is let go rather than
+// kept for the process's life.
+function fresh() {
+  if (encoder.buf.length > 16 * ENCODER_SIZE) encoder = new Encoder(ENCODER_SIZE)
+  return encoder.reset()
+}
 
 const ITERATORS = Object.freeze({
   EQ: 0, REQ: 1, ALL: 2, LT: 3, LE: 4, GE: 5, GT: 6,
@@ -59,7 +67,7 @@ function checkPaging(options) {
 function select(spaceRef, indexRef, key, options = {}) {
   const { after, fetchPos } = options
   const hasAfter = after !== undefined && after !== null
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(6 + (hasAfter ? 1 : 0) + (fetchPos === true ? 1 : 0))
   space(e, spaceRef)
   index(e, indexRef)
@@ -77,7 +85,7 @@ function select(spaceRef, indexRef, key, options = {}) {
 
 /** INSERT and REPLACE share this shape. */
 function tuple(spaceRef, fields) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(2)
   space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
@@ -85,7 +93,7 @@ function tuple(spaceRef, fields) {
 }
 
 function update(spaceRef, indexRef, key, ops) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(4)
   space(e, spaceRef)
   index(e, indexRef)
@@ -95,7 +103,7 @@ function update(spaceRef, indexRef, key, ops) {
 }
 
 function upsert(spaceRef, fields, ops) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(3)
   space(e, spaceRef)
   e.uint(K.TUPLE); e.value(fields)
@@ -104,7 +112,7 @@ function upsert(spaceRef, fields, ops) {
 }
 
 function del(spaceRef, indexRef, key) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(3)
   space(e, spaceRef)
   index(e, indexRef)
@@ -113,7 +121,7 @@ function del(spaceRef, indexRef, key) {
 }
 
 function call(name, args) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(2)
   e.uint(K.FUNCTION_NAME); e.str(name)
   e.uint(K.TUPLE); e.value(args)
@@ -121,7 +129,7 @@ function call(name, args) {
 }
 
 function evaluate(expr, args) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(2)
   e.uint(K.EXPR); e.str(expr)
   e.uint(K.TUPLE); e.value(args)
@@ -139,7 +147,7 @@ function binds(params) {
 
 /** EXECUTE by SQL text (string) or by prepared statement id (number). */
 function execute(sqlOrId, params) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(2)
   if (typeof sqlOrId === 'number') { e.uint(K.STMT_ID); e.uint(sqlOrId) } else { e.uint(K.SQL_TEXT); e.str(sqlOrId) }
   e.uint(K.SQL_BIND); e.value(binds(params))
@@ -147,7 +155,7 @@ function execute(sqlOrId, params) {
 }
 
 function prepare(sql) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(1)
   e.uint(K.SQL_TEXT); e.str(sql)
   return e
@@ -155,7 +163,7 @@ function prepare(sql) {
 
 /** Unprepare is a PREPARE that names only the statement id. */
 function unprepare(stmtId) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(1)
   e.uint(K.STMT_ID); e.uint(stmtId)
   return e
@@ -167,7 +175,7 @@ function unprepare(stmtId) {
  */
 function begin(isolation, timeoutSeconds) {
   if (isolation === undefined && timeoutSeconds === undefined) return ''
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader((isolation === undefined ? 0 : 1) + (timeoutSeconds === undefined ? 0 : 1))
   if (timeoutSeconds !== undefined) { e.uint(K.TIMEOUT); e.float(timeoutSeconds) }
   if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(isolation) }
@@ -176,7 +184,7 @@ function begin(isolation, timeoutSeconds) {
 
 /** WATCH, UNWATCH and WATCH_ONCE name one key. */
 function watchKey(key) {
-  const e = encoder.reset()
+  const e = fresh()
   e.mapHeader(1)
   e.uint(K.EVENT_KEY); e.str(key)
   return e

@@ -7,6 +7,8 @@ const { copyOf } = require('./views')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
+/** Default bytes of pushes a connection keeps for its pending requests nobody iterates yet. */
+const DEFAULT_MAX_BUFFERED_PUSHES = 64 * 1024 * 1024
 const PENDING = 0
 const DONE = 1
 const FAILED = 2
@@ -47,6 +49,8 @@ class PushState {
     this.overflowed = false
     this.discarded = false
     this.pausing = false
+    // Bytes kept while not iterated, counted against the connection's maxBufferedPushes.
+    this.counted = 0
     this.waiter = null
     // The per-item wait of pushes({ timeout }).
     this.timeout = undefined
@@ -64,7 +68,9 @@ class PushState {
  * (other requests on the connection wait meanwhile). Before iteration starts, pushes beyond
  * the mark are dropped instead, so a request that is only awaited never stalls the
  * connection; an iterator started after such a drop throws PushOverflowError once it has
- * yielded what was kept, rather than silently missing pushes.
+ * yielded what was kept, rather than silently missing pushes. Those kept pushes also count
+ * against the connection's `maxBufferedPushes` while the request is pending, so many requests
+ * nobody iterates cannot hold unbounded memory between them.
  */
 class Response {
   static [Symbol.hasInstance](value) {
@@ -143,14 +149,20 @@ class Response {
       }
       return
     }
-    // Not iterated (yet): what fits under the mark is kept, the rest dropped.
+    // Not iterated (yet): what fits under the mark and the connection's budget is kept, the
+    // rest dropped.
+    const room = Math.min(this._highWaterMark - q.bytes, this._transport._pushRoom())
     let bytes = 0
     let fit = from
-    while (fit < to && q.bytes + bytes + meta[fit + 4] - meta[fit + 3] <= this._highWaterMark) {
+    while (fit < to && bytes + meta[fit + 4] - meta[fit + 3] <= room) {
       bytes += meta[fit + 4] - meta[fit + 3]
       fit += META_WORDS
     }
-    if (fit > from) this._enqueue(data, meta, from, fit, bytes)
+    if (fit > from) {
+      this._enqueue(data, meta, from, fit, bytes)
+      q.counted += bytes
+      this._transport._countPushes(bytes)
+    }
     if (fit < to) q.overflowed = true
   }
 
@@ -199,7 +211,9 @@ class Response {
     this._resolve = this._reject = null
     const q = this._q
     if (q === null) return
-    // Nothing more can arrive for this request, so its buffer can no longer grow.
+    // Nothing more can arrive for this request, so its buffer can no longer grow; what it kept
+    // is the caller's now, not the connection's.
+    this._uncount()
     this._stopPausing()
     if (q.waiter !== null && q.head === q.runs.length) this._finishWaiter()
   }
@@ -229,6 +243,8 @@ class Response {
     if (q.iterating) throw new TypeError('the pushes of a request can be iterated only once')
     q.iterating = true
     q.timeout = timeout
+    // From here reading pauses over the mark, which bounds the buffer instead.
+    this._uncount()
     if (q.bytes > this._highWaterMark && !q.pausing) {
       q.pausing = true
       this._transport._pauseReading()
@@ -274,7 +290,7 @@ class Response {
     if (q.overflowed) {
       this._discard()
       return Promise.reject(new PushOverflowError(
-        `pushes beyond highWaterMark (${this._highWaterMark} bytes) arrived before iteration started and were dropped`,
+        `pushes beyond highWaterMark (${this._highWaterMark} bytes) or the connection's maxBufferedPushes arrived before iteration started and were dropped`,
       ))
     }
     if (this._state !== PENDING) {
@@ -333,7 +349,16 @@ class Response {
     q.runs = EMPTY_QUEUE
     q.head = 0
     q.bytes = 0
+    this._uncount()
     this._stopPausing()
+  }
+
+  _uncount() {
+    const q = this._q
+    if (q.counted !== 0) {
+      this._transport._countPushes(-q.counted)
+      q.counted = 0
+    }
   }
 
   _stopPausing() {
@@ -432,4 +457,4 @@ class CallbackRequest {
   }
 }
 
-module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS }
+module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES, META_WORDS }

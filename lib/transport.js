@@ -4,7 +4,7 @@ const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
 const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
 const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
-const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, META_WORDS } = require('./response')
+const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES, META_WORDS } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
 const { view, copyOf } = require('./views')
@@ -66,6 +66,9 @@ class Transport extends EventEmitter {
   #flushQueued = false
   #pausedBy = 0
   #highWaterMark
+  #maxBufferedPushes
+  // Push bytes kept for pending requests nobody iterates yet (see Response#_keep).
+  #bufferedPushes = 0
   #idleWaiters = []
   #holds = 0
   // Whether the native side keeps Node alive now (see #becameBusy, #releaseLater).
@@ -102,6 +105,7 @@ class Transport extends EventEmitter {
     this.#landing = nativeConnection.landing
     this.#landingView = view(this.#landing, 0, this.#landing.length)
     this.#highWaterMark = options.pushHighWaterMark
+    this.#maxBufferedPushes = options.maxBufferedPushes
     this.#heartbeat = options.heartbeat
     this.#maxPending = options.maxPending
     this.#maxWriteQueue = options.maxWriteQueue
@@ -236,6 +240,20 @@ class Transport extends EventEmitter {
     const promise = entry._promised()
     this._send(type, body, entry, options)
     return promise
+  }
+
+  /** Bytes more of pushes the connection keeps for requests nobody iterates yet. */
+  _pushRoom() {
+    return this.#maxBufferedPushes - this.#bufferedPushes
+  }
+
+  _countPushes(bytes) {
+    this.#bufferedPushes += bytes
+  }
+
+  /** Push bytes held for pending requests nobody iterates yet (at most maxBufferedPushes). */
+  get bufferedPushes() {
+    return this.#bufferedPushes
   }
 
   /** Default push buffer of this connection's requests, in bytes. */
@@ -725,6 +743,7 @@ function normalizeConnectOptions(portOrOptions, host) {
     required: checkRequired(o.required),
     credentials,
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
+    maxBufferedPushes: o.maxBufferedPushes === undefined ? DEFAULT_MAX_BUFFERED_PUSHES : checkNumber(o.maxBufferedPushes, 'maxBufferedPushes', BYTES),
   }
 }
 
