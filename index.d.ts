@@ -335,7 +335,11 @@ export interface ReconnectingEvent {
   error: Error
 }
 
-/** The request methods of a Connection and of a Stream. */
+/**
+ * The request methods of a Connection and of a Stream. A bad argument never throws: the promise
+ * (for call/eval, the Call and its pushes) rejects with a TypeError, or a RangeError for a number
+ * out of range.
+ */
 export interface RequestMethods {
   ping(options?: DeadlineOptions): Promise<void>
   call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
@@ -413,7 +417,10 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
    * the same timeout and signal).
    */
   watchOnce(key: string, options?: DeadlineOptions): Promise<any>
-  /** Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. */
+  /**
+   * Graceful: new requests fail, in-flight ones may finish (up to `timeout` ms), then close. Bad
+   * options reject, and the connection stays open.
+   */
   close(options?: { timeout?: number }): Promise<void>
   /** Closes at once; everything pending or queued fails. */
   destroy(): void
@@ -521,6 +528,7 @@ export interface PoolRequestOptions {
 }
 
 export interface PoolInstance {
+  /** The URI without its password ('user@host:port'), as the pool shows it everywhere. */
   uri: string
   connected: boolean
   /** box.info.ro, or null before the first check. */
@@ -535,13 +543,17 @@ export interface PoolChange extends PoolInstance {
 
 /**
  * Routes requests over a replica set by role (see connectPool). A request's `timeout` (else the
- * pool's) covers both its wait for an eligible instance and the request itself.
+ * pool's) covers both its wait for an eligible instance and the request itself. Bad arguments
+ * reject as a Connection's do, before any wait (a value MessagePack cannot carry: once the
+ * request is built, on the instance); watch() returns no promise, and throws.
  */
 export declare class Pool extends EventEmitter implements AsyncDisposable {
   private constructor()
   instances(): PoolInstance[]
   stats(): PoolStats
+  /** A URI known already (with or without its password) adds nothing. */
   add(uri: string): Promise<void>
+  /** Takes the URI as given or as shown (without its password). */
   remove(uri: string): Promise<void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -665,7 +677,11 @@ export declare class TimeoutError extends KharonError {
   constructor(message: string, options?: ErrorOptions)
   code: 'ETIMEDOUT'
 }
-/** The peer broke the protocol (code 'ERR_PROTOCOL'); the connection was closed. */
+/**
+ * The peer broke the protocol: code 'ERR_PROTOCOL' for a bad frame or greeting (the connection
+ * was closed); 'ERR_MSGPACK_TRUNCATED', 'ERR_MSGPACK_INVALID' or 'ERR_MSGPACK_TOO_DEEP' for a
+ * body or value that does not decode (only that request fails; the connection goes on).
+ */
 export declare class ProtocolError extends KharonError {}
 export interface ServerStackEntry {
   type: string

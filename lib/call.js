@@ -4,7 +4,7 @@
 // Decoded request (everything else, settled into a native promise).
 
 const { Response } = require('./response')
-const { decode, tupleFormatsOf } = require('./msgpack')
+const { decode, tupleFormatsOf, malformed } = require('./msgpack')
 const K = require('./iproto').IPROTO
 const { traceSettled } = require('./tracing')
 const { debug, firstBytes } = require('./debug')
@@ -15,10 +15,19 @@ const { debug, firstBytes } = require('./debug')
  */
 function dataOf(buf, start = 0, end = buf.length, objects = false) {
   if (end === start) return undefined
-  if (objects) return decode(buf, start, end, tupleFormatsOf(buf, start, end))[K.DATA]
+  let data
+  if (objects) data = bodyOf(decode(buf, start, end, tupleFormatsOf(buf, start, end)))[K.DATA]
   // Most bodies are {0x30: ...}; on 3.x often {0x30: ..., 0x60: formats}: DATA comes first.
-  if ((buf[start] === 0x81 || buf[start] === 0x82) && buf[start + 1] === 0x30) return decode(buf, start + 2, end)
-  return decode(buf, start, end)[K.DATA]
+  else if (end - start > 2 && (buf[start] === 0x81 || buf[start] === 0x82) && buf[start + 1] === 0x30) data = decode(buf, start + 2, end)
+  else data = bodyOf(decode(buf, start, end))[K.DATA]
+  // Callers index and map it: anything else from the server is refused here.
+  if (data !== undefined && !Array.isArray(data)) throw malformed('the DATA of a response body is not an array')
+  return data
+}
+
+function bodyOf(body) {
+  if (body === null || typeof body !== 'object') throw malformed('a response body is not a map')
+  return body
 }
 
 /** The request behind call/eval: its promise resolves to the return values and iterates the pushes. */
@@ -31,12 +40,13 @@ class Call extends Response {
 
   _pushValue(data, start, end) {
     // A push body is {DATA: [value]}: 2.6 writes the array as array32 (dd 00 00 00 01).
-    if (data[start] === 0x81 && data[start + 1] === 0x30 && !this._objects) {
+    // The bytes looked at are within the body: past its end may lie an older response's.
+    if (end - start > 3 && data[start] === 0x81 && data[start + 1] === 0x30 && !this._objects) {
       const b = data[start + 2]
       if (b === 0x91) return decode(data, start + 3, end)
-      if (b === 0xdd && data[start + 3] === 0 && data[start + 4] === 0 && data[start + 5] === 0 && data[start + 6] === 1) return decode(data, start + 7, end)
+      if (b === 0xdd && end - start > 7 && data[start + 3] === 0 && data[start + 4] === 0 && data[start + 5] === 0 && data[start + 6] === 1) return decode(data, start + 7, end)
     }
-    return dataOf(data, start, end, this._objects)[0]
+    return dataOf(data, start, end, this._objects)?.[0]
   }
 
   // Decodes straight from the delivery: no Buffer made for the body.

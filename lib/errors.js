@@ -97,8 +97,15 @@ function fromInfo(info) {
 
 // The IPROTO_ERROR map ({0: [entry...]}, entries keyed TYPE 0, FILE 1, LINE 2, MESSAGE 3,
 // ERRNO 4, CODE 5, FIELDS 6), decoded, as a stack of plain entries.
+/**
+ * Entries of an error stack kept, newest first: each error of the cause chain holds the stack
+ * from its entry on, so a server's 20,000-entry stack would cost 200 million copies. Tarantool's
+ * own stacks are a few entries deep.
+ */
+const MAX_STACK = 64
+
 function stackOf(map) {
-  const entries = map !== null && typeof map === 'object' && Array.isArray(map[0]) ? map[0] : []
+  const entries = map !== null && typeof map === 'object' && Array.isArray(map[0]) ? map[0].slice(0, MAX_STACK) : []
   return entries.map((e) => ({
     type: e?.[0], file: e?.[1], line: e?.[2], message: e?.[3], errno: e?.[4], code: e?.[5], fields: e?.[6],
   }))

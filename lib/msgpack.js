@@ -2,6 +2,9 @@
 
 // MessagePack for Tarantool's value model, tuned for decoding large selects: module-level
 // cursor, ASCII fast path for short strings, integers as numbers unless they exceed 2^53.
+// Every byte decoded comes from the server and is untrusted: no read leaves [start, end) (nor an
+// extension's payload), time and memory stay linear in the input, nesting is bounded, data
+// never sets a prototype, and what can't be decoded is a ProtocolError with an ERR_MSGPACK_ code.
 
 const { Decimal, Uuid, Datetime, Interval, Extension, INTERVAL_FIELDS, ADJUST } = require('./types')
 const { view: bufferView } = require('./views')
@@ -14,13 +17,43 @@ const EXT_INTERVAL = 6
 const EXT_TUPLE = 7
 const TUPLE_FORMATS = 0x60
 
+// As the native frame checker's MAX_DEPTH (src/protocol/msgpack.rs): a container at this depth
+// may not have elements. Extension payloads the checker can't see inside count as a level too.
+const MAX_DEPTH = 512
+// Arrays longer than this grow as they are read: a declared length is bounded only by the bytes
+// left, and nested arrays could each claim all of them before one element is read.
+const MAX_PREALLOCATED = 1024
+
+const TRUNCATED = 'ERR_MSGPACK_TRUNCATED'
+const INVALID = 'ERR_MSGPACK_INVALID'
+const TOO_DEEP = 'ERR_MSGPACK_TOO_DEEP'
+
+let ProtocolError = null
+
+/** The error for bytes that are not a value kharon can decode: a ProtocolError with `code`. */
+function malformed(message, code = INVALID) {
+  // errors.js requires this module: its class is looked up once an error is made.
+  ProtocolError ??= require('./errors').ProtocolError
+  return new ProtocolError(message, code)
+}
+
+function truncated(what = 'value') {
+  return malformed(`MessagePack ${what} is truncated`, TRUNCATED)
+}
+
+function tooDeep() {
+  return malformed(`MessagePack nesting is deeper than ${MAX_DEPTH}`, TOO_DEEP)
+}
+
 // ---------------------------------------------------------------- decoding
 
 let src = null
 let pos = 0
-// Multi-byte numbers are read through a DataView: faster than Buffer's readers, and it throws
-// RangeError past the end, so truncation needs no separate check. Made on first use: small
-// responses often need none.
+// Where the value being read must end: decode's `end`, or the payload end of the extension
+// being read. Every length is checked against it.
+let limit = 0
+// Multi-byte numbers are read through a DataView (faster than Buffer's readers) once the bytes
+// are checked to be there. Made on first use: small responses often need none.
 let view = null
 
 function dv() {
@@ -44,19 +77,20 @@ function setErrorDecoder(fn) {
 function decode(buf, start = 0, end = buf.length, formats = null) {
   const savedSrc = src
   const savedPos = pos
+  const savedLimit = limit
   const savedView = view
   const savedNames = tupleNames
   src = buf
   pos = start
+  limit = end < buf.length ? end : buf.length
   view = null
   tupleNames = formats
   try {
-    const value = read()
-    if (pos > end) throw new RangeError('MessagePack value is truncated')
-    return value
+    return read(0)
   } finally {
     src = savedSrc
     pos = savedPos
+    limit = savedLimit
     view = savedView
     tupleNames = savedNames
   }
@@ -69,23 +103,28 @@ function decode(buf, start = 0, end = buf.length, formats = null) {
 function findKey(buf, start, end, key) {
   const savedSrc = src
   const savedPos = pos
+  const savedLimit = limit
+  const savedView = view
   src = buf
   pos = start
+  limit = end < buf.length ? end : buf.length
+  view = null
   try {
-    const b = src[pos++]
+    const b = u8()
     const n = b >= 0x80 && b < 0x90 ? b & 0x0f : b === 0xde ? u16() : b === 0xdf ? u32() : -1
-    if (n < 0) throw new TypeError('a response body must be a map')
+    if (n < 0) throw malformed('a response body must be a map')
     for (let i = 0; i < n; i++) {
-      const k = read()
+      const k = read(1)
       const from = pos
-      skip()
-      if (pos > end) throw new RangeError('MessagePack value is truncated')
+      skip(1)
       if (k === key) return [from, pos]
     }
     return null
   } finally {
     src = savedSrc
     pos = savedPos
+    limit = savedLimit
+    view = savedView
   }
 }
 
@@ -116,16 +155,16 @@ function rawString(buf, from, to) {
   else if (b === 0xd9 || b === 0xc4) head = 2
   else if (b === 0xda || b === 0xc5) head = 3
   else if (b === 0xdb || b === 0xc6) head = 5
-  else throw new TypeError(`expected a MessagePack string, got byte 0x${b.toString(16)}`)
+  else throw malformed(`expected a MessagePack string, got byte 0x${b.toString(16)}`)
   return Buffer.from(buf.subarray(from + head, to))
 }
 
-// Skips one value without building it.
-function skip() {
-  const b = src[pos++]
+// Skips one value, `d` containers deep, without building it.
+function skip(d) {
+  const b = u8()
   if (b < 0x80 || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) return
-  if (b < 0x90) return skipMany(2 * (b & 0x0f))
-  if (b < 0xa0) return skipMany(b & 0x0f)
+  if (b < 0x90) return skipMany(2 * (b & 0x0f), d)
+  if (b < 0xa0) return skipMany(b & 0x0f, d)
   if (b < 0xc0) return skipBytes(b & 0x1f)
   switch (b) {
     case 0xc4: case 0xd9: return skipBytes(u8())
@@ -143,13 +182,11 @@ function skip() {
     case 0xd6: return skipBytes(5)
     case 0xd7: return skipBytes(9)
     case 0xd8: return skipBytes(17)
-    case 0xdc: return skipMany(u16())
-    case 0xdd: return skipMany(u32())
-    case 0xde: return skipMany(2 * u16())
-    case 0xdf: return skipMany(2 * u32())
-    default:
-      if (b === undefined) throw new RangeError('MessagePack value is truncated')
-      throw new TypeError(`invalid MessagePack byte 0x${b.toString(16)}`)
+    case 0xdc: return skipMany(u16(), d)
+    case 0xdd: return skipMany(u32(), d)
+    case 0xde: return skipMany(2 * u16(), d)
+    case 0xdf: return skipMany(2 * u32(), d)
+    default: throw invalidByte(b)
   }
 }
 
@@ -158,16 +195,24 @@ function skipBytes(n) {
   pos += n
 }
 
-function skipMany(n) {
-  if (n > src.length - pos) throw new RangeError('MessagePack container is truncated')
-  for (let i = 0; i < n; i++) skip()
+function skipMany(n, d) {
+  if (n === 0) return
+  if (n > limit - pos) throw truncated('container')
+  if (d >= MAX_DEPTH) throw tooDeep()
+  for (let i = 0; i < n; i++) skip(d + 1)
 }
 
-function read() {
+function invalidByte(b) {
+  return malformed(`invalid MessagePack byte 0x${b.toString(16)}`)
+}
+
+// Reads one value, `d` containers (or extension payloads) deep.
+function read(d) {
+  if (pos >= limit) throw truncated()
   const b = src[pos++]
   if (b < 0x80) return b
-  if (b < 0x90) return readMap(b & 0x0f)
-  if (b < 0xa0) return readArray(b & 0x0f)
+  if (b < 0x90) return readMap(b & 0x0f, d)
+  if (b < 0xa0) return readArray(b & 0x0f, d)
   if (b < 0xc0) return readStr(b & 0x1f)
   if (b >= 0xe0) return b - 0x100
   switch (b) {
@@ -177,11 +222,21 @@ function read() {
     case 0xc4: return readBin(u8())
     case 0xc5: return readBin(u16())
     case 0xc6: return readBin(u32())
-    case 0xc7: return readExt(u8())
-    case 0xc8: return readExt(u16())
-    case 0xc9: return readExt(u32())
-    case 0xca: { const v = dv().getFloat32(pos); pos += 4; return v }
-    case 0xcb: { const v = dv().getFloat64(pos); pos += 8; return v }
+    case 0xc7: return readExt(u8(), d)
+    case 0xc8: return readExt(u16(), d)
+    case 0xc9: return readExt(u32(), d)
+    case 0xca: {
+      if (pos + 4 > limit) throw truncated()
+      const v = dv().getFloat32(pos)
+      pos += 4
+      return v
+    }
+    case 0xcb: {
+      if (pos + 8 > limit) throw truncated()
+      const v = dv().getFloat64(pos)
+      pos += 8
+      return v
+    }
     case 0xcc: return u8()
     case 0xcd: return u16()
     case 0xce: return u32()
@@ -191,10 +246,26 @@ function read() {
       if (hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
-    case 0xd0: { const v = dv().getInt8(pos); pos += 1; return v }
-    case 0xd1: { const v = dv().getInt16(pos); pos += 2; return v }
-    case 0xd2: { const v = dv().getInt32(pos); pos += 4; return v }
+    case 0xd0: {
+      if (pos + 1 > limit) throw truncated()
+      const v = dv().getInt8(pos)
+      pos += 1
+      return v
+    }
+    case 0xd1: {
+      if (pos + 2 > limit) throw truncated()
+      const v = dv().getInt16(pos)
+      pos += 2
+      return v
+    }
+    case 0xd2: {
+      if (pos + 4 > limit) throw truncated()
+      const v = dv().getInt32(pos)
+      pos += 4
+      return v
+    }
     case 0xd3: {
+      if (pos + 8 > limit) throw truncated()
       const hi = dv().getInt32(pos)
       const lo = dv().getUint32(pos + 4)
       pos += 8
@@ -202,31 +273,29 @@ function read() {
       if ((hi > -0x200000 || (hi === -0x200000 && lo > 0)) && hi < 0x200000) return hi * 0x100000000 + lo
       return (BigInt(hi) << 32n) | BigInt(lo)
     }
-    case 0xd4: return readExt(1)
-    case 0xd5: return readExt(2)
-    case 0xd6: return readExt(4)
-    case 0xd7: return readExt(8)
-    case 0xd8: return readExt(16)
+    case 0xd4: return readExt(1, d)
+    case 0xd5: return readExt(2, d)
+    case 0xd6: return readExt(4, d)
+    case 0xd7: return readExt(8, d)
+    case 0xd8: return readExt(16, d)
     case 0xd9: return readStr(u8())
     case 0xda: return readStr(u16())
     case 0xdb: return readStr(u32())
-    case 0xdc: return readArray(u16())
-    case 0xdd: return readArray(u32())
-    case 0xde: return readMap(u16())
-    case 0xdf: return readMap(u32())
-    default:
-      if (b === undefined) throw new RangeError('MessagePack value is truncated')
-      throw new TypeError(`invalid MessagePack byte 0x${b.toString(16)}`)
+    case 0xdc: return readArray(u16(), d)
+    case 0xdd: return readArray(u32(), d)
+    case 0xde: return readMap(u16(), d)
+    case 0xdf: return readMap(u32(), d)
+    default: throw invalidByte(b)
   }
 }
 
-// A length or number that runs past the end is truncation, never an undefined read.
+// A length or number that runs past the end is truncation, never a read of bytes beyond it.
 function need(n) {
-  if (pos + n > src.length) throw new RangeError('MessagePack value is truncated')
+  if (n > limit - pos) throw truncated()
 }
 
 function u8() {
-  need(1)
+  if (pos >= limit) throw truncated()
   return src[pos++]
 }
 
@@ -246,63 +315,104 @@ function u32() {
   return v
 }
 
-function readArray(n) {
-  if (n > src.length - pos) throw new RangeError('MessagePack array is truncated')
+function readArray(n, d) {
+  if (n === 0) return []
+  // Every element takes a byte at least.
+  if (n > limit - pos) throw truncated('array')
+  if (d >= MAX_DEPTH) throw tooDeep()
+  const e = d + 1
   // Short arrays (tuples) as literals: made packed, in one step. Elements are read in order.
   switch (n) {
-    case 0: return []
-    case 1: return [read()]
-    case 2: return [read(), read()]
-    case 3: return [read(), read(), read()]
-    case 4: return [read(), read(), read(), read()]
-    case 5: return [read(), read(), read(), read(), read()]
-    case 6: return [read(), read(), read(), read(), read(), read()]
-    case 7: return [read(), read(), read(), read(), read(), read(), read()]
-    case 8: return [read(), read(), read(), read(), read(), read(), read(), read()]
+    case 1: return [read(e)]
+    case 2: return [read(e), read(e)]
+    case 3: return [read(e), read(e), read(e)]
+    case 4: return [read(e), read(e), read(e), read(e)]
+    case 5: return [read(e), read(e), read(e), read(e), read(e)]
+    case 6: return [read(e), read(e), read(e), read(e), read(e), read(e)]
+    case 7: return [read(e), read(e), read(e), read(e), read(e), read(e), read(e)]
+    case 8: return [read(e), read(e), read(e), read(e), read(e), read(e), read(e), read(e)]
   }
-  const a = new Array(n)
-  for (let i = 0; i < n; i++) a[i] = read()
+  if (n <= MAX_PREALLOCATED) {
+    const a = new Array(n)
+    for (let i = 0; i < n; i++) a[i] = read(e)
+    return a
+  }
+  const a = []
+  for (let i = 0; i < n; i++) a.push(read(e))
   return a
 }
 
 // Maps become plain objects (integer keys become property names, as in JS); a map with any
-// other kind of key (array, boolean, nil, binary, extension) becomes a Map.
-function readMap(n) {
-  if (n > src.length - pos) throw new RangeError('MessagePack map is truncated')
-  const start = pos
+// other kind of key (array, boolean, nil, binary, extension) becomes a Map. Keys are always own
+// data properties: `__proto__` too, which an assignment would take as the object's prototype.
+function readMap(n, d) {
+  if (n === 0) return {}
+  if (n > limit - pos) throw truncated('map')
+  if (d >= MAX_DEPTH) throw tooDeep()
+  const e = d + 1
   const o = {}
   for (let i = 0; i < n; i++) {
     const b = src[pos]
-    let key
-    if (b >= 0xa0 && b < 0xc0) {
+    const c = src[pos + 1]
+    // A short string key not starting with a digit: no array index, so `o` keeps it in wire
+    // order. Bytes past the limit decide nothing.
+    if (b > 0xa0 && b < 0xc0 && (c > 0x39 || c < 0x30) && pos + 1 < limit) {
       pos++
-      key = readStr(b & 0x1f)
+      const key = readStr(b & 0x1f)
+      if (key === '__proto__') ownProperty(o, key, read(e))
+      else o[key] = read(e)
     } else {
-      key = read()
-      if (typeof key !== 'string' && typeof key !== 'number') {
-        pos = start
-        return readMapAsMap(n)
-      }
+      return readMapFrom(o, i, n, e)
     }
-    o[key] = read()
   }
   return o
 }
 
-function readMapAsMap(n) {
+// The rest of a map from entry i on, with its entries also kept in wire order: should a key
+// then turn out to be neither string nor number, they become a Map without anything being
+// read twice (reading the map again, as a Map, made nested maps take exponential time).
+function readMapFrom(o, i, n, e) {
+  const kept = i === 0 ? [] : entriesOf(o)
+  let k = kept.length
+  for (; i < n; i++) {
+    const key = read(e)
+    if (typeof key !== 'string' && typeof key !== 'number') return mapOf(kept, key, n - i - 1, e)
+    const value = read(e)
+    kept[k++] = key
+    kept[k++] = value
+    if (key === '__proto__') ownProperty(o, key, value)
+    else o[key] = value
+  }
+  return o
+}
+
+function entriesOf(o) {
+  const kept = []
+  for (const k of Object.keys(o)) kept.push(k, o[k])
+  return kept
+}
+
+// A Map of the entries `kept`, then `key` with the value at pos, then `rest` more entries.
+function mapOf(kept, key, rest, e) {
   const m = new Map()
-  for (let i = 0; i < n; i++) {
-    const key = read()
-    m.set(key, read())
+  for (let i = 0; i < kept.length; i += 2) m.set(kept[i], kept[i + 1])
+  m.set(key, read(e))
+  for (let i = 0; i < rest; i++) {
+    const k = read(e)
+    m.set(k, read(e))
   }
   return m
+}
+
+function ownProperty(o, key, value) {
+  Object.defineProperty(o, key, { value, writable: true, enumerable: true, configurable: true })
 }
 
 const fcc = String.fromCharCode
 
 function readStr(n) {
+  if (n > limit - pos) throw truncated('string')
   const end = pos + n
-  if (end > src.length) throw new RangeError('MessagePack string is truncated')
   // Short ASCII strings dominate tuples; building them in JS beats a native call.
   if (n <= 32) {
     const s = ascii32(pos, n)
@@ -462,41 +572,72 @@ function ascii32(p, n) {
 }
 
 function readBin(n) {
-  const end = pos + n
-  if (end > src.length) throw new RangeError('MessagePack binary is truncated')
-  const b = Buffer.from(src.subarray(pos, end))
-  pos = end
+  if (n > limit - pos) throw truncated('binary')
+  const b = Buffer.from(src.subarray(pos, pos + n))
+  pos += n
   return b
 }
 
-function readExt(n) {
-  const type = dv().getInt8(pos++)
-  const start = pos
-  const end = pos + n
-  if (end > src.length) throw new RangeError('MessagePack extension is truncated')
+function readExt(n, d) {
+  need(n + 1)
+  const type = (src[pos] << 24) >> 24
+  const start = pos + 1
+  const end = start + n
+  pos = start
+  // Every tuple of a 3.x select is one.
+  if (type === EXT_TUPLE) return readTuple(end, d)
   let value
   switch (type) {
-    case EXT_DECIMAL: value = readDecimal(end); break
-    case EXT_UUID: value = new Uuid(src.subarray(start, end)); break
-    case EXT_ERROR: value = decodeErrorExt(read()); break
-    case EXT_DATETIME: value = readDatetime(start, n); break
-    case EXT_INTERVAL: value = readInterval(); break
-    case EXT_TUPLE: value = readTuple(); break
+    case EXT_UUID:
+      if (n !== 16) throw malformed(`a uuid of ${n} bytes`)
+      value = new Uuid(src.subarray(start, end))
+      break
+    case EXT_DATETIME:
+      if (n !== 8 && n !== 16) throw malformed(`a datetime of ${n} bytes`)
+      value = readDatetime(start, n)
+      break
+    case EXT_DECIMAL: case EXT_ERROR: case EXT_INTERVAL:
+      value = readPayload(type, end, d)
+      break
     default: value = new Extension(type, Buffer.from(src.subarray(start, end)))
   }
   pos = end
   return value
 }
 
+// An extension whose payload holds MessagePack: the payload is read as an input of its own,
+// which nothing may run past and which must be used up.
+function readPayload(type, end, d) {
+  if (d >= MAX_DEPTH) throw tooDeep()
+  const e = d + 1
+  const outer = limit
+  limit = end
+  let value
+  switch (type) {
+    case EXT_DECIMAL: value = readDecimal(end, e); break
+    case EXT_ERROR: value = read(e); break
+    default: value = readInterval(e)
+  }
+  if (pos !== end) throw leftOver(type, end)
+  limit = outer
+  return type === EXT_ERROR ? decodeErrorExt(value) : value
+}
+
+function leftOver(type, end) {
+  return malformed(`${end - pos} bytes left over in a MessagePack extension ${type}`)
+}
+
 // Tarantool decimals have at most 38 digits and exponents within a few hundred; a scale
 // beyond this bound would only be a way to make the decoder build a huge string.
 const MAX_DECIMAL_SCALE = 400
 
-function readDecimal(end) {
-  const scale = read()
+function readDecimal(end, d) {
+  const scale = read(d)
   if (!Number.isInteger(scale) || scale > MAX_DECIMAL_SCALE || scale < -MAX_DECIMAL_SCALE) {
-    throw new RangeError(`decimal scale ${scale} is out of range`)
+    // Only a number is shown: anything else decoded could throw when made a string.
+    throw malformed(`decimal scale ${typeof scale === 'number' ? scale : typeof scale} is out of range`)
   }
+  if (pos === end) throw malformed('a decimal without digits')
   let digits = ''
   let negative = false
   for (let i = pos; i < end; i++) {
@@ -504,26 +645,45 @@ function readDecimal(end) {
     const hi = byte >> 4
     const lo = byte & 0x0f
     const last = i === end - 1
-    if (hi > 9 || (!last && lo > 9)) throw new RangeError('invalid BCD digit in a decimal')
+    if (hi > 9 || (!last && lo > 9)) throw malformed('invalid BCD digit in a decimal')
     digits += hi
     if (last) negative = lo === 0x0d || lo === 0x0b
     else digits += lo
   }
+  pos = end
   return Decimal.fromDigits(negative, digits, scale)
 }
 
-// MP_TUPLE (3.x): the format id, then the tuple's array.
-function readTuple() {
-  const formatId = read()
-  const tuple = read()
-  if (tupleNames === null || !Array.isArray(tuple)) return tuple
-  return tupleObject(tuple, tupleNames.get(formatId) || [])
+// MP_TUPLE (3.x): the format id, then the tuple's array; a payload as readPayload reads one.
+function readTuple(end, d) {
+  if (d >= MAX_DEPTH) throw tooDeep()
+  const outer = limit
+  limit = end
+  const formatId = read(d + 1)
+  const tuple = read(d + 1)
+  if (pos !== end) throw leftOver(EXT_TUPLE, end)
+  if (!Array.isArray(tuple)) throw malformed('an MP_TUPLE without an array')
+  limit = outer
+  return tupleNames === null ? tuple : objectOf(tuple, tupleNames.get(formatId) || [])
 }
 
-/** A tuple as an object keyed by field name; fields beyond the format keep their position. */
+/**
+ * A tuple as an object keyed by field name; fields beyond the format (or whose name is not a
+ * string) keep their position. Names are own data properties, `__proto__` too. A row that is
+ * not an array is returned as it is.
+ */
 function tupleObject(row, names) {
+  return Array.isArray(row) ? objectOf(row, names) : row
+}
+
+function objectOf(row, names) {
   const o = {}
-  for (let i = 0; i < row.length; i++) o[i < names.length ? names[i] : i] = row[i]
+  for (let i = 0; i < row.length; i++) {
+    const name = i < names.length ? names[i] : i
+    if (typeof name !== 'string') o[i] = row[i]
+    else if (name === '__proto__') ownProperty(o, name, row[i])
+    else o[name] = row[i]
+  }
   return o
 }
 
@@ -538,13 +698,15 @@ function readDatetime(start, n) {
   })
 }
 
-function readInterval() {
+function readInterval(d) {
   const count = u8()
   // A missing adjust field is wire value 0.
   const fields = { adjust: ADJUST[0] }
   for (let i = 0; i < count; i++) {
-    const id = read()
-    const v = read()
+    const id = read(d)
+    const v = read(d)
+    if (!Number.isInteger(id) || !(Number.isInteger(v) || typeof v === 'bigint')) throw malformed('an interval field is not an integer')
+    // Unknown field ids are left out; an unknown adjust is the default.
     const name = INTERVAL_FIELDS[id]
     if (name === 'adjust') fields.adjust = ADJUST[v] || ADJUST[0]
     else if (name !== undefined) fields[name] = v
@@ -831,4 +993,4 @@ function encode(value) {
   return e.toBuffer()
 }
 
-module.exports = { decode, encode, Encoder, setErrorDecoder, findKey, tupleFormatsOf, rawString, tupleObject }
+module.exports = { decode, encode, Encoder, setErrorDecoder, findKey, tupleFormatsOf, rawString, tupleObject, malformed, MAX_DEPTH }
