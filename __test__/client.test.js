@@ -305,23 +305,23 @@ describe('select', TIMEOUT, () => {
     assert.deepEqual(ids(await conn.select('nums', 'by_mod', [1], { iterator: 'REQ' })), [10, 7, 4, 1])
   })
 
-  test('a bad iterator, limit or offset is thrown before anything is sent', () => {
+  test('a bad iterator, limit or offset is rejected before anything is sent', async () => {
     const before = conn.transport.pending
     for (const iterator of ['NOPE', 'ge ', '', null, {}, true]) {
-      assert.throws(() => conn.select('nums', 'pk', [], { iterator }), TypeError, `iterator ${String(iterator)}`)
+      await assert.rejects(() => conn.select('nums', 'pk', [], { iterator }), TypeError, `iterator ${String(iterator)}`)
     }
-    assert.throws(() => conn.select('nums', 'pk', [], { limit: -1 }), RangeError)
-    assert.throws(() => conn.select('nums', 'pk', [], { limit: 2 ** 32 }), RangeError)
-    assert.throws(() => conn.select('nums', 'pk', [], { offset: 1.5 }), RangeError)
-    assert.throws(() => conn.select('nums', 'pk', [], { offset: 'x' }), TypeError)
-    assert.throws(() => conn.select('nums', 'pk', [], { limit: '10' }), TypeError)
-    assert.throws(() => conn.select('nums', 'pk', [], { tuples: 'rows' }), TypeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { limit: -1 }), RangeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { limit: 2 ** 32 }), RangeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { offset: 1.5 }), RangeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { offset: 'x' }), TypeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { limit: '10' }), TypeError)
+    await assert.rejects(() => conn.select('nums', 'pk', [], { tuples: 'rows' }), TypeError)
     assert.equal(conn.transport.pending, before)
   })
 
-  test('an iterator number outside 0..11 is a RangeError', () => {
+  test('an iterator number outside 0..11 is a RangeError', async () => {
     for (const iterator of [12, -1, 1.5, NaN]) {
-      assert.throws(() => conn.select('nums', 'pk', [], { iterator }), RangeError, `iterator ${iterator}`)
+      await assert.rejects(() => conn.select('nums', 'pk', [], { iterator }), RangeError, `iterator ${iterator}`)
     }
   })
 })
@@ -852,36 +852,36 @@ describe('closing', TIMEOUT, () => {
 // argument checks
 
 describe('bad arguments are TypeErrors', TIMEOUT, () => {
-  test('call and eval', () => {
-    assert.throws(() => conn.call(123), TypeError)
-    assert.throws(() => conn.call(''), TypeError)
-    assert.throws(() => conn.call('echo', 'notarray'), TypeError)
-    assert.throws(() => conn.call('echo', { 0: 1 }), TypeError)
-    assert.throws(() => conn.call('echo', [], 5), TypeError)
-    assert.throws(() => conn.call('echo', [], { onPush: 'no' }), TypeError)
-    assert.throws(() => conn.call('echo', [], { highWaterMark: -1 }), RangeError)
-    assert.throws(() => conn.call('echo', [], { highWaterMark: '1' }), TypeError)
-    assert.throws(() => conn.eval(5), TypeError)
-    assert.throws(() => conn.eval('return', 'x'), TypeError)
-    assert.throws(() => conn.call('echo', [() => 1]), TypeError)
-    assert.throws(() => conn.call('echo', [Symbol('s')]), TypeError)
+  test('call and eval', async () => {
+    await assert.rejects(() => conn.call(123), TypeError)
+    await assert.rejects(() => conn.call(''), TypeError)
+    await assert.rejects(() => conn.call('echo', 'notarray'), TypeError)
+    await assert.rejects(() => conn.call('echo', { 0: 1 }), TypeError)
+    await assert.rejects(() => conn.call('echo', [], 5), TypeError)
+    await assert.rejects(() => conn.call('echo', [], { onPush: 'no' }), TypeError)
+    await assert.rejects(() => conn.call('echo', [], { highWaterMark: -1 }), RangeError)
+    await assert.rejects(() => conn.call('echo', [], { highWaterMark: '1' }), TypeError)
+    await assert.rejects(() => conn.eval(5), TypeError)
+    await assert.rejects(() => conn.eval('return', 'x'), TypeError)
+    await assert.rejects(() => conn.call('echo', [() => 1]), TypeError)
+    await assert.rejects(() => conn.call('echo', [Symbol('s')]), TypeError)
   })
 
-  test('select', () => {
-    assert.throws(() => conn.select({}), TypeError)
-    assert.throws(() => conn.select(), TypeError)
-    assert.throws(() => conn.select(null), TypeError)
-    assert.throws(() => conn.select('test', {}), TypeError)
-    assert.throws(() => conn.select('test', null), TypeError)
-    assert.throws(() => conn.select('test', 0, [], 'opts'), TypeError)
+  test('select', async () => {
+    await assert.rejects(() => conn.select({}), TypeError)
+    await assert.rejects(() => conn.select(), TypeError)
+    await assert.rejects(() => conn.select(null), TypeError)
+    await assert.rejects(() => conn.select('test', {}), TypeError)
+    await assert.rejects(() => conn.select('test', null), TypeError)
+    await assert.rejects(() => conn.select('test', 0, [], 'opts'), TypeError)
   })
 
-  test('space and index ids out of range are RangeErrors', () => {
-    assert.throws(() => conn.select(-1), RangeError)
-    assert.throws(() => conn.select(1.5), RangeError)
-    assert.throws(() => conn.select('test', -1), RangeError)
-    assert.throws(() => conn.delete('test', 0.5, [1]), RangeError)
-    assert.throws(() => conn.update(-3, 0, [1], []), RangeError)
+  test('space and index ids out of range are RangeErrors', async () => {
+    await assert.rejects(() => conn.select(-1), RangeError)
+    await assert.rejects(() => conn.select(1.5), RangeError)
+    await assert.rejects(() => conn.select('test', -1), RangeError)
+    await assert.rejects(() => conn.delete('test', 0.5, [1]), RangeError)
+    await assert.rejects(() => conn.update(-3, 0, [1], []), RangeError)
   })
 
   test('insert, replace, upsert', async () => {
@@ -898,24 +898,24 @@ describe('bad arguments are TypeErrors', TIMEOUT, () => {
     assert.deepEqual(await conn.select('test'), [[1, 'hello', 42]])
   })
 
-  test('update and delete', () => {
-    assert.throws(() => conn.update('test', 0, 1, 'notarray'), TypeError)
-    assert.throws(() => conn.update('test', 0, 1), TypeError)
-    assert.throws(() => conn.update('test', {}, 1, []), TypeError)
-    assert.throws(() => conn.update(null, 0, 1, []), TypeError)
-    assert.throws(() => conn.delete('test', [], 1), TypeError)
-    assert.throws(() => conn.delete(true, 0, 1), TypeError)
-    assert.throws(() => conn.delete('test', 0, 1, 'x'), TypeError)
+  test('update and delete', async () => {
+    await assert.rejects(() => conn.update('test', 0, 1, 'notarray'), TypeError)
+    await assert.rejects(() => conn.update('test', 0, 1), TypeError)
+    await assert.rejects(() => conn.update('test', {}, 1, []), TypeError)
+    await assert.rejects(() => conn.update(null, 0, 1, []), TypeError)
+    await assert.rejects(() => conn.delete('test', [], 1), TypeError)
+    await assert.rejects(() => conn.delete(true, 0, 1), TypeError)
+    await assert.rejects(() => conn.delete('test', 0, 1, 'x'), TypeError)
   })
 
   test('execute and prepare', async () => {
-    assert.throws(() => conn.execute(5), TypeError)
-    assert.throws(() => conn.execute(null), TypeError)
-    assert.throws(() => conn.execute('SELECT 1', 5), TypeError)
-    assert.throws(() => conn.execute('SELECT 1', new Map([['a', 1]])), TypeError)
-    assert.throws(() => conn.execute('SELECT 1', [], 'x'), TypeError)
-    assert.throws(() => conn.prepare(5), TypeError)
-    assert.throws(() => conn.prepare({ sql: 'SELECT 1' }), TypeError)
+    await assert.rejects(() => conn.execute(5), TypeError)
+    await assert.rejects(() => conn.execute(null), TypeError)
+    await assert.rejects(() => conn.execute('SELECT 1', 5), TypeError)
+    await assert.rejects(() => conn.execute('SELECT 1', new Map([['a', 1]])), TypeError)
+    await assert.rejects(() => conn.execute('SELECT 1', [], 'x'), TypeError)
+    await assert.rejects(() => conn.prepare(5), TypeError)
+    await assert.rejects(() => conn.prepare({ sql: 'SELECT 1' }), TypeError)
   })
 
   test('options that are not objects are TypeErrors for ping and prepare too', async () => {

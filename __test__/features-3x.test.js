@@ -234,10 +234,10 @@ describe('pagination', TIMEOUT, () => {
     assert.equal(err.errcode, 247)
   })
 
-  test('pagination options are checked before anything is sent', () => {
+  test('pagination options are checked before anything is sent', async () => {
     const sent = conn.transport.bytesSent
-    assert.throws(() => conn.select('pg', 0, [], { fetchPos: 1 }), TypeError)
-    assert.throws(() => conn.select('pg', 0, [], { after: 5 }), TypeError)
+    await assert.rejects(() => conn.select('pg', 0, [], { fetchPos: 1 }), TypeError)
+    await assert.rejects(() => conn.select('pg', 0, [], { after: 5 }), TypeError)
     assert.equal(conn.transport.bytesSent, sent)
   })
 })

@@ -35,6 +35,11 @@ function poolUri(member) {
   return `tester:secret@${member.uri}`
 }
 
+/** The URI of a member as the pool shows it (instances(), events, watch items): without the password. */
+function shownUri(member) {
+  return `tester@${member.uri}`
+}
+
 /** Records every 'change' event of the pool. */
 function recordChanges(pool) {
   const changes = []
@@ -105,7 +110,7 @@ async function direct(member, expr) {
 /** Until every member is connected with its expected role (the master writable). */
 function waitHealthy(pool, rs, roles, ms = 15000) {
   return waitFor(() => rs.members.every((m) => {
-    const i = instance(pool, poolUri(m))
+    const i = instance(pool, shownUri(m))
     return i !== undefined && i.connected && i.ro === roles.get(m)
   }), ms, 'every instance connected with its role')
 }
@@ -177,7 +182,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     assert.ok(pool instanceof Pool)
     const list = pool.instances()
     assert.equal(list.length, 3)
-    assert.deepEqual(list.map((i) => i.uri).sort(), rs.members.map(poolUri).sort())
+    assert.deepEqual(list.map((i) => i.uri).sort(), rs.members.map(shownUri).sort())
     for (const i of list) {
       assert.equal(i.connected, true, `${i.uri} connected`)
       assert.equal(typeof i.ro, 'boolean', `${i.uri} ro known at connect`)
@@ -185,7 +190,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     }
     const writable = list.filter((i) => i.ro === false)
     assert.equal(writable.length, 1, 'exactly one writable instance')
-    assert.equal(writable[0].uri, poolUri(rs.master))
+    assert.equal(writable[0].uri, shownUri(rs.master))
     // instances() is a snapshot, not the pool's own state
     list[0].connected = false
     assert.equal(pool.instances()[0].connected, true)
@@ -388,10 +393,10 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     const changes = recordChanges(pool)
     try {
       await pool.remove(poolUri(r0))
-      assert.deepEqual(pool.instances().map((i) => i.uri).sort(), [poolUri(rs.master), poolUri(r1)].sort())
+      assert.deepEqual(pool.instances().map((i) => i.uri).sort(), [shownUri(rs.master), shownUri(r1)].sort())
       const removed = changes.filter((c) => c.removed === true)
       assert.equal(removed.length, 1)
-      assert.equal(removed[0].uri, poolUri(r0))
+      assert.equal(removed[0].uri, shownUri(r0))
       const onlyR1 = counts(await whoamis(pool, 'ro', 6))
       assert.deepEqual([...onlyR1.keys()], [uuids.get(r1)], "'ro' reads after remove()")
       // removing again, or something never added, is a no-op
@@ -403,8 +408,8 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
       await pool.add(poolUri(r0))
       const added = changes.filter((c) => c.added === true)
       assert.equal(added.length, 1)
-      assert.equal(added[0].uri, poolUri(r0))
-      const back = instance(pool, poolUri(r0))
+      assert.equal(added[0].uri, shownUri(r0))
+      const back = instance(pool, shownUri(r0))
       assert.deepEqual([back.connected, back.ro], [true, true], 'add() resolves once the instance is connected and checked')
       // adding a known URI does not duplicate it
       await pool.add(poolUri(r0))
@@ -413,8 +418,8 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
       const both = counts(await whoamis(pool, 'ro', 6))
       assert.deepEqual([...both.keys()].sort(), [...replicaUuids].sort(), "'ro' reads use the re-added replica")
 
-      assert.throws(() => pool.add(''), TypeError)
-      assert.throws(() => pool.add(42), TypeError)
+      await assert.rejects(() => pool.add(''), TypeError)
+      await assert.rejects(() => pool.add(42), TypeError)
     } finally {
       changes.stop()
     }
@@ -470,7 +475,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
       const err = await withTimeout(rejection(fn), 2000, what)
       assert.ok(err instanceof ConnectionError, `${what} after close(): ${err.name}: ${err.message}`)
     }
-    assert.throws(() => p.add(poolUri(rs.master)), ConnectionError)
+    await assert.rejects(() => p.add(poolUri(rs.master)), ConnectionError)
     await p.close() // twice is fine
     // the shared pool is unaffected
     assert.deepEqual(await pool.call('echo', ['other pool'], { mode: 'any' }), ['other pool'])
@@ -513,7 +518,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
 
   test('a frozen replica (SIGSTOP) leaves rotation within heartbeat interval + timeout though idle; after SIGCONT it is back', async () => {
     const [victim, survivor] = rs.replicas
-    const victimUri = poolUri(victim)
+    const victimUri = shownUri(victim)
     const heartbeat = { interval: 500, timeout: 1500 }
     const p = await connectPool(rs.members.map(poolUri), { ...POOL_OPTIONS, heartbeat })
     let stopped = false
@@ -543,7 +548,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
 
   test("a replica killed: its pending requests fail with ConnectionError, 'ro' reads move to the other; restarted, it comes back", async () => {
     const [victim, survivor] = rs.replicas
-    const victimUri = poolUri(victim)
+    const victimUri = shownUri(victim)
     const changes = recordChanges(pool)
     try {
       // two requests on each replica (round-robin), each answering with the uuid it ran on
@@ -590,7 +595,7 @@ describe('pool over a replica set (1 master, 2 replicas)', TIMEOUT, () => {
     try {
       await Promise.all(rs.replicas.map((r) => r.kill('SIGKILL')))
       for (const r of rs.replicas) {
-        await changeArrives(changes, (c) => c.uri === poolUri(r) && c.connected === false, 3000, `${r.uri} seen down`)
+        await changeArrives(changes, (c) => c.uri === shownUri(r) && c.connected === false, 3000, `${r.uri} seen down`)
       }
       const preferRo = counts(await whoamis(pool, 'prefer-ro', 6))
       assert.deepEqual([...preferRo], [[masterUuid, 6]])
@@ -638,7 +643,7 @@ describe('failover (fresh replica set)', TIMEOUT, () => {
   test('the master is killed: seen down; prefer-rw falls back to a replica', async () => {
     assert.deepEqual(await pool.call('whoami', [], { mode: 'rw' }), [uuids.get(rs.master), false])
     await rs.master.kill('SIGKILL')
-    await changeArrives(changes, (c) => c.uri === poolUri(rs.master) && c.connected === false, 3000, 'the master seen down')
+    await changeArrives(changes, (c) => c.uri === shownUri(rs.master) && c.connected === false, 3000, 'the master seen down')
     const seen = counts(await whoamis(pool, 'prefer-rw', 6))
     assert.deepEqual([...seen.keys()].sort(), rs.replicas.map((r) => uuids.get(r)).sort())
   })
@@ -670,7 +675,7 @@ describe('failover (fresh replica set)', TIMEOUT, () => {
 
   test('a replica is promoted: writes go to it within seconds, waiting requests are served, change shows ro=false', async () => {
     const promoted = rs.replicas[0]
-    const promotedUri = poolUri(promoted)
+    const promotedUri = shownUri(promoted)
     // issued while there is no master: a write, a call awaited, a call iterated
     const waitingWrite = pool.insert('test', [10, 'waited'], { timeout: 15000 })
     const awaited = pool.call('whoami', [], { timeout: 15000 })
@@ -709,7 +714,7 @@ describe('failover (fresh replica set)', TIMEOUT, () => {
     const other = rs.replicas[1]
     // take the master away again, then bring one back
     await direct(promoted, 'box.cfg{read_only = true}')
-    await waitFor(() => instance(pool, poolUri(promoted)).ro === true, 3000, 'the pool to see no master')
+    await waitFor(() => instance(pool, shownUri(promoted)).ro === true, 3000, 'the pool to see no master')
     const call = pool.call('pushes', [2], { timeout: 15000 })
     const viaPushes = pool.call('pushes', [2], { timeout: 15000 })
     issued.push(call, viaPushes)
@@ -765,7 +770,7 @@ describe('a role change behind the pool\'s back: pushed by box.status (2.10+), e
         // Servers with watchers push the change themselves (box.status): the pool knows the new
         // master before any write, so no write meets ER_READONLY.
         const deadline = Date.now() + 3000
-        while (!(instance(pool, poolUri(rs.master)).ro === true && instance(pool, poolUri(promoted)).ro === false)) {
+        while (!(instance(pool, shownUri(rs.master)).ro === true && instance(pool, shownUri(promoted)).ro === false)) {
           assert.ok(Date.now() < deadline, 'box.status did not report the new roles within 3 s')
           await sleep(5)
         }
@@ -779,8 +784,8 @@ describe('a role change behind the pool\'s back: pushed by box.status (2.10+), e
       assert.equal(err.code, 'ER_READONLY')
       await sleep(300)
       // the pool learnt that the old master is read-only
-      assert.equal(instance(pool, poolUri(rs.master)).ro, true, 'the instance that answered ER_READONLY was re-checked')
-      assert.ok(changes.some((c) => c.uri === poolUri(rs.master) && c.ro === true))
+      assert.equal(instance(pool, shownUri(rs.master)).ro, true, 'the instance that answered ER_READONLY was re-checked')
+      assert.ok(changes.some((c) => c.uri === shownUri(rs.master) && c.ro === true))
 
       let written
       try {
@@ -802,12 +807,15 @@ describe('a role change behind the pool\'s back: pushed by box.status (2.10+), e
 
 describe('instances down for good, and add()/remove() while opening (one server)', TIMEOUT, () => {
   let server
-  let uri
+  let uri // as given to the pool
+  let shown // as the pool shows it
   let probe // a direct connection that counts the server's connections
 
   before(async () => {
     server = await startTarantool()
-    uri = `tester:secret@${server.host}:${server.port}`
+    const member = { uri: `${server.host}:${server.port}` }
+    uri = poolUri(member)
+    shown = shownUri(member)
   }, TIMEOUT)
 
   after(async () => {
@@ -844,15 +852,15 @@ describe('instances down for good, and add()/remove() while opening (one server)
       try {
         assert.deepEqual(await p.call('echo', ['before'], { mode: 'any' }), ['before'])
         await server.kill()
-        await changeArrives(changes, (c) => c.uri === uri && c.connected === false, 5000, "'change' with connected=false")
+        await changeArrives(changes, (c) => c.uri === shown && c.connected === false, 5000, "'change' with connected=false")
         // the pool tries to open it again (and fails while the server is down)
-        await waitFor(() => errors.some((e) => e.u === uri && e.err instanceof ConnectionError), 5000, 'a reopen attempt')
+        await waitFor(() => errors.some((e) => e.u === shown && e.err instanceof ConnectionError), 5000, 'a reopen attempt')
         const since = changes.length
         await server.start()
-        await waitFor(() => instance(p, uri).connected, 10000, 'the instance to be reopened')
+        await waitFor(() => instance(p, shown).connected, 10000, 'the instance to be reopened')
         assert.deepEqual(await p.call('echo', ['after'], { mode: 'any', timeout: 5000 }), ['after'])
-        assert.equal(instance(p, uri).ro, false)
-        assert.ok(changes.slice(since).some((c) => c.uri === uri && c.connected === true), "no 'change' with connected=true")
+        assert.equal(instance(p, shown).ro, false)
+        assert.ok(changes.slice(since).some((c) => c.uri === shown && c.connected === true), "no 'change' with connected=true")
         assert.equal(p.instances().length, 1)
       } finally {
         changes.stop()
@@ -870,13 +878,13 @@ describe('instances down for good, and add()/remove() while opening (one server)
       await onServer("box.broadcast('kharon.pool.reopen', 'before')")
       await waitFor(() => values.some(([, v]) => v === 'before'), 5000, 'the value before the restart')
       await server.kill()
-      await waitFor(() => !instance(p, uri).connected, 5000, 'the instance seen down')
+      await waitFor(() => !instance(p, shown).connected, 5000, 'the instance seen down')
       await server.start()
-      await waitFor(() => instance(p, uri).connected, 10000, 'the instance to be reopened')
+      await waitFor(() => instance(p, shown).connected, 10000, 'the instance to be reopened')
       await onServer("box.broadcast('kharon.pool.reopen', 'after')")
       await waitFor(() => values.some(([, v]) => v === 'after'), 5000, 'the value after the reopen')
-      assert.ok(values.every(([u]) => u === uri))
-      assert.deepEqual(pw.uris, [uri])
+      assert.ok(values.every(([u]) => u === shown))
+      assert.deepEqual(pw.uris, [shown])
     } finally {
       pw.close()
       await p.close()
@@ -896,7 +904,7 @@ describe('instances down for good, and add()/remove() while opening (one server)
       const removed = p.remove(uri)
       const second = p.add(uri)
       await Promise.all([first, removed, second])
-      assert.deepEqual(p.instances().map((i) => [i.uri, i.connected]), [[uri, true]])
+      assert.deepEqual(p.instances().map((i) => [i.uri, i.connected]), [[shown, true]])
       assert.deepEqual(await p.call('echo', ['once'], { mode: 'any' }), ['once'])
       await waitFor(async () => (await serverConnections()) === 1, 5000, 'one connection for the instance')
       await sleep(300)

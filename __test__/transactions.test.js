@@ -96,11 +96,11 @@ describe('streams and transactions as a 3.3 server runs them (04-streams-transac
       stream = session.conn.stream()
     }
     const before = session.sent().length
-    assert.throws(() => stream.begin({ isolation: 'serializable' }), TypeError)
-    assert.throws(() => stream.begin({ isolation: 4 }), TypeError)
-    assert.throws(() => stream.begin({ txnTimeout: -1 }), RangeError)
-    assert.throws(() => stream.begin({ txnTimeout: 0 }), RangeError)
-    assert.throws(() => stream.begin({ txnTimeout: '5' }), TypeError)
+    await assert.rejects(() => stream.begin({ isolation: 'serializable' }), TypeError)
+    await assert.rejects(() => stream.begin({ isolation: 4 }), TypeError)
+    await assert.rejects(() => stream.begin({ txnTimeout: -1 }), RangeError)
+    await assert.rejects(() => stream.begin({ txnTimeout: 0 }), RangeError)
+    await assert.rejects(() => stream.begin({ txnTimeout: '5' }), TypeError)
     await assert.rejects(session.conn.transaction(async () => {}, { isolation: 'serializable' }), TypeError)
     await assert.rejects(session.conn.transaction(async () => {}, { retries: 1.5 }), RangeError)
     await assert.rejects(session.conn.transaction('not a function'), TypeError)

@@ -1,25 +1,57 @@
 'use strict'
 
 // The request methods a Connection and a Stream share: one list, as net.box's stream object
-// has its connection's methods. Each checks its arguments, builds the body and issues it
-// through the class's `_issue` / `_issueCall`, which add what the class adds (a Stream: its
+// has its connection's methods. Each checks all its arguments first (checkArguments, which the
+// Pool runs too, before it waits for an instance), then builds the body and issues it through
+// the class's `_issue` / `_issueCall`, which add what the class adds (a Stream: its
 // STREAM_ID, and the refusal of a lost transaction). `_client` is the Connection that owns
 // the schema, the default tuple mode and the socket. The last argument of both is what a
 // trace names the request by (function, space or SQL text), never its arguments.
+//
+// A method that returns a promise never throws, as in node-postgres and undici: a bad argument
+// rejects it (call/eval: a Call whose pushes reject too), with the same error whether the
+// schema was fresh or had to be fetched first, since every check comes before routing. What
+// returns no promise (watch(), stream(), destroy(), a Call's pushes()) throws.
 
 const K = require('./iproto').IPROTO
 const build = require('./requests')
+const { Call } = require('./call')
 const { decode, findKey, rawString, tupleObject } = require('./msgpack')
 const { unsupported } = require('./protocol')
-const { checkNumber, describe, U32 } = require('./args')
+const { checkNumber, checkFunction, checkDeadline, describe, U32, BYTES } = require('./args')
 
 function checkOptions(opts) {
   if (opts !== undefined && opts !== null && typeof opts !== 'object') throw new TypeError('options must be an object')
   return opts || {}
 }
 
+/** A request's options: an object (or nothing) with a valid timeout and signal; {} for nothing. */
+function requestOptions(opts) {
+  const o = checkOptions(opts)
+  checkDeadline(o)
+  return o
+}
+
+/** Request options of a method with tuples in its result. */
+function tupleOptions(opts) {
+  const o = requestOptions(opts)
+  checkTuplesMode(o.tuples)
+  return o
+}
+
+function callOptions(opts) {
+  const o = tupleOptions(opts)
+  if (o.onPush !== undefined) checkFunction(o.onPush, 'onPush')
+  if (o.highWaterMark !== undefined) checkNumber(o.highWaterMark, 'highWaterMark', BYTES)
+  return o
+}
+
 function checkName(v, what) {
   if (typeof v !== 'string' || v === '') throw new TypeError(`${what} must be a non-empty string`)
+}
+
+function checkString(v, what) {
+  if (typeof v !== 'string') throw new TypeError(`${what} must be a string`)
 }
 
 function checkArray(v, what) {
@@ -36,11 +68,89 @@ function checkIndex(index) {
   else if (typeof index !== 'string') throw new TypeError(`index must be a name or an integer id, got ${describe(index)}`)
 }
 
+function checkTuple(tuple) {
+  if (tuple === null || typeof tuple !== 'object') throw new TypeError('tuple must be an array or an object')
+}
+
+function checkParams(params) {
+  if (Array.isArray(params) || (params !== null && typeof params === 'object' && !(params instanceof Map))) return
+  throw new TypeError('SQL parameters must be an array or an object of named parameters')
+}
+
 function checkTuplesMode(mode) {
   if (mode !== undefined && mode !== 'arrays' && mode !== 'objects') {
     throw new TypeError("tuples must be 'arrays' or 'objects'")
   }
   return mode
+}
+
+function checkSpaceTuple(space, tuple, opts) {
+  checkSpace(space)
+  checkTuple(tuple)
+  return tupleOptions(opts)
+}
+
+/**
+ * Each request method's checks, in its arguments' order, with its defaults; each returns the
+ * options ({} for none). What is found only while encoding (a value MessagePack cannot carry)
+ * comes later, but still before anything is sent.
+ */
+const checkArguments = {
+  ping: (opts) => requestOptions(opts),
+  call(name, args = [], opts) {
+    checkName(name, 'function name')
+    checkArray(args, 'args')
+    return callOptions(opts)
+  },
+  eval(expr, args = [], opts) {
+    checkString(expr, 'expr')
+    checkArray(args, 'args')
+    return callOptions(opts)
+  },
+  select(space, index = 0, key = [], opts) {
+    checkSpace(space)
+    checkIndex(index)
+    const o = tupleOptions(opts)
+    build.checkPaging(o)
+    build.select(0, 0, key, o) // limit, offset, iterator and key
+    return o
+  },
+  insert: checkSpaceTuple,
+  replace: checkSpaceTuple,
+  update(space, index, key, ops, opts) {
+    checkSpace(space)
+    checkIndex(index)
+    checkArray(ops, 'ops')
+    return tupleOptions(opts)
+  },
+  upsert(space, tuple, ops, opts) {
+    checkSpace(space)
+    checkTuple(tuple)
+    checkArray(ops, 'ops')
+    return requestOptions(opts)
+  },
+  delete(space, index, key, opts) {
+    checkSpace(space)
+    checkIndex(index)
+    return tupleOptions(opts)
+  },
+  execute(sql, params = [], opts) {
+    checkString(sql, 'sql')
+    checkParams(params)
+    return tupleOptions(opts)
+  },
+  prepare(sql, opts) {
+    checkString(sql, 'sql')
+    return requestOptions(opts)
+  },
+}
+
+/** A Call that failed before anything was sent: it rejects with `err`, and so do its pushes. */
+function failedCall(err) {
+  const call = new Call(null, 0, undefined, undefined, false, null)
+  const promise = call._promised()
+  call._settle(err)
+  return promise
 }
 
 const noValue = () => undefined
@@ -49,21 +159,31 @@ const noValue = () => undefined
 function requestApi(Base) {
   return class extends Base {
     ping(opts) {
-      return this._issue(K.PING, '', noValue, checkOptions(opts), null)
+      try {
+        return this._issue(K.PING, '', noValue, checkArguments.ping(opts), null)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     /** Calls a stored function. Resolves to its return values; iterate for its pushes. */
     call(name, args = [], opts) {
-      checkName(name, 'function name')
-      checkArray(args, 'args')
-      return this._issueCall(K.CALL, build.call(name, args), checkOptions(opts), name)
+      try {
+        opts = checkArguments.call(name, args, opts)
+        return this._issueCall(K.CALL, build.call(name, args), opts, name)
+      } catch (err) {
+        return failedCall(err)
+      }
     }
 
     /** Evaluates Lua. Resolves to its return values; iterate for its pushes. */
     eval(expr, args = [], opts) {
-      if (typeof expr !== 'string') throw new TypeError('expr must be a string')
-      checkArray(args, 'args')
-      return this._issueCall(K.EVAL, build.evaluate(expr, args), checkOptions(opts), expr)
+      try {
+        opts = checkArguments.eval(expr, args, opts)
+        return this._issueCall(K.EVAL, build.evaluate(expr, args), opts, expr)
+      } catch (err) {
+        return failedCall(err)
+      }
     }
 
     /**
@@ -72,22 +192,22 @@ function requestApi(Base) {
      * page; `after` also takes a tuple.
      */
     select(space, index = 0, key = [], opts) {
-      checkSpace(space)
-      checkIndex(index)
-      opts = checkOptions(opts)
-      const client = this._client
-      const mode = client._tuplesMode(opts)
-      const paging = build.checkPaging(opts)
-      build.select(0, 0, key, opts) // validates limit, offset, iterator and key before any await
-      if (paging && !client.transport._serverHas('pagination')) {
-        // 2.6 would ignore the keys and return the first page every time.
-        return Promise.reject(unsupported('pagination', 'select with after or fetchPos', client.transport.serverVersion))
+      try {
+        opts = checkArguments.select(space, index, key, opts)
+        const client = this._client
+        const mode = client._tuplesMode(opts)
+        if (build.checkPaging(opts) && !client.transport._serverHas('pagination')) {
+          // 2.6 would ignore the keys and return the first page every time.
+          return Promise.reject(unsupported('pagination', 'select with after or fetchPos', client.transport.serverVersion))
+        }
+        const decodeSelect = opts.fetchPos === true
+          ? (b, s, e, sid) => ({ tuples: client._tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
+          : (b, s, e, sid) => client._tuplesOf(b, s, e, sid, mode)
+        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
+          this._issue(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
+      } catch (err) {
+        return Promise.reject(err)
       }
-      const decodeSelect = opts.fetchPos === true
-        ? (b, s, e, sid) => ({ tuples: client._tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
-        : (b, s, e, sid) => client._tuplesOf(b, s, e, sid, mode)
-      return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
     }
 
     insert(space, tuple, opts) {
@@ -99,45 +219,58 @@ function requestApi(Base) {
     }
 
     update(space, index, key, ops, opts) {
-      checkSpace(space)
-      checkIndex(index)
-      checkArray(ops, 'ops')
-      opts = checkOptions(opts)
-      const client = this._client
-      const mode = client._tuplesMode(opts)
-      return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      try {
+        opts = checkArguments.update(space, index, key, ops, opts)
+        const client = this._client
+        const mode = client._tuplesMode(opts)
+        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
+          this._issue(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     upsert(space, tuple, ops, opts) {
-      checkSpace(space)
-      checkArray(ops, 'ops')
-      opts = checkOptions(opts)
-      const client = this._client
-      return client._route(space, 0, !Array.isArray(tuple), (sid) =>
-        this._issue(K.UPSERT, build.upsert(sid, client._tupleArray(sid, tuple), ops), noValue, opts, space))
+      try {
+        opts = checkArguments.upsert(space, tuple, ops, opts)
+        const client = this._client
+        return client._route(space, 0, !Array.isArray(tuple), (sid) =>
+          this._issue(K.UPSERT, build.upsert(sid, client._tupleArray(sid, tuple), ops), noValue, opts, space))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     delete(space, index, key, opts) {
-      checkSpace(space)
-      checkIndex(index)
-      opts = checkOptions(opts)
-      const client = this._client
-      const mode = client._tuplesMode(opts)
-      return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-        this._issue(K.DELETE, build.del(sid, iid, key), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      try {
+        opts = checkArguments.delete(space, index, key, opts)
+        const client = this._client
+        const mode = client._tuplesMode(opts)
+        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
+          this._issue(K.DELETE, build.del(sid, iid, key), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     /** Runs SQL: { metadata: [{ name, type }], rows, rowCount?, autoincrementIds? }. */
     execute(sql, params = [], opts) {
-      if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-      return this._executeBody(build.execute(sql, params), checkOptions(opts), sql)
+      try {
+        opts = checkArguments.execute(sql, params, opts)
+        return this._executeBody(build.execute(sql, params), opts, sql)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     /** Prepares SQL on the server; the statement runs with stmt.execute(params), here. */
     prepare(sql, opts) {
-      if (typeof sql !== 'string') throw new TypeError('sql must be a string')
-      return this._issue(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e), sql), checkOptions(opts), sql)
+      try {
+        opts = checkArguments.prepare(sql, opts)
+        return this._issue(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e), sql), opts, sql)
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
 
     _executeBody(body, opts, sql) {
@@ -146,12 +279,15 @@ function requestApi(Base) {
     }
 
     #writeTuple(type, space, tuple, opts) {
-      checkSpace(space)
-      opts = checkOptions(opts)
-      const client = this._client
-      const mode = client._tuplesMode(opts)
-      return client._route(space, 0, client._needsFormat(mode) || !Array.isArray(tuple), (sid) =>
-        this._issue(type, build.tuple(sid, client._tupleArray(sid, tuple)), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      try {
+        opts = checkSpaceTuple(space, tuple, opts)
+        const client = this._client
+        const mode = client._tuplesMode(opts)
+        return client._route(space, 0, client._needsFormat(mode) || !Array.isArray(tuple), (sid) =>
+          this._issue(type, build.tuple(sid, client._tupleArray(sid, tuple)), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
   }
 }
@@ -194,13 +330,22 @@ class PreparedStatement {
   }
 
   execute(params = [], opts) {
-    return this.#owner._executeBody(build.execute(this.id, params), checkOptions(opts), this.#sql)
+    try {
+      checkParams(params)
+      return this.#owner._executeBody(build.execute(this.id, params), tupleOptions(opts), this.#sql)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 
   /** Unprepare is a PREPARE that names only the statement id. */
   unprepare(opts) {
-    return this.#owner._issue(K.PREPARE, build.unprepare(this.id), noValue, checkOptions(opts), this.#sql)
+    try {
+      return this.#owner._issue(K.PREPARE, build.unprepare(this.id), noValue, requestOptions(opts), this.#sql)
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
 }
 
-module.exports = { requestApi, PreparedStatement, checkOptions, checkTuplesMode, noValue }
+module.exports = { requestApi, PreparedStatement, checkArguments, checkOptions, requestOptions, checkTuplesMode, failedCall, noValue }

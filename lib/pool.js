@@ -13,8 +13,11 @@ const { EventEmitter } = require('node:events')
 const { connect } = require('./client')
 const { ConnectionError, TimeoutError, abortError } = require('./errors')
 const { unsupported } = require('./protocol')
-const { checkNumber, checkDeadline, describe, MILLISECONDS } = require('./args')
+const { checkArguments, requestOptions, failedCall } = require('./api')
+const { checkTransactionOptions } = require('./stream')
+const { checkNumber, checkFunction, describe, MILLISECONDS } = require('./args')
 const { zeroStats, totalOf } = require('./stats')
+const { withoutPassword } = require('./uri')
 
 const MODES = ['rw', 'ro', 'prefer-ro', 'prefer-rw', 'any']
 const DEFAULT_MODE = Object.freeze({ ping: 'any', select: 'any' })
@@ -23,9 +26,26 @@ const ER_READONLY = 'ER_READONLY'
 const DEFAULT_CHECK_INTERVAL = 1000
 const DEFAULT_WAIT = 10000
 
+// What each routed method checks before it waits for an instance: a bad argument is rejected at
+// once, with the error the connection's method would give, whether an instance is up or not.
+const CHECKS = {
+  ...checkArguments,
+  stream: requestOptions,
+  transaction(fn, opts) {
+    checkFunction(fn, 'the transaction callback')
+    checkTransactionOptions(opts)
+  },
+}
+
+/**
+ * One instance, known by its URI without the password (`uri`): that is what the pool shows
+ * (instances(), events, watch items, stats, errors) and what add() and remove() match.
+ */
 class Instance {
   constructor(uri) {
-    this.uri = uri
+    // Only connect() sees the URI as given.
+    this.target = uri
+    this.uri = withoutPassword(uri)
     this.conn = null
     this.ro = null
     this.running = false
@@ -56,7 +76,8 @@ class Instance {
 }
 
 /**
- * Events: 'change' ({ uri, connected, ro, added?, removed? }) on a role or membership change,
+ * Events: 'change' ({ uri, connected, ro, added?, removed? }) on a role or membership change
+ * (`uri` without its password, as everywhere the pool shows one),
  * 'close' once close() has closed every connection,
  * 'error' (err, uri) when an instance fails and someone listens.
  */
@@ -86,20 +107,22 @@ class Pool extends EventEmitter {
 
   /**
    * `{ instances: { [uri]: Connection#stats() }, total }`: each instance's counts (zeros for one
-   * never connected) and their sums (without connectedSince). The URIs are without their
-   * passwords: stats end up on dashboards and in logs.
+   * never connected) and their sums (without connectedSince).
    */
   stats() {
     const instances = {}
-    for (const inst of this.#instances.values()) instances[withoutPassword(inst.uri)] = inst.conn === null ? zeroStats() : inst.conn.stats()
+    for (const inst of this.#instances.values()) instances[inst.uri] = inst.conn === null ? zeroStats() : inst.conn.stats()
     return { instances, total: totalOf(Object.values(instances)) }
   }
 
-  /** Adds an instance and connects to it (in the background when it is down). */
+  /**
+   * Adds an instance and connects to it (in the background when it is down). A URI known
+   * already, with or without its password, adds nothing.
+   */
   add(uri) {
-    if (typeof uri !== 'string' || uri === '') throw new TypeError('uri must be a non-empty string')
-    if (this.#closed) throw new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED')
-    const known = this.#instances.get(uri)
+    if (typeof uri !== 'string' || uri === '') return Promise.reject(new TypeError('uri must be a non-empty string'))
+    if (this.#closed) return Promise.reject(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    const known = this.#instances.get(withoutPassword(uri))
     if (known !== undefined) {
       if (known.checking === null) return Promise.resolve()
       known.waitedFor()
@@ -107,16 +130,17 @@ class Pool extends EventEmitter {
     }
     const inst = new Instance(uri)
     inst.awaited = true
-    this.#instances.set(uri, inst)
+    this.#instances.set(inst.uri, inst)
     this.#emitChange(inst, { added: true })
     return this.#open(inst)
   }
 
-  /** Removes an instance: its connection closes gracefully. */
+  /** Removes an instance (its URI with or without the password): its connection closes gracefully. */
   async remove(uri) {
-    const inst = this.#instances.get(uri)
+    if (typeof uri !== 'string') throw new TypeError('uri must be a string')
+    const inst = this.#instances.get(withoutPassword(uri))
     if (inst === undefined) return
-    this.#instances.delete(uri)
+    this.#instances.delete(inst.uri)
     this.#emitChange(inst, { removed: true })
     if (inst.conn !== null && !inst.conn.closed) await inst.conn.close()
   }
@@ -134,30 +158,32 @@ class Pool extends EventEmitter {
     return this.close()
   }
 
-  // `send(conn, opts)`: opts with what remains of the timeout once an instance was waited for.
-  ping(opts) { return this.#route('ping', opts, (c, o) => c.ping(o)) }
-  select(space, index, key, opts) { return this.#route('select', opts, (c, o) => c.select(space, index, key, o)) }
-  insert(space, tuple, opts) { return this.#route('insert', opts, (c, o) => c.insert(space, tuple, o)) }
-  replace(space, tuple, opts) { return this.#route('replace', opts, (c, o) => c.replace(space, tuple, o)) }
-  update(space, index, key, ops, opts) { return this.#route('update', opts, (c, o) => c.update(space, index, key, ops, o)) }
-  upsert(space, tuple, ops, opts) { return this.#route('upsert', opts, (c, o) => c.upsert(space, tuple, ops, o)) }
-  delete(space, index, key, opts) { return this.#route('delete', opts, (c, o) => c.delete(space, index, key, o)) }
-  execute(sql, params, opts) { return this.#route('execute', opts, (c, o) => c.execute(sql, params, o)) }
+  // `args`: the method's arguments, options last. `send(conn, opts)`: opts with what remains of
+  // the timeout once an instance was waited for.
+  ping(opts) { return this.#route('ping', [opts], (c, o) => c.ping(o)) }
+  select(space, index, key, opts) { return this.#route('select', [space, index, key, opts], (c, o) => c.select(space, index, key, o)) }
+  insert(space, tuple, opts) { return this.#route('insert', [space, tuple, opts], (c, o) => c.insert(space, tuple, o)) }
+  replace(space, tuple, opts) { return this.#route('replace', [space, tuple, opts], (c, o) => c.replace(space, tuple, o)) }
+  update(space, index, key, ops, opts) { return this.#route('update', [space, index, key, ops, opts], (c, o) => c.update(space, index, key, ops, o)) }
+  upsert(space, tuple, ops, opts) { return this.#route('upsert', [space, tuple, ops, opts], (c, o) => c.upsert(space, tuple, ops, o)) }
+  delete(space, index, key, opts) { return this.#route('delete', [space, index, key, opts], (c, o) => c.delete(space, index, key, o)) }
+  execute(sql, params, opts) { return this.#route('execute', [sql, params, opts], (c, o) => c.execute(sql, params, o)) }
   /** Prepares on one instance; the statement then runs on that instance's connection. */
-  prepare(sql, opts) { return this.#route('prepare', opts, (c, o) => c.prepare(sql, o)) }
+  prepare(sql, opts) { return this.#route('prepare', [sql, opts], (c, o) => c.prepare(sql, o)) }
 
   /**
    * A Stream on one instance, chosen by `mode` (default 'rw') once: all its requests go there
    * and it does not move; an open transaction on it is lost if that instance goes away.
    */
-  stream(opts) { return this.#route('stream', opts, (c) => c.stream()) }
+  stream(opts) { return this.#route('stream', [opts], (c) => c.stream()) }
   /** Connection#transaction on one instance chosen by `mode` (default 'rw'). */
-  transaction(fn, opts) { return this.#route('transaction', opts, (c, o) => c.transaction(fn, o)) }
+  transaction(fn, opts) { return this.#route('transaction', [fn, opts], (c, o) => c.transaction(fn, o)) }
 
   /**
    * Watches `key` on every instance `mode` selects (default 'any'; 'rw': the masters, 'ro': the
    * replicas), following role and membership changes: a PoolWatcher, an async iterable of
-   * `{ uri, value }`, or with `callback(value, key, uri)` called for each.
+   * `{ uri, value }`, or with `callback(value, key, uri)` called for each. It returns no
+   * promise, so bad arguments (and a server without watchers) throw.
    */
   watch(key, opts, callback) {
     if (typeof opts === 'function') {
@@ -187,11 +213,11 @@ class Pool extends EventEmitter {
 
   /** Like Connection#call: a promise of the result that also iterates the pushes. */
   call(name, args, opts) {
-    return this.#routeCall(opts, (c, o) => c.call(name, args, o))
+    return this.#routeCall('call', [name, args, opts], (c, o) => c.call(name, args, o))
   }
 
   eval(expr, args, opts) {
-    return this.#routeCall(opts, (c, o) => c.eval(expr, args, o))
+    return this.#routeCall('eval', [expr, args, opts], (c, o) => c.eval(expr, args, o))
   }
 
   // Connects (or reconnects, once the connection closed for good) to an instance; an instance
@@ -199,7 +225,7 @@ class Pool extends EventEmitter {
   async #open(inst) {
     inst.checking = (async () => {
       try {
-        const conn = await connect(inst.uri, this.#options)
+        const conn = await connect(inst.target, this.#options)
         if (this.#instances.get(inst.uri) !== inst || this.#closed) {
           conn.destroy()
           return
@@ -320,7 +346,10 @@ class Pool extends EventEmitter {
     return eligible[this.#next++ % eligible.length]
   }
 
-  #mode(method, opts) {
+  // The mode of a request whose arguments are good; throws the first bad one (the mode last).
+  #checked(method, args) {
+    CHECKS[method](...args)
+    const opts = args[args.length - 1]
     const mode = opts == null || opts.mode === undefined ? DEFAULT_MODE[method] || WRITE_MODE : opts.mode
     if (!MODES.includes(mode)) throw new TypeError(`mode must be one of ${MODES.join(', ')}, got ${describe(mode)}`)
     return mode
@@ -329,20 +358,25 @@ class Pool extends EventEmitter {
   // Sends through an eligible instance, waiting for one when there is none; the request's
   // timeout covers the wait and the request together. A write that meets a read-only instance
   // triggers a role check at once.
-  #route(method, opts, send) {
+  #route(method, args, send) {
+    const opts = args[args.length - 1]
     let mode
     try {
-      mode = this.#mode(method, opts)
-      checkDeadline(opts)
+      mode = this.#checked(method, args)
     } catch (err) {
       return Promise.reject(err)
     }
     return this.#instanceFor(mode, opts).then(({ inst, rest }) => this.#watchReadOnly(send(inst.conn, rest)))
   }
 
-  #routeCall(opts, send) {
-    const mode = this.#mode('call', opts)
-    checkDeadline(opts)
+  #routeCall(method, args, send) {
+    const opts = args[args.length - 1]
+    let mode
+    try {
+      mode = this.#checked(method, args)
+    } catch (err) {
+      return failedCall(err)
+    }
     const inst = this.#closed ? null : this.#pick(mode)
     if (inst !== null) return this.#watchReadOnly(send(inst.conn, opts))
     // Wrapped, so that the promise holds the Call itself rather than adopting its result.
@@ -577,14 +611,6 @@ function idleHeartbeat(heartbeat) {
   return heartbeat
 }
 
-/** 'user:pass@host:port' as 'user@host:port'. */
-function withoutPassword(uri) {
-  const at = uri.lastIndexOf('@')
-  if (at < 0) return uri
-  const colon = uri.indexOf(':', uri.startsWith('tarantool://') ? 'tarantool://'.length : 0)
-  return colon >= 0 && colon < at ? uri.slice(0, colon) + uri.slice(at) : uri
-}
-
 /**
  * Connects to every URI of a replica set (or to vshard routers, as plain instances) and
  * resolves once at least one is up; the others keep being retried every `checkInterval` ms.
@@ -600,7 +626,7 @@ async function connectPool(uris, options = {}) {
   const pool = new Pool({ ...options, checkInterval })
   await Promise.all(uris.map((u) => pool.add(u)))
   if (!pool.instances().some((i) => i.connected)) {
-    const errors = pool.instances().map((i) => `${i.uri.replace(/^[^@]*@/, '')}: ${i.lastError?.message}`)
+    const errors = pool.instances().map((i) => `${i.uri}: ${i.lastError?.message}`)
     await pool.close()
     throw new ConnectionError(`no instance of the pool could be reached (${errors.join('; ')})`, 'ERR_NO_INSTANCE')
   }

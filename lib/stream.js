@@ -8,7 +8,7 @@
 
 const { ConnectionError, TarantoolError } = require('./errors')
 const { unsupported } = require('./protocol')
-const { requestApi, checkOptions, noValue } = require('./api')
+const { requestApi, requestOptions, noValue } = require('./api')
 const build = require('./requests')
 const { checkNumber, describe, MILLISECONDS } = require('./args')
 const K = require('./iproto').IPROTO
@@ -28,9 +28,9 @@ const OPEN = 1
 const LOST = 2
 const kCreate = Symbol('kharon.stream')
 
-/** Checks { isolation, txnTimeout, retries }; returns them with `retries` defaulted. */
+/** Checks { isolation, txnTimeout, retries, timeout, signal }; returns the first three, `retries` defaulted. */
 function checkTransactionOptions(options) {
-  const o = checkOptions(options)
+  const o = requestOptions(options)
   if (o.isolation !== undefined && !Object.hasOwn(ISOLATION, o.isolation)) {
     throw new TypeError(`isolation must be one of ${Object.keys(ISOLATION).join(', ')}, got ${describe(o.isolation)}`)
   }
@@ -88,14 +88,19 @@ class Stream extends requestApi(Object) {
    * its answer, are in the transaction too.
    */
   begin(options) {
-    const { isolation, txnTimeout } = checkTransactionOptions(options)
-    const body = build.begin(isolation === undefined ? undefined : ISOLATION[isolation], txnTimeout === undefined ? undefined : txnTimeout / 1000)
+    let body
+    try {
+      const { isolation, txnTimeout } = checkTransactionOptions(options)
+      body = build.begin(isolation === undefined ? undefined : ISOLATION[isolation], txnTimeout === undefined ? undefined : txnTimeout / 1000)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const refusal = this._lostError() ?? this.#unsupported('begin')
     if (refusal !== null) return Promise.reject(refusal)
     const generation = this.#conn._sendingGeneration()
     this.#txn = OPEN
     this.#generation = generation
-    return this.#conn._request(K.BEGIN, body, noValue, checkOptions(options), this.#id, null, null).catch((err) => {
+    return this.#conn._request(K.BEGIN, body, noValue, options, this.#id, null, null).catch((err) => {
       // Refused by the server: no transaction, unless one was open already (ACTIVE_TRANSACTION).
       if (err instanceof TarantoolError && err.errcode !== ER_ACTIVE_TRANSACTION && this.#generation === generation) this.#txn = NONE
       throw err
@@ -137,9 +142,16 @@ class Stream extends requestApi(Object) {
   }
 
   #finish(type, what, options) {
+    // Checked first: a bad argument leaves the transaction as it was.
+    let opts
+    try {
+      opts = requestOptions(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const refusal = this._lostError() ?? this.#unsupported(what)
     if (refusal === null) this.#txn = NONE
-    return this.#conn._request(type, '', noValue, checkOptions(options), this.#id, refusal, null)
+    return this.#conn._request(type, '', noValue, opts, this.#id, refusal, null)
   }
 
   #unsupported(what) {

@@ -27,13 +27,22 @@ function parseUri(uri) {
   }
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(rest)
   if (m === null) {
-    // Whatever stood before '@' may hold a password: never show it.
-    const shown = at >= 0 ? `***@${rest}` : rest
-    throw new TypeError(`cannot parse the URI ${JSON.stringify(shown)}: expected host:port, port or unix/:path`)
+    throw new TypeError(`cannot parse the URI ${JSON.stringify(withoutPassword(uri))}: expected host:port, port or unix/:path`)
   }
   out.host = m[1].replace(/^\[|\]$/g, '')
   out.port = Number(m[2])
   return out
 }
 
-module.exports = { parseUri }
+/**
+ * 'user:pass@host:port' as 'user@host:port': a URI as kharon shows it (in errors, events,
+ * stats), never with its password.
+ */
+function withoutPassword(uri) {
+  const at = uri.lastIndexOf('@')
+  if (at < 0) return uri
+  const colon = uri.indexOf(':', uri.startsWith('tarantool://') ? 'tarantool://'.length : 0)
+  return colon >= 0 && colon < at ? uri.slice(0, colon) + uri.slice(at) : uri
+}
+
+module.exports = { parseUri, withoutPassword }
