@@ -216,12 +216,35 @@ describe('kharon:request TracingChannel', TIMEOUT, () => {
 
   test('with nobody subscribed, nothing is published', async () => {
     const channel = dc.tracingChannel('kharon:request')
-    const seen = []
-    const handlers = { start: (ctx) => seen.push(ctx) }
-    channel.subscribe(handlers)
-    channel.unsubscribe(handlers)
-    await conn.call('echo', ['unseen'])
-    assert.deepEqual(seen, [])
+    // What kharon does with the five channels, subscribed or not: an unsubscribed channel
+    // drops a publish, so only counting the calls shows whether tracing was off.
+    const uses = []
+    for (const event of TRACE_EVENTS) {
+      for (const method of ['publish', 'runStores']) {
+        channel[event][method] = function (...args) {
+          uses.push(`${event}.${method}`)
+          return Object.getPrototypeOf(this)[method].apply(this, args)
+        }
+      }
+    }
+    try {
+      const seen = []
+      const handlers = { start: (ctx) => seen.push(ctx.name) }
+      channel.subscribe(handlers)
+      await conn.call('echo', ['seen'])
+      channel.unsubscribe(handlers)
+      assert.ok(uses.includes('start.runStores'), `the count sees the channels kharon uses: ${uses}`)
+      uses.length = 0
+      await conn.call('echo', ['unseen'])
+      await rejection(conn.call('no_such_function'))
+      assert.deepEqual(uses, [])
+      assert.deepEqual(seen, ['echo'])
+    } finally {
+      for (const event of TRACE_EVENTS) {
+        delete channel[event].publish
+        delete channel[event].runStores
+      }
+    }
   })
 })
 
@@ -364,12 +387,12 @@ describe('conn.stats() and pool.stats()', TIMEOUT, () => {
     }
   })
 
-  test('a request refused for a bad option throws to the caller and is not a counted request', async () => {
+  test('a request refused for a bad option rejects and is not a counted request', async () => {
     const conn = await connect(uri(server))
     try {
       const base = conn.stats()
       const events = await traced(async () => {
-        assert.throws(() => conn.call('echo', [], { timeout: -1 }), RangeError)
+        await assert.rejects(() => conn.call('echo', [], { timeout: -1 }), RangeError)
         await assert.rejects(conn.ping({ timeout: 'soon' }), TypeError)
       })
       assert.deepEqual(events, [])

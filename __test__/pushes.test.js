@@ -287,7 +287,9 @@ describe('awaited without iteration', TIMEOUT, () => {
     const afterRss = process.memoryUsage().rss
     maxRss = Math.max(maxRss, afterRss)
     const growth = (maxRss - before) / 1024 / 1024
-    assert.ok(growth < 200, `RSS grew by ${growth.toFixed(1)} MB`)
+    // 5.5 to 8 MB on 2.6 and 3.8 (the 1 MiB kept, the deliveries in flight); with every push
+    // kept (Response#_keep ignoring highWaterMark) it grew by 57 to 62 MB.
+    assert.ok(growth < 25, `RSS grew by ${growth.toFixed(1)} MB`)
     assert.equal(t.pending, 0)
     // The connection was not left paused.
     assert.deepEqual(data(await t.request(IPROTO.CALL, callBody('echo', [7]))), [7])

@@ -7,15 +7,15 @@ const { Transport, credentialsOf } = require('./transport')
 const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
 const { Call, Decoded, dataOf } = require('./call')
 const { OfflineQueue } = require('./offline-queue')
-const { tupleObject } = require('./msgpack')
+const { tupleObject, Encoder } = require('./msgpack')
 const { Schema } = require('./schema')
 const { unsupported } = require('./protocol')
-const { requestApi, PreparedStatement, checkOptions, checkTuplesMode } = require('./api')
+const { requestApi, PreparedStatement, checkOptions, requestOptions, checkTuplesMode } = require('./api')
 const { Stream, openStream, checkTransactionOptions } = require('./stream')
 const { WatchRegistry } = require('./watchers')
 const K = require('./iproto').IPROTO
 const build = require('./requests')
-const { checkNumber, checkFunction, checkDeadline, describe, MILLISECONDS, BYTES } = require('./args')
+const { checkNumber, checkFunction, describe, MILLISECONDS } = require('./args')
 const { Counters } = require('./stats')
 const { RequestContext, traced, traceRequest, publishConnect, publishConnected, publishDisconnect } = require('./tracing')
 const { Reconnector, reconnectOptions } = require('./reconnect')
@@ -150,14 +150,20 @@ class Connection extends requestApi(EventEmitter) {
    * `timeout` ms when given), then the socket closes. Requests waiting for a reconnect fail.
    */
   close(options) {
-    options = checkOptions(options)
-    if (options.timeout !== undefined) checkNumber(options.timeout, 'timeout', MILLISECONDS)
+    try {
+      options = checkOptions(options)
+      if (options.timeout !== undefined) checkNumber(options.timeout, 'timeout', MILLISECONDS)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     if (this.#closing !== null) return this.#closing
     // Lost for good already (reconnect: false, or it gave up): nothing left to close.
     if (this.#state === 'closed') return Promise.resolve()
     const wasConnected = this.#state === 'connected' || this.#state === 'draining'
-    this.#stopReconnecting(closedError())
+    // The state moves first: a request a tracing subscriber makes while the queue fails is
+    // refused, not queued after the queue was emptied.
     this.#state = 'closing'
+    this.#stopReconnecting(closedError())
     this.#closing = (async () => {
       if (wasConnected) {
         const idle = this.#transport._idle()
@@ -176,8 +182,10 @@ class Connection extends requestApi(EventEmitter) {
   /** Closes at once: everything pending or queued fails with ERR_CONNECTION_CLOSED. */
   destroy() {
     if (this.#state === 'closed') return
-    this.#stopReconnecting(closedError())
     if (this.#closing === null) this.#closing = Promise.resolve()
+    // As in close(): the state moves before the queue fails.
+    this.#state = 'closing'
+    this.#stopReconnecting(closedError())
     this.#finish()
   }
 
@@ -229,8 +237,12 @@ class Connection extends requestApi(EventEmitter) {
 
   /** The current value of a key: WATCH_ONCE on 3.0+, else a watch for its first value. */
   watchOnce(key, opts) {
-    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
-    opts = checkOptions(opts)
+    try {
+      if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string')
+      opts = requestOptions(opts)
+    } catch (err) {
+      return Promise.reject(err)
+    }
     // Once closed, the Watcher path rejects on every server, with the cause of a loss.
     const closed = this.#state === 'closing' || this.#state === 'closed'
     if (this.#transport._serverHas('watch_once') && !closed) {
@@ -246,7 +258,6 @@ class Connection extends requestApi(EventEmitter) {
     const signal = options?.signal
     let watcher
     try {
-      checkDeadline(options)
       // Refused before anything is sent where a request would be: its signal aborted already,
       // or the connection down and no waiting for the reconnect. (Closed: the Watcher rejects.)
       let refusal = null
@@ -279,10 +290,11 @@ class Connection extends requestApi(EventEmitter) {
   #drain(transport) {
     if (transport !== this.#transport || this.#state !== 'connected') return
     this.#state = 'draining'
-    this.emit('shutdown')
+    // Arranged before 'shutdown', whose listener may throw.
     transport._idle().then(() => {
       if (this.#transport === transport && !transport.closed) transport.close()
     })
+    this.emit('shutdown')
   }
 
   // The socket is gone: what was in flight has failed; reconnect unless told not to.
@@ -290,24 +302,31 @@ class Connection extends requestApi(EventEmitter) {
     if (transport !== this.#transport || (this.#state !== 'connected' && this.#state !== 'draining')) return
     this.#counters.addTraffic(transport)
     if (debug.enabled) debug('disconnected from %s: %s (%s)', addressOf(this.#connectOptions), err.message, err.code)
+    // The state moves first, so a request made by a kharon:disconnect subscriber or a
+    // 'disconnect' listener is queued (or refused) rather than sent on the dead transport.
+    const closed = this.#reconnector === null
+    this.#state = closed ? 'closed' : 'reconnecting'
+    if (!closed) this.#reconnector.lastError = err
     publishDisconnect(this.#connectOptions, { error: err })
-    // The state moves first, so a request made by a 'disconnect' listener is queued (or
-    // refused) rather than sent on the dead transport.
-    this.#state = this.#reconnector === null ? 'closed' : 'reconnecting'
-    if (this.#reconnector !== null) this.#reconnector.lastError = err
-    this.emit('disconnect', err)
-    if (this.#state === 'closed') {
-      this.#stopReconnecting(err)
-      this.#watchers.end(err)
-      this.emit('close')
-    } else if (this.#state === 'reconnecting') {
-      this.#reconnector.start(err)
+    // What follows the loss happens even if a listener throws (the throw goes on to the caller).
+    try {
+      this.emit('disconnect', err)
+    } finally {
+      if (closed) {
+        this.#stopReconnecting(err)
+        this.#watchers.end(err)
+        this.emit('close')
+      } else if (this.#state === 'reconnecting') {
+        // Not when a subscriber or listener closed the connection: that ended it already.
+        this.#reconnector.start(err)
+      }
     }
   }
 
   #gaveUp(err) {
-    this.#stopReconnecting(err)
+    // The state moves first, as in close().
     this.#state = 'closed'
+    this.#stopReconnecting(err)
     this.#watchers.end(err)
     if (this.listenerCount('error') > 0) this.emit('error', err)
     this.emit('close')
@@ -330,18 +349,22 @@ class Connection extends requestApi(EventEmitter) {
 
   // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
   #dispatch(type, body, entry, options, streamId = 0, refusal = null, name = null) {
-    // Bad options are a TypeError thrown to the caller, not a request.
-    checkDeadline(options)
+    // Options were checked by the request method, before it returned a promise.
     this.#counters.requests++
     if (traced()) {
       entry._trace = new RequestContext(type, name, this.#connectOptions, this.#transport.serverVersion, streamId)
-      traceRequest(entry._trace, () => this.#send(type, body, entry, options, streamId, refusal))
+      // A `start` subscriber may issue requests of its own, which reuse the shared encoder.
+      const own = body instanceof Encoder ? body.toBuffer() : body
+      traceRequest(entry._trace, () => this.#send(type, own, entry, options, streamId, refusal))
     } else {
       this.#send(type, body, entry, options, streamId, refusal)
     }
   }
 
   #send(type, body, entry, options, streamId, refusal) {
+    // A lost transport fails its requests before it tells of its end: a request that a tracing
+    // subscriber makes meanwhile meets the loss here, and waits for the reconnect.
+    if (this.#transport.closed) this.#lost(this.#transport, this.#transport._endError)
     if (this.#state === 'connected' && refusal === null) {
       this.#transport._send(type, body, entry, options, streamId)
       return
@@ -404,12 +427,8 @@ class Connection extends requestApi(EventEmitter) {
    * sending anything; returns its Call.
    */
   _withPushes(type, body, opts, streamId, refusal, name) {
-    const onPush = opts.onPush
-    if (onPush !== undefined) checkFunction(onPush, 'onPush')
-    const hwm = opts.highWaterMark === undefined
-      ? this.#transport.pushHighWaterMark
-      : checkNumber(opts.highWaterMark, 'highWaterMark', BYTES)
-    const call = new Call(this.#transport, hwm, onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects', this.#counters)
+    const hwm = opts.highWaterMark === undefined ? this.#transport.pushHighWaterMark : opts.highWaterMark
+    const call = new Call(this.#transport, hwm, opts.onPush, opts.onPushCtx, this._tuplesMode(opts) === 'objects', this.#counters)
     const promise = call._promised()
     this.#dispatch(type, body, call, this.#deadline(opts), streamId, refusal, name)
     return promise
@@ -514,7 +533,6 @@ class Connection extends requestApi(EventEmitter) {
 
   _tupleArray(spaceId, tuple) {
     if (Array.isArray(tuple)) return tuple
-    if (tuple === null || typeof tuple !== 'object') throw new TypeError('tuple must be an array or an object')
     const names = this.#schema.fieldNames(spaceId)
     if (names === undefined || names.length === 0) {
       throw new TypeError('an object tuple needs a space format with field names; pass an array')

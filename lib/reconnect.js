@@ -82,11 +82,13 @@ class Reconnector {
     const delay = Math.round(base / 2 + (Math.random() * base) / 2)
     const info = { attempt: this.#attempt, delay, error: this.lastError }
     if (debug.enabled) debug('reconnect attempt %d to %s in %d ms', info.attempt, addressOf(this.#connectOptions), delay)
-    publishReconnect(this.#connectOptions, info)
-    this.#hooks.scheduled(info)
     const run = this.#run
-    this.#timer = setTimeout(() => this.#try(run), delay)
+    this.#timer = setTimeout(() => this.#try(run).catch(uncaught), delay)
     this.refresh()
+    // Announced once set: a subscriber or listener that closes the connection stops it, and
+    // one that throws does not keep it from coming.
+    publishReconnect(this.#connectOptions, info)
+    if (run === this.#run) this.#hooks.scheduled(info)
   }
 
   async #try(run) {
@@ -106,11 +108,24 @@ class Reconnector {
       return
     }
     const attempt = this.#attempt
+    publishConnected(this.#connectOptions, transport, attempt)
+    // A kharon:connect subscriber may have closed the connection.
+    if (run !== this.#run) {
+      transport.close()
+      return
+    }
     this.#run++
     this.#attempt = 0
-    publishConnected(this.#connectOptions, transport, attempt)
     this.#hooks.connected(transport, attempt)
   }
+}
+
+// A listener that throws when an attempt ends (a 'reconnecting' one, after it failed) makes an
+// uncaught exception, as Node's own event callbacks do, not a rejection nobody handles.
+function uncaught(err) {
+  process.nextTick(() => {
+    throw err
+  })
 }
 
 module.exports = { Reconnector, reconnectOptions }

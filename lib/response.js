@@ -430,11 +430,13 @@ class CallbackRequest {
     this._trace = null
     // Its SYNC while it waits (set by the transport).
     this._sync = 0
+    this._settled = false
   }
 
   _pushes(data, meta, from, to) {
     if (this._onPush === undefined) return
-    for (let i = from; i < to && !this._transport.closed; i += META_WORDS) {
+    // A callback may end the request (abort it, close the connection): what follows is not its.
+    for (let i = from; i < to && !this._settled; i += META_WORDS) {
       try {
         this._onPush(this._transport._body(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
       } catch (err) {
@@ -448,6 +450,7 @@ class CallbackRequest {
   }
 
   _settle(err, body) {
+    this._settled = true
     try {
       if (err) this._callback(err)
       else this._callback(null, body)

@@ -59,6 +59,7 @@ class Transport extends EventEmitter {
   #forgotten = new Set()
   #nextSync = 1
   #closed = false
+  #endError = null
   #out = Buffer.allocUnsafe(INITIAL_OUT)
   #outLen = 0
   // Requests in #out.
@@ -198,6 +199,11 @@ class Transport extends EventEmitter {
 
   get closed() {
     return this.#closed
+  }
+
+  /** What the connection ended with (null while it is open). */
+  get _endError() {
+    return this.#endError
   }
 
   /**
@@ -659,6 +665,7 @@ class Transport extends EventEmitter {
   // native side lets go of the socket, and of this transport's callback, here and not at GC.
   #end(err) {
     this.#closed = true
+    this.#endError = err
     this.#native.close()
     if (this.#drainTimer !== null) {
       clearTimeout(this.#drainTimer)
