@@ -443,6 +443,30 @@ describe('scripted fake peer — a real Tarantool never sends this: the client',
     })
   }
 
+  test('an onPush push that does not decode fails its request, not the process; the connection goes on', async () => {
+    // A uuid extension of 8 bytes instead of 16: a well-formed frame whose value is not.
+    const badUuid = Buffer.from([0x81, 0x30, 0x91, 0xd7, 0x02, 1, 2, 3, 4, 5, 6, 7, 8])
+    const peer = await fakePeer((req) => (isCallTo(req, 'pushes') ? Buffer.concat([
+      frame(header(req.sync, IPROTO.CHUNK), dataBody([1])),
+      frame(header(req.sync, IPROTO.CHUNK), badUuid),
+      frame(header(req.sync, IPROTO.CHUNK), dataBody([3])),
+      okResponse(req.sync, ['done']),
+    ]) : undefined))
+    const c = await connect({ host: HOST, port: peer.port })
+    try {
+      const got = []
+      const err = await rejection(c.call('pushes', [], { onPush: (v) => got.push(v) }))
+      assert.equal(err.name, 'ProtocolError')
+      assert.match(err.code, /^ERR_MSGPACK_/)
+      assert.deepEqual(got, [1], 'pushes after the one that failed reached a failed request')
+      assert.deepEqual(await c.call('echo', ['after']), ['after'])
+      assert.equal(c.state, 'connected')
+    } finally {
+      c.destroy()
+      await peer.close()
+    }
+  })
+
   test('a protocol error with reconnect: false closes the connection', async () => {
     await whileRealConnectionWorks(async () => {
       const peer = await fakePeer((req) => (isCallTo(req, 'poison') ? POISON['a body that is 0xc1 (never valid MessagePack)'](req.sync) : undefined))

@@ -495,3 +495,21 @@ describe('Transport request callbacks', TIMEOUT, () => {
     assert.deepEqual(out, { ...out, ...ANSWERED, told: ['TOLD'], state: 'open' })
   })
 })
+
+test('a getter on an argument that makes a request while the body is encoded: both get their own answers', TIMEOUT, async () => {
+  const conn = await connect(uri(server.port))
+  try {
+    let inner = null
+    const arg = {
+      get value() {
+        inner = conn.call('echo', ['INNER'])
+        return 'OUTER'
+      },
+    }
+    const outer = await conn.call('echo', [arg, 'tail'])
+    assert.deepEqual(outer, [{ value: 'OUTER' }, 'tail'])
+    assert.deepEqual(await inner, ['INNER'])
+  } finally {
+    await conn.close()
+  }
+})

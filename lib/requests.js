@@ -12,11 +12,29 @@ const { checkNumber, U32 } = require('./args')
 const ENCODER_SIZE = 64 * 1024
 let encoder = new Encoder(ENCODER_SIZE)
 
+// Builders under way: user code that runs while a body is encoded (a getter on an argument)
+// may build a request of its own, which must not reset the outer body's encoder.
+let building = 0
+
 // The shared encoder, emptied; one grown far past its size by a huge body is let go rather than
-// kept for the process's life.
+// kept for the process's life. A body built inside another gets an encoder of its own.
 function fresh() {
+  if (building > 1) return new Encoder(256)
   if (encoder.buf.length > 16 * ENCODER_SIZE) encoder = new Encoder(ENCODER_SIZE)
   return encoder.reset()
+}
+
+/** `build` (four parameters at most) with the shared encoder kept for it until it returns. */
+function exclusive(build) {
+  // Fixed parameters rather than rest and spread: no array made per request.
+  return function (a, b, c, d) {
+    building++
+    try {
+      return build(a, b, c, d)
+    } finally {
+      building--
+    }
+  }
 }
 
 const ITERATORS = Object.freeze({
@@ -190,4 +208,19 @@ function watchKey(key) {
   return e
 }
 
-module.exports = { ITERATORS, checkPaging, begin, watchKey, select, tuple, update, upsert, del, call, evaluate, execute, prepare, unprepare }
+module.exports = {
+  ITERATORS,
+  checkPaging,
+  begin: exclusive(begin),
+  watchKey: exclusive(watchKey),
+  select: exclusive(select),
+  tuple: exclusive(tuple),
+  update: exclusive(update),
+  upsert: exclusive(upsert),
+  del: exclusive(del),
+  call: exclusive(call),
+  evaluate: exclusive(evaluate),
+  execute: exclusive(execute),
+  prepare: exclusive(prepare),
+  unprepare: exclusive(unprepare),
+}

@@ -119,8 +119,16 @@ class Response {
   }
 
   _callOnPush(data, start, end) {
+    let value
     try {
-      this._onPush(this._pushValue(data, start, end), this._onPushCtx)
+      value = this._pushValue(data, start, end)
+    } catch (err) {
+      // A push that does not decode fails its request, as a final body would, not the process.
+      this._transport._fail(this, err)
+      return
+    }
+    try {
+      this._onPush(value, this._onPushCtx)
     } catch (err) {
       rethrowLater(err)
     }

@@ -324,6 +324,11 @@ class Transport extends EventEmitter {
     this.#forget(sync, new TimeoutError(`request timed out after ${ms} ms`))
   }
 
+  /** Fails a pending request now (its answer, when it comes, is dropped). */
+  _fail(entry, err) {
+    this.#forget(entry._sync, err)
+  }
+
   // Gives up on a request: a late response to its SYNC is dropped on arrival.
   #forget(sync, err) {
     const entry = this.#pending.get(sync)
