@@ -45,6 +45,11 @@ function sleep_then(seconds, value) fiber.sleep(seconds) return value end
 -- Ready once this member has the master's users and spaces and follows its peers (a replica
 -- that is still an orphan could not be promoted later).
 while box.space.test == nil or box.info.status ~= 'running' do fiber.sleep(0.05) end
+if election and role == 'rw' then
+    -- Not a candidate before every member has joined: a candidate without a quorum is a
+    -- read-only follower, and a member joining then cannot be registered (ER_READONLY).
+    while #box.info.replication < #replication do fiber.sleep(0.05) end
+end
 if election then
     -- RAFT (2.10+) once the users exist (the members authenticate to each other as replicator):
     -- every member a candidate, non-leaders read-only by the election itself. A dead leader is
