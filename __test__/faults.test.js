@@ -114,7 +114,7 @@ describe('heartbeat against the real server', TIMEOUT, () => {
       conn.destroy()
       server.proc.kill('SIGCONT')
     }
-    assert.throws(() => Transport.connect({ port: server.port, heartbeat: { idle: 'yes' } }), TypeError)
+    await assert.rejects(Transport.connect({ port: server.port, heartbeat: { idle: 'yes' } }), TypeError)
   })
 
   test('heartbeat.idle keeps no process alive: a connected, idle process exits by itself', async () => {
@@ -136,8 +136,8 @@ describe('heartbeat against the real server', TIMEOUT, () => {
       server.proc.kill('SIGCONT')
       await t.close()
     }
-    assert.throws(() => Transport.connect({ port: server.port, heartbeat: { interval: 10 } }), RangeError)
-    assert.throws(() => Transport.connect({ port: server.port, heartbeat: 'often' }), TypeError)
+    await assert.rejects(Transport.connect({ port: server.port, heartbeat: { interval: 10 } }), RangeError)
+    await assert.rejects(Transport.connect({ port: server.port, heartbeat: 'often' }), TypeError)
   })
 })
 

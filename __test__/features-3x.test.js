@@ -103,8 +103,8 @@ describe('negotiation', TIMEOUT, () => {
       else assert.deepEqual(sent.map((r) => r.header[0x00]), [AUTH])
       assert.deepEqual(t.protocol, conn.protocol, "the server's whole set, not the offer")
     })
-    assert.throws(() => Transport.connect({ port: server.port, features: ['streams'] }), TypeError)
-    assert.throws(() => Transport.connect({ port: server.port, features: 'pagination' }), TypeError)
+    await assert.rejects(Transport.connect({ port: server.port, features: ['streams'] }), TypeError)
+    await assert.rejects(Transport.connect({ port: server.port, features: 'pagination' }), TypeError)
   })
 
   test('required: met, or refused naming the IPROTO version wanted and spoken, and the server', async () => {

@@ -761,7 +761,7 @@ test('a response larger than maxFrameSize fails with ProtocolError and ends the 
 // ---------------------------------------------------------------------------------------------
 // argument checks
 
-test('connect() checks its arguments synchronously', TIMEOUT, () => {
+test('connect() refuses bad arguments by rejecting, and a bad callback by throwing', TIMEOUT, async () => {
   const port = server.port
   const typeErrors = [
     [undefined],
@@ -782,22 +782,25 @@ test('connect() checks its arguments synchronously', TIMEOUT, () => {
     [port, HOST, 'not a function'],
     [port, HOST, 42],
   ]
+  // A bad callback throws (nothing to report to); other bad arguments reject the promise.
   for (const args of typeErrors) {
-    assert.throws(() => Transport.connect(...args), TypeError, `connect(${args.map(String).join(', ')})`)
+    const what = `connect(${args.map(String).join(', ')})`
+    if (args.length === 3) assert.throws(() => Transport.connect(...args), TypeError, what)
+    else await assert.rejects(Transport.connect(...args), TypeError, what)
   }
   for (const bad of [70000, 0, -1, 65536, 1.5, NaN]) {
-    assert.throws(() => Transport.connect(bad, HOST), RangeError, `connect(${bad})`)
-    assert.throws(() => Transport.connect({ port: bad, host: HOST }), RangeError, `connect({port: ${bad}})`)
+    await assert.rejects(Transport.connect(bad, HOST), RangeError, `connect(${bad})`)
+    await assert.rejects(Transport.connect({ port: bad, host: HOST }), RangeError, `connect({port: ${bad}})`)
   }
   // The native side indexes frames with 32-bit offsets: nothing above 2 GiB is accepted.
   for (const bad of [2 ** 31 + 1, 2 ** 32 - 1, 15]) {
-    assert.throws(() => Transport.connect({ port, host: HOST, maxFrameSize: bad }), RangeError, `maxFrameSize ${bad}`)
+    await assert.rejects(Transport.connect({ port, host: HOST, maxFrameSize: bad }), RangeError, `maxFrameSize ${bad}`)
   }
   assert.throws(() => new Transport(), TypeError)
   assert.throws(() => new Transport({}, {}, {}), TypeError)
 })
 
-test('request() checks type, body, options and callback synchronously', TIMEOUT, async () => {
+test('request() refuses bad type, body and options by rejecting, and a bad callback by throwing', TIMEOUT, async () => {
   const t = await connect()
   try {
     const body = callBody('echo', [1])
@@ -815,13 +818,19 @@ test('request() checks type, body, options and callback synchronously', TIMEOUT,
       () => t.request(IPROTO.CALL, body, 42),
       () => t.request(IPROTO.CALL, body, { onPush: 'no' }),
       () => t.request(IPROTO.CALL, body, { highWaterMark: 'lots' }),
+    ]
+    for (const [i, fn] of cases.entries()) {
+      const refused = fn()
+      await assert.rejects(refused, TypeError, `case ${i}: ${fn}`)
+      // A refused Response iterates like any other: its pushes reject with the same error.
+      await assert.rejects(refused.pushes().next(), TypeError, `case ${i}: pushes()`)
+    }
+    const badCallbacks = [
       () => t.request(IPROTO.CALL, body, {}, 'not a function'),
       () => t.request(IPROTO.CALL, body, undefined, 42),
       () => t.request(IPROTO.CALL, body, null, {}),
     ]
-    for (const [i, fn] of cases.entries()) {
-      assert.throws(fn, TypeError, `case ${i}: ${fn}`)
-    }
+    for (const [i, fn] of badCallbacks.entries()) assert.throws(fn, TypeError, `bad callback ${i}: ${fn}`)
     assert.equal(t.pending, 0, 'nothing was sent by a rejected call')
     assert.deepEqual(await echo(t, 'after bad calls'), ['after bad calls'])
 
@@ -856,11 +865,20 @@ test('nextSync rejects values that are not a u32 (RangeError)', TIMEOUT, async (
 test('argument errors follow the convention: out-of-range numbers RangeError, wrong types TypeError', TIMEOUT, async () => {
   const t = await connect()
   const mismatches = []
-  const expect = (what, Cls, fn) => {
+  // Setters and bad callbacks throw; what returns a promise rejects.
+  const expect = async (what, Cls, fn) => {
+    let ret
     try {
-      const ret = fn()
-      mismatches.push(`${what}: did not throw`)
-      if (ret && typeof ret.then === 'function') ret.then((c) => c.close(), () => {})
+      ret = fn()
+    } catch (err) {
+      if (!(err instanceof Cls)) mismatches.push(`${what}: ${err.name} instead of ${Cls.name}`)
+      return
+    }
+    if (ret === undefined || typeof ret.then !== 'function') return mismatches.push(`${what}: did not throw`)
+    try {
+      const made = await ret
+      mismatches.push(`${what}: did not fail`)
+      if (made && typeof made.close === 'function') await made.close()
     } catch (err) {
       if (!(err instanceof Cls)) mismatches.push(`${what}: ${err.name} instead of ${Cls.name}`)
     }
@@ -869,20 +887,20 @@ test('argument errors follow the convention: out-of-range numbers RangeError, wr
     const port = server.port
     const body = callBody('echo', [1])
     // out-of-range numbers
-    expect('request(-1)', RangeError, () => t.request(-1, body))
-    expect('request(2**32)', RangeError, () => t.request(2 ** 32, body))
-    expect('request(CALL, body, { highWaterMark: -1 })', RangeError, () => t.request(IPROTO.CALL, body, { highWaterMark: -1 }))
-    expect('connect({ connectTimeout: -1 })', RangeError, () => Transport.connect({ port, connectTimeout: -1 }))
-    expect('connect({ maxFrameSize: -1 })', RangeError, () => Transport.connect({ port, maxFrameSize: -1 }))
-    expect('connect({ pushHighWaterMark: -1 })', RangeError, () => Transport.connect({ port, pushHighWaterMark: -1 }))
-    expect('connect(70000)', RangeError, () => Transport.connect(70000))
-    expect('request(CALL, body, { timeout: -1 })', RangeError, () => t.request(IPROTO.CALL, body, { timeout: -1 }))
+    await expect('request(-1)', RangeError, () => t.request(-1, body))
+    await expect('request(2**32)', RangeError, () => t.request(2 ** 32, body))
+    await expect('request(CALL, body, { highWaterMark: -1 })', RangeError, () => t.request(IPROTO.CALL, body, { highWaterMark: -1 }))
+    await expect('connect({ connectTimeout: -1 })', RangeError, () => Transport.connect({ port, connectTimeout: -1 }))
+    await expect('connect({ maxFrameSize: -1 })', RangeError, () => Transport.connect({ port, maxFrameSize: -1 }))
+    await expect('connect({ pushHighWaterMark: -1 })', RangeError, () => Transport.connect({ port, pushHighWaterMark: -1 }))
+    await expect('connect(70000)', RangeError, () => Transport.connect(70000))
+    await expect('request(CALL, body, { timeout: -1 })', RangeError, () => t.request(IPROTO.CALL, body, { timeout: -1 }))
     // wrong types
-    expect("nextSync = '5'", TypeError, () => { t.nextSync = '5' })
-    expect('nextSync = null', TypeError, () => { t.nextSync = null })
-    expect("request('1')", TypeError, () => t.request('1', body))
+    await expect("nextSync = '5'", TypeError, () => { t.nextSync = '5' })
+    await expect('nextSync = null', TypeError, () => { t.nextSync = null })
+    await expect("request('1')", TypeError, () => t.request('1', body))
     // connect(options, callback?): a second argument that is not a function is a wrong type
-    expect("connect({ port }, 'not a function')", TypeError, () => Transport.connect({ port, host: HOST }, 'not a function'))
+    await expect("connect({ port }, 'not a function')", TypeError, () => Transport.connect({ port, host: HOST }, 'not a function'))
     assert.deepEqual(mismatches, [])
   } finally {
     await t.close()

@@ -152,13 +152,21 @@ class Transport extends EventEmitter {
       callback = host
       host = undefined
     }
+    // A bad callback throws (there is nothing to report to); without a callback, bad arguments
+    // reject the promise connect() returns, as every promise-returning method does.
     if (callback !== undefined) checkFunction(callback, 'callback')
-    const takesHost = typeof portOrOptions === 'number' || typeof portOrOptions === 'string'
-    if (host !== undefined && host !== null && !(takesHost && typeof host === 'string')) {
-      const expected = takesHost ? 'a host string or a callback' : 'a callback'
-      throw new TypeError(`the second argument of connect() must be ${expected}, got ${describe(host)}`)
+    let options
+    try {
+      const takesHost = typeof portOrOptions === 'number' || typeof portOrOptions === 'string'
+      if (host !== undefined && host !== null && !(takesHost && typeof host === 'string')) {
+        const expected = takesHost ? 'a host string or a callback' : 'a callback'
+        throw new TypeError(`the second argument of connect() must be ${expected}, got ${describe(host)}`)
+      }
+      options = normalizeConnectOptions(portOrOptions, host)
+    } catch (err) {
+      if (callback === undefined) return Promise.reject(err)
+      throw err
     }
-    const options = normalizeConnectOptions(portOrOptions, host)
     const promise = openTransport(options)
     if (callback === undefined) return promise
     promise.then((t) => callback(null, t), (err) => callback(err))
@@ -221,23 +229,29 @@ class Transport extends EventEmitter {
       callback = options
       options = undefined
     }
-    checkNumber(type, 'request type', U32)
-    if (body === undefined || body === null) body = EMPTY
-    else if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
-      throw new TypeError(`body must be a Buffer, Uint8Array or string, got ${describe(body)}`)
-    }
+    // A bad callback throws; with no callback, bad arguments reject the Response returned.
+    if (callback !== undefined) checkFunction(callback, 'callback')
     let onPush
     let onPushCtx
     let highWaterMark = this.#highWaterMark
-    if (options !== undefined && options !== null) {
-      if (typeof options !== 'object') throw new TypeError('options must be an object')
-      onPush = options.onPush
-      onPushCtx = options.onPushCtx
-      if (onPush !== undefined) checkFunction(onPush, 'onPush')
-      if (options.highWaterMark !== undefined) highWaterMark = checkNumber(options.highWaterMark, 'highWaterMark', BYTES)
+    try {
+      checkNumber(type, 'request type', U32)
+      if (body === undefined || body === null) body = EMPTY
+      else if (typeof body !== 'string' && !(body instanceof Uint8Array)) {
+        throw new TypeError(`body must be a Buffer, Uint8Array or string, got ${describe(body)}`)
+      }
+      if (options !== undefined && options !== null) {
+        if (typeof options !== 'object') throw new TypeError('options must be an object')
+        onPush = options.onPush
+        onPushCtx = options.onPushCtx
+        if (onPush !== undefined) checkFunction(onPush, 'onPush')
+        if (options.highWaterMark !== undefined) highWaterMark = checkNumber(options.highWaterMark, 'highWaterMark', BYTES)
+      }
+      checkDeadline(options)
+    } catch (err) {
+      if (callback === undefined) return this.#refused(err)
+      throw err
     }
-    checkDeadline(options)
-    if (callback !== undefined) checkFunction(callback, 'callback')
     if (callback !== undefined) {
       this._send(type, body, new CallbackRequest(callback, onPush, onPushCtx), options)
       return undefined
@@ -245,6 +259,15 @@ class Transport extends EventEmitter {
     const entry = new Response(this, highWaterMark, onPush, onPushCtx)
     const promise = entry._promised()
     this._send(type, body, entry, options)
+    return promise
+  }
+
+  // A Response failed with `err` before anything was sent: a promise that also iterates (and
+  // rejects there too), like any other.
+  #refused(err) {
+    const entry = new Response(this, this.#highWaterMark, undefined, undefined)
+    const promise = entry._promised()
+    entry._settle(err)
     return promise
   }
 
