@@ -105,6 +105,10 @@ export declare const Response: { [Symbol.hasInstance](value: unknown): value is 
 export type Callback<T> = (err: Error | null, value?: T) => void
 export type RequestBody = Buffer | Uint8Array | string
 
+/**
+ * The raw IPROTO transport. Without a callback, connect() and request() reject for bad
+ * arguments (never throw); with one, only a callback that is not a function throws.
+ */
 export declare class Transport extends EventEmitter {
   private constructor()
   static connect(port: number | string, host?: string): Promise<Transport>
