@@ -53,10 +53,9 @@ export declare class NativeCredentials {
 }
 
 /**
- * Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
- * as guest). `onDelivery(buffer, meta, closed, words)` is called on the JS thread with the
- * frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
- * with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
+ * Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
+ * closed, words)` is called on the JS thread with the frames read whenever the socket is
+ * readable (see `delivery.rs` for the layout) and, once, with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
  * why connecting failed.
  */
 export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void): Promise<NativeConnection | ErrorInfo>
@@ -83,8 +82,6 @@ export interface NativeConnectOptions {
   host?: string
   port?: number
   path?: string
-  user?: string
-  password?: string
   /** Milliseconds. */
   connectTimeout?: number
   maxFrameSize?: number

@@ -45,8 +45,6 @@ pub struct NativeConnectOptions {
     pub host: Option<String>,
     pub port: Option<u32>,
     pub path: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
     /// Milliseconds.
     pub connect_timeout: Option<f64>,
     pub max_frame_size: Option<f64>,
@@ -207,10 +205,9 @@ impl NativeConnection {
     }
 }
 
-/// Connects and authenticates (with `credentials`, else as `options.user`/`password`, else
-/// as guest). `onDelivery(buffer, meta, closed, words)` is called on the JS thread with the
-/// frames read whenever the socket is readable (see `delivery.rs` for the layout) and, once,
-/// with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
+/// Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
+/// closed, words)` is called on the JS thread with the frames read whenever the socket is
+/// readable (see `delivery.rs` for the layout) and, once, with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
 /// why connecting failed.
 #[napi(
     catch_unwind,
@@ -307,9 +304,6 @@ fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {
         _ => return Err(Error::new(Status::InvalidArg, "port must be an integer from 1 to 65535, or give a path")),
     };
     let mut options = ConnectOptions::new(address);
-    if let Some(user) = o.user {
-        options.credentials = Some(Credentials::new(user, o.password.as_deref().unwrap_or("")));
-    }
     if let Some(ms) = o.connect_timeout {
         if !(ms.is_finite() && ms >= 0.0) {
             return Err(Error::new(Status::InvalidArg, "connectTimeout must be a non-negative number of milliseconds"));

@@ -271,8 +271,9 @@ impl Reader<'_> {
     }
 }
 
-/// Checks that `buf` holds exactly one well-formed MessagePack value.
-pub fn validate_one(buf: &[u8]) -> Result<()> {
+/// Checks that `buf` holds exactly one well-formed MessagePack value (the tests' oracle).
+#[cfg(test)]
+pub(crate) fn validate_one(buf: &[u8]) -> Result<()> {
     let mut r = Reader::new(buf);
     r.skip()?;
     if r.is_empty() {

@@ -31,19 +31,6 @@ pub enum Batch {
     Landed { words: usize },
 }
 
-impl Batch {
-    pub fn meta_words(&self) -> usize {
-        match self {
-            Batch::Owned { meta, .. } => meta.len(),
-            Batch::Landed { words } => *words,
-        }
-    }
-
-    pub fn frames(&self) -> usize {
-        self.meta_words() / META_WORDS
-    }
-}
-
 #[derive(Debug)]
 pub struct Delivery {
     pub batch: Option<Batch>,
