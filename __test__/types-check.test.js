@@ -84,3 +84,22 @@ test('the methods index.d.ts declares on each class exist at runtime', TIMEOUT, 
   }
   assert.deepEqual(missing, [])
 })
+
+// The request methods are one list (lib/api.js checkArguments, which each method runs first):
+// Connection, Stream and Pool have each of them at runtime and in index.d.ts.
+test('every request method is on Connection, Stream and Pool, at runtime and in index.d.ts', TIMEOUT, () => {
+  const { checkArguments } = require('../lib/api')
+  const { checker, exports } = declarations()
+  const runtime = require('..')
+  const missing = []
+  for (const className of ['Connection', 'Stream', 'Pool']) {
+    const sym = exports.find((s) => s.name === className)
+    const declared = new Set(checker.getDeclaredTypeOfSymbol(sym).getProperties().map((p) => p.name))
+    for (const method of Object.keys(checkArguments)) {
+      if (typeof runtime[className].prototype[method] !== 'function') missing.push(`${className}#${method} at runtime`)
+      if (!declared.has(method)) missing.push(`${className}#${method} in index.d.ts`)
+    }
+  }
+  assert.ok(Object.keys(checkArguments).length >= 11, 'the list of request methods is too short to be the real one')
+  assert.deepEqual(missing, [])
+})
