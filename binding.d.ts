@@ -55,8 +55,8 @@ export declare class NativeCredentials {
 /**
  * Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
  * closed, words)` is called on the JS thread with the frames read whenever the socket is
- * readable (see `delivery.rs` for the layout) and, once, with why the connection ended. Resolves to the connection, or to an ErrorInfo describing
- * why connecting failed.
+ * readable (see `delivery.rs` for the layout) and, once, with why the connection ended.
+ * Resolves to the connection, or to an ErrorInfo describing why connecting failed.
  */
 export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void): Promise<NativeConnection | ErrorInfo>
 

@@ -122,6 +122,11 @@ class Connection extends requestApi(EventEmitter) {
     return this.#state === 'closed'
   }
 
+  // Closing or closed: nothing new is sent, and what would wait for the connection fails.
+  get #ending() {
+    return this.#state === 'closing' || this.#state === 'closed'
+  }
+
   /**
    * Counts since connect(), across reconnects, as plain numbers: { pending (in flight or
    * queued), writableLength, requests, errors, timeouts, reconnects, pushes, bytesSent,
@@ -231,8 +236,7 @@ class Connection extends requestApi(EventEmitter) {
    * arguments (or a server without watchers) throw.
    */
   watch(key, callback) {
-    const closed = this.#state === 'closing' || this.#state === 'closed'
-    return this.#watchers.watch(this.#transport, this.#state === 'connected', closed, key, callback)
+    return this.#watchers.watch(this.#transport, this.#state === 'connected', this.#ending, key, callback)
   }
 
   /** The current value of a key: WATCH_ONCE on 3.0+, else a watch for its first value. */
@@ -244,8 +248,7 @@ class Connection extends requestApi(EventEmitter) {
       return Promise.reject(err)
     }
     // Once closed, the Watcher path rejects on every server, with the cause of a loss.
-    const closed = this.#state === 'closing' || this.#state === 'closed'
-    if (this.#transport._serverHas('watch_once') && !closed) {
+    if (this.#transport._serverHas('watch_once') && !this.#ending) {
       return this._request(K.WATCH_ONCE, build.watchKey(key), (b, s, e) => (dataOf(b, s, e) || [])[0], opts, 0, null, key)
     }
     return this.#firstValue(key, this.#deadline(opts))

@@ -95,8 +95,6 @@ function fromInfo(info) {
   return new Cls(info.message, info.code)
 }
 
-// The IPROTO_ERROR map ({0: [entry...]}, entries keyed TYPE 0, FILE 1, LINE 2, MESSAGE 3,
-// ERRNO 4, CODE 5, FIELDS 6), decoded, as a stack of plain entries.
 /**
  * Entries of an error stack kept, newest first: each error of the cause chain holds the stack
  * from its entry on, so a server's 20,000-entry stack would cost 200 million copies. Tarantool's
@@ -104,6 +102,8 @@ function fromInfo(info) {
  */
 const MAX_STACK = 64
 
+// The IPROTO_ERROR map ({0: [entry...]}, entries keyed TYPE 0, FILE 1, LINE 2, MESSAGE 3,
+// ERRNO 4, CODE 5, FIELDS 6), decoded, as a stack of plain entries.
 function stackOf(map) {
   const entries = map !== null && typeof map === 'object' && Array.isArray(map[0]) ? map[0].slice(0, MAX_STACK) : []
   return entries.map((e) => ({
@@ -157,6 +157,16 @@ function abortError(signal) {
   return new AbortError('the request was aborted', { cause: signal.reason })
 }
 
+/**
+ * Throws `err` from a fresh tick: what a user callback threw becomes an uncaught exception, as
+ * from Node's own event callbacks, and kharon's work around the call goes on.
+ */
+function throwLater(err) {
+  process.nextTick(() => {
+    throw err
+  })
+}
+
 /** `cause`: what the connection was lost with, when it was lost rather than closed. */
 function closedError(cause) {
   return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED', cause === undefined ? undefined : { cause })
@@ -176,4 +186,5 @@ module.exports = {
   fromErrorResponse,
   abortError,
   closedError,
+  throwLater,
 }

@@ -121,7 +121,7 @@ class Pool extends EventEmitter {
    */
   add(uri) {
     if (typeof uri !== 'string' || uri === '') return Promise.reject(new TypeError('uri must be a non-empty string'))
-    if (this.#closed) return Promise.reject(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    if (this.#closed) return Promise.reject(poolClosed())
     const known = this.#instances.get(withoutPassword(uri))
     if (known !== undefined) {
       if (known.checking === null) return Promise.resolve()
@@ -149,7 +149,7 @@ class Pool extends EventEmitter {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#timer)
-    for (const w of this.#waiters) w.fail(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    for (const w of this.#waiters) w.fail(poolClosed())
     await Promise.all([...this.#instances.values()].map((i) => (i.conn === null || i.conn.closed ? null : i.conn.close())))
     this.emit('close')
   }
@@ -199,7 +199,7 @@ class Pool extends EventEmitter {
       throw unsupported('watchers', `pool.watch('${key}')`, up[0].conn.transport.serverVersion)
     }
     // On a closed pool, as on a closed connection: a closed PoolWatcher whose iteration rejects.
-    const refusal = this.#closed ? new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED') : null
+    const refusal = this.#closed ? poolClosed() : null
     return new PoolWatcher(this, key, callback, () => this.#watchable(mode), refusal)
   }
 
@@ -397,7 +397,7 @@ class Pool extends EventEmitter {
   // { inst, rest }: an eligible instance, waited for up to the timeout when there is none, and
   // the request's options with what remains of its timeout (the same ones when it did not wait).
   #instanceFor(mode, opts) {
-    if (this.#closed) return Promise.reject(new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED'))
+    if (this.#closed) return Promise.reject(poolClosed())
     const inst = this.#pick(mode)
     if (inst !== null) return Promise.resolve({ inst, rest: opts })
     const timeout = opts?.timeout ?? this.#options.timeout
@@ -581,6 +581,10 @@ class PoolWatcher {
       }
     })
   }
+}
+
+function poolClosed() {
+  return new ConnectionError('pool is closed', 'ERR_CONNECTION_CLOSED')
 }
 
 /**

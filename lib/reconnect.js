@@ -5,7 +5,7 @@
 // log). What a new transport means for requests and watchers is the Connection's business.
 
 const { Transport } = require('./transport')
-const { ConnectionError } = require('./errors')
+const { ConnectionError, throwLater } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { publishConnect, publishConnected, publishReconnect } = require('./tracing')
 const { debug, addressOf } = require('./debug')
@@ -83,7 +83,8 @@ class Reconnector {
     const info = { attempt: this.#attempt, delay, error: this.lastError }
     if (debug.enabled) debug('reconnect attempt %d to %s in %d ms', info.attempt, addressOf(this.#connectOptions), delay)
     const run = this.#run
-    this.#timer = setTimeout(() => this.#try(run).catch(uncaught), delay)
+    // A listener that throws when an attempt ends is an uncaught exception, not a rejection.
+    this.#timer = setTimeout(() => this.#try(run).catch(throwLater), delay)
     this.refresh()
     // Announced once set: a subscriber or listener that closes the connection stops it, and
     // one that throws does not keep it from coming.
@@ -118,14 +119,6 @@ class Reconnector {
     this.#attempt = 0
     this.#hooks.connected(transport, attempt)
   }
-}
-
-// A listener that throws when an attempt ends (a 'reconnecting' one, after it failed) makes an
-// uncaught exception, as Node's own event callbacks do, not a rejection nobody handles.
-function uncaught(err) {
-  process.nextTick(() => {
-    throw err
-  })
 }
 
 module.exports = { Reconnector, reconnectOptions }

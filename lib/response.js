@@ -1,6 +1,6 @@
 'use strict'
 
-const { PushOverflowError, TimeoutError } = require('./errors')
+const { PushOverflowError, TimeoutError, throwLater } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { traceSettled } = require('./tracing')
 const { copyOf } = require('./views')
@@ -31,12 +31,6 @@ class Run {
     this.at = at
     this.to = to
   }
-}
-
-function rethrowLater(err) {
-  process.nextTick(() => {
-    throw err
-  })
 }
 
 /** What iterating or buffering pushes needs: made on the first of either (most requests have neither). */
@@ -130,7 +124,7 @@ class Response {
     try {
       this._onPush(value, this._onPushCtx)
     } catch (err) {
-      rethrowLater(err)
+      throwLater(err)
     }
   }
 
@@ -448,7 +442,7 @@ class CallbackRequest {
       try {
         this._onPush(this._transport._body(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
       } catch (err) {
-        rethrowLater(err)
+        throwLater(err)
       }
     }
   }
@@ -463,7 +457,7 @@ class CallbackRequest {
       if (err) this._callback(err)
       else this._callback(null, body)
     } catch (thrown) {
-      rethrowLater(thrown)
+      throwLater(thrown)
     }
   }
 }

@@ -2,7 +2,7 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError } = require('./errors')
+const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError, throwLater } = require('./errors')
 const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
 const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES, META_WORDS } = require('./response')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
@@ -629,7 +629,7 @@ class Transport extends EventEmitter {
           i = this.#deliverFrames(data, meta, i, words)
         } catch (err) {
           i = this.#frameAt + META_WORDS
-          process.nextTick(rethrow, err)
+          throwLater(err)
         }
       }
     }
@@ -715,10 +715,6 @@ class Transport extends EventEmitter {
     }
     this.emit('close', err)
   }
-}
-
-function rethrow(err) {
-  throw err
 }
 
 // Buffer#writeUInt32BE checks its arguments on every call; these were checked already.

@@ -9,7 +9,7 @@
 // Watcher still paces the server: nothing more comes until it asks (or its callback returns).
 
 const { decode } = require('./msgpack')
-const { closedError } = require('./errors')
+const { closedError, throwLater } = require('./errors')
 const build = require('./requests')
 const { unsupported } = require('./protocol')
 const K = require('./iproto').IPROTO
@@ -161,7 +161,7 @@ class Watcher {
         try {
           await this.#callback(value, this.#sub.key)
         } catch (err) {
-          process.nextTick(() => { throw err })
+          throwLater(err)
         }
       }
     } finally {
