@@ -68,8 +68,13 @@ export interface ErrorInfo {
   kind: string
   code: string
   message: string
+  /** The server's error code (TarantoolError only). */
   errcode?: number
-  stack?: Array<StackEntryInfo>
+  /**
+   * The raw error response body of a refused AUTH (TarantoolError only): JS decodes it as it
+   * decodes every other error response.
+   */
+  body?: Buffer
 }
 
 /**
@@ -91,15 +96,4 @@ export interface NativeConnectOptions {
    */
   protocolVersion?: number
   features?: Array<number>
-}
-
-export interface StackEntryInfo {
-  type: string
-  file: string
-  line: number
-  message: string
-  errno: number
-  code: number
-  /** The entry's `fields` map, scalars only, as JSON (keeps the binding free of JS objects). */
-  fieldsJson?: string
 }

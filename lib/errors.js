@@ -76,19 +76,18 @@ for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, Ta
 
 const CLASSES = { ConnectionError, ProtocolError, InternalError }
 
-/** Turns the binding's ErrorInfo into the matching Error subclass. */
+/**
+ * Turns the binding's ErrorInfo into the matching Error subclass. A refused AUTH comes with the
+ * raw error response body, decoded here as every other error response is.
+ */
 function fromInfo(info) {
   if (info.kind === 'TarantoolError') {
-    const stack = (info.stack || []).map((e) => ({
-      type: e.type,
-      file: e.file,
-      line: e.line,
-      message: e.message,
-      errno: e.errno,
-      code: e.code,
-      fields: e.fieldsJson === undefined || e.fieldsJson === null ? undefined : JSON.parse(e.fieldsJson),
-    }))
-    return new TarantoolError(info.message, info.code, info.errcode, stack)
+    const body = info.body ?? Buffer.alloc(0)
+    const err = fromErrorResponse(info.errcode, body, 0, body.length)
+    // The server's own message: it names the user at most, never the password (only its
+    // scramble is sent). Set before anything reads `stack`, whose first line V8 writes then.
+    err.message = `authentication failed: ${err.message}`
+    return err
   }
   if (info.kind === 'TimeoutError') return new TimeoutError(info.message)
   const Cls = CLASSES[info.kind] || InternalError

@@ -73,14 +73,3 @@ pub mod body {
     pub const AUTH_TYPE: u64 = 0x5b;
 }
 
-/// Keys of the IPROTO_ERROR (0x52) map and of each stack entry.
-pub mod error {
-    pub const STACK: u64 = 0x00;
-    pub const TYPE: u64 = 0x00;
-    pub const FILE: u64 = 0x01;
-    pub const LINE: u64 = 0x02;
-    pub const MESSAGE: u64 = 0x03;
-    pub const ERRNO: u64 = 0x04;
-    pub const CODE: u64 = 0x05;
-    pub const FIELDS: u64 = 0x06;
-}

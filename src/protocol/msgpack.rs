@@ -68,11 +68,6 @@ impl<'a> Reader<'a> {
         Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
     }
 
-    /// The next value's first byte, not consumed.
-    pub fn peek(&self) -> Result<u8> {
-        self.buf.get(self.pos).copied().ok_or(MsgpackError::Truncated)
-    }
-
     /// Reads an unsigned integer (positive fixint, uint8..uint64).
     pub fn read_uint(&mut self) -> Result<u64> {
         match self.byte()? {
@@ -82,31 +77,6 @@ impl<'a> Reader<'a> {
             0xce => self.be(4),
             0xcf => self.be(8),
             _ => Err(MsgpackError::Invalid("expected an unsigned integer")),
-        }
-    }
-
-    /// Reads any integer as i128, so both u64 and i64 ranges fit.
-    pub fn read_int(&mut self) -> Result<i128> {
-        match self.peek()? {
-            0x00..=0x7f | 0xcc..=0xcf => Ok(self.read_uint()? as i128),
-            b @ 0xe0..=0xff => {
-                self.pos += 1;
-                Ok(b as i8 as i128)
-            }
-            0xd0 => Ok({ self.pos += 1; self.be(1)? as u8 as i8 as i128 }),
-            0xd1 => Ok({ self.pos += 1; self.be(2)? as u16 as i16 as i128 }),
-            0xd2 => Ok({ self.pos += 1; self.be(4)? as u32 as i32 as i128 }),
-            0xd3 => Ok({ self.pos += 1; self.be(8)? as i64 as i128 }),
-            _ => Err(MsgpackError::Invalid("expected an integer")),
-        }
-    }
-
-    /// Reads a float32 or float64.
-    pub fn read_float(&mut self) -> Result<f64> {
-        match self.byte()? {
-            0xca => Ok(f32::from_bits(self.be(4)? as u32) as f64),
-            0xcb => Ok(f64::from_bits(self.be(8)?)),
-            _ => Err(MsgpackError::Invalid("expected a float")),
         }
     }
 
@@ -128,23 +98,6 @@ impl<'a> Reader<'a> {
             0xdd => Ok(self.be(4)? as usize),
             _ => Err(MsgpackError::Invalid("expected an array")),
         }
-    }
-
-    /// Reads a str (or bin, which older servers use for some strings) as raw bytes.
-    pub fn read_str_bytes(&mut self) -> Result<&'a [u8]> {
-        let len = match self.byte()? {
-            b @ 0xa0..=0xbf => (b & 0x1f) as usize,
-            0xd9 | 0xc4 => self.be(1)? as usize,
-            0xda | 0xc5 => self.be(2)? as usize,
-            0xdb | 0xc6 => self.be(4)? as usize,
-            _ => return Err(MsgpackError::Invalid("expected a string")),
-        };
-        self.take(len)
-    }
-
-    /// Reads a str lossily converted to UTF-8.
-    pub fn read_string(&mut self) -> Result<String> {
-        Ok(String::from_utf8_lossy(self.read_str_bytes()?).into_owned())
     }
 
     /// Skips one whole value, checking that it is well-formed.
@@ -318,13 +271,5 @@ mod tests {
     fn refuses_absurd_nesting() {
         let v = vec![0x91u8; MAX_DEPTH + 2];
         assert_eq!(validate_one(&v), Err(MsgpackError::TooDeep));
-    }
-
-    #[test]
-    fn reads_integers_of_every_width() {
-        let mut r = Reader::new(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0, 0xe0]);
-        assert_eq!(r.read_int().unwrap(), u64::MAX as i128);
-        assert_eq!(r.read_int().unwrap(), i64::MIN as i128);
-        assert_eq!(r.read_int().unwrap(), -32);
     }
 }

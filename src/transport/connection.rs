@@ -14,7 +14,7 @@ use super::batch::{Batch, Delivery, Landing, SMALL_BATCH};
 use super::error::TransportError;
 use super::stream::{Address, Socket, Stream};
 use crate::protocol::auth::Credentials;
-use crate::protocol::error::{decode, errcode_of_status};
+use crate::protocol::error::errcode_of_status;
 use crate::protocol::frame::{self, Check, DEFAULT_MAX_FRAME_SIZE};
 use crate::protocol::greeting::{self, Greeting, GREETING_LEN};
 use crate::protocol::id::{id_request, parse_id_response, Protocol, FIRST_VERSION_WITH_ID};
@@ -351,7 +351,7 @@ async fn handshake(options: &ConnectOptions) -> Result<(Stream, Handshake), Tran
             }
             AUTH_SYNC if options.credentials.is_some() => {
                 if let Some(code) = failed {
-                    return Err(TransportError::Auth(decode(code, body)));
+                    return Err(TransportError::Auth { errcode: code, body: body.to_vec() });
                 }
             }
             other => return Err(TransportError::Protocol(format!("reply with SYNC {other} during the handshake"))),

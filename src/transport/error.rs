@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::protocol::error::ServerError;
+use crate::protocol::error::code_name;
 use crate::protocol::frame::FrameError;
 use crate::protocol::greeting::GreetingError;
 
@@ -19,8 +19,9 @@ pub enum TransportError {
     ConnectTimeout,
     /// The peer broke the protocol: bad greeting, oversized or malformed frame.
     Protocol(String),
-    /// Authentication was refused by the server.
-    Auth(ServerError),
+    /// Authentication was refused by the server: the error code and the raw error response
+    /// body, which JS decodes as it does every other error response.
+    Auth { errcode: u32, body: Vec<u8> },
     /// A bug in kharon (a panic in the connection task), reported instead of crashing.
     Internal(String),
 }
@@ -38,7 +39,7 @@ impl TransportError {
             TransportError::Closed => "ERR_CONNECTION_CLOSED".into(),
             TransportError::ConnectTimeout => "ETIMEDOUT".into(),
             TransportError::Protocol(_) => "ERR_PROTOCOL".into(),
-            TransportError::Auth(e) => e.name.clone(),
+            TransportError::Auth { errcode, .. } => code_name(*errcode),
             TransportError::Internal(_) => "ERR_INTERNAL".into(),
         }
     }
@@ -52,7 +53,7 @@ impl fmt::Display for TransportError {
             TransportError::Closed => f.write_str("connection closed"),
             TransportError::ConnectTimeout => f.write_str("connect timed out"),
             TransportError::Protocol(why) => write!(f, "protocol error: {why}"),
-            TransportError::Auth(e) => write!(f, "authentication failed: {}", e.message),
+            TransportError::Auth { errcode, .. } => write!(f, "authentication failed: {}", code_name(*errcode)),
             TransportError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }
