@@ -12,10 +12,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A connected socket as the JS layer sees it. */
 export declare class NativeConnection {
   /**
-   * The handle `writeFrames` sends request frames through (see frame_writer.rs): a method
-   * call here costs more than a round trip can spare.
+   * Makes a handle `writeFrames` sends request frames through (see frame_writer.rs): a
+   * method call per write costs more than a round trip can spare. Each call makes a new
+   * handle (an External sharing the connection), so JS makes one per connection and keeps it.
    */
-  get writeHandle(): object
+  createWriteHandle(): object
   /** Bytes written but not yet taken by the kernel. */
   get writeBacklog(): number
   /** Whether the server sent bytes not yet read: proof of life while reading is paused. */
@@ -78,8 +79,8 @@ export interface ErrorInfo {
 }
 
 /**
- * `writeFrames(handle, frames)`, which sends request frames through a connection's
- * `writeHandle` at the cost of a plain Node-API call.
+ * `writeFrames(handle, frames)`, which sends request frames through a handle from a
+ * connection's `createWriteHandle()` at the cost of a plain Node-API call.
  */
 export declare function frameWriter(): (handle: object, frames: Buffer) => number
 

@@ -960,7 +960,7 @@ test('the native write function takes only a write handle and a Buffer, and says
   const native = require('../binding.js')
   const writeFrames = native.frameWriter()
   const conn = await native.connect({ host: HOST, port: server.port }, undefined, () => {})
-  const handle = conn.writeHandle
+  const handle = conn.createWriteHandle()
   const ping = Buffer.from([0xce, 0, 0, 0, 5, 0x82, 0x00, 0x40, 0x01, 0x07])
   try {
     for (const args of [[{}, ping], [1, ping], [undefined, ping], [handle, 'frames'], [handle, [0xce, 0]], [handle]]) {

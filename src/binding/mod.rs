@@ -115,10 +115,11 @@ impl NativeConnection {
 
 #[napi]
 impl NativeConnection {
-    /// The handle `writeFrames` sends request frames through (see frame_writer.rs): a method
-    /// call here costs more than a round trip can spare.
-    #[napi(getter, ts_return_type = "object")]
-    pub fn write_handle(&self, env: &Env) -> Result<Unknown<'_>> {
+    /// Makes a handle `writeFrames` sends request frames through (see frame_writer.rs): a
+    /// method call per write costs more than a round trip can spare. Each call makes a new
+    /// handle (an External sharing the connection), so JS makes one per connection and keeps it.
+    #[napi(js_name = "createWriteHandle", catch_unwind, ts_return_type = "object")]
+    pub fn create_write_handle(&self, env: &Env) -> Result<Unknown<'_>> {
         let value = unsafe { frame_writer::write_handle(env.raw(), &self.open)? };
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
     }
@@ -280,8 +281,8 @@ pub fn connect<'env>(
     Ok(promise)
 }
 
-/// `writeFrames(handle, frames)`, which sends request frames through a connection's
-/// `writeHandle` at the cost of a plain Node-API call.
+/// `writeFrames(handle, frames)`, which sends request frames through a handle from a
+/// connection's `createWriteHandle()` at the cost of a plain Node-API call.
 #[napi(ts_return_type = "(handle: object, frames: Buffer) => number")]
 pub fn frame_writer(env: &Env) -> Result<Unknown<'_>> {
     let value = unsafe { frame_writer::function(env.raw())? };
