@@ -2,7 +2,8 @@
 //! META_WORDS words per frame (status, sync, schema version, body start, body end) and the
 //! number of those words. JS slices bodies out of the Buffer, so a whole batch costs a few
 //! values, whatever the number of responses and pushes in it. A small batch comes in the
-//! connection's landing, the same Buffer and Uint32Array every time, so it allocates nothing.
+//! connection's landing, the same Buffer and Uint32Array every time, so it allocates nothing
+//! (bench/README.md: "Deliveries batched per read").
 
 use std::ptr::null_mut;
 

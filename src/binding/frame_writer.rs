@@ -1,8 +1,8 @@
 //! The write crossing without napi-rs's method glue: `writeFrames(handle, frames)` is a plain
 //! Node-API function and `handle` an External sharing the connection while it is open. A
-//! `#[napi]` method spends ~0.8 µs per call registering and releasing its borrow of `self`
-//! (~1 µs against ~170 ns here), and a caller who awaits each request pays it on every round
-//! trip, between the response and the next request.
+//! `#[napi]` method registers and releases a borrow of `self` on every call, which a caller who
+//! awaits each request would pay on every round trip (bench/README.md: "The write handle: a
+//! plain Node-API call").
 
 use std::ffi::{c_void, CStr};
 use std::ptr::{null, null_mut};

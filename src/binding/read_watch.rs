@@ -1,6 +1,7 @@
 //! Reading on Node's own event loop: a libuv poll handle on the socket runs
 //! `Connection::read` when the socket is readable and hands the frames to JS in the same turn
-//! of the loop. A reader thread would add a second thread wake-up to every round trip.
+//! of the loop. A reader thread would add a second thread wake-up to every round trip
+//! (bench/README.md: "Reading on Node's loop").
 //!
 //! Everything here runs on the JS thread. The poll handle's memory and its `Watch` live until
 //! libuv's close callback, so a callback that closes the connection from JS is safe.

@@ -1,6 +1,6 @@
 //! What reaches JS: the frames cut from what the socket had, in one batch (a crossing carries
 //! every response and push read at once, never one crossing per frame), and once, at the end,
-//! why the connection ended.
+//! why the connection ended. Why so: bench/README.md, "Deliveries batched per read".
 
 use super::error::TransportError;
 

@@ -56,7 +56,8 @@ impl Stream {
         match address {
             Address::Tcp { host, port } => {
                 let s = TcpStream::connect((host.as_str(), *port)).await?;
-                // Requests are coalesced per JS tick already; Nagle would only add latency.
+                // Requests are coalesced per JS tick already; Nagle would only add latency
+                // (bench/README.md: "Write coalescing").
                 s.set_nodelay(true)?;
                 // The OS probes an idle connection, so a peer that vanished while nothing was
                 // pending (no heartbeat then) is noticed too.
