@@ -4,7 +4,7 @@
 // this layer shapes the API and keeps the per-request work in JS, where it is cheapest.
 
 const { Transport } = require('./lib/transport')
-const { Response } = require('./lib/response')
+const { PromisedRequest: Response } = require('./lib/promised-request')
 const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
 const { connectPool, Pool, PoolWatcher } = require('./lib/pool')

@@ -38,7 +38,7 @@ const TABLE = [
     [], [null], [{}], [-1], [1.5], ['test', {}], ['test', null], ['test', -1], ['test', 'pk', [], 'opts'],
     ['test', 'pk', [], { limit: -1 }], ['test', 'pk', [], { limit: '10' }], ['test', 'pk', [], { offset: 1.5 }],
     ['test', 'pk', [], { iterator: 'NOPE' }], ['test', 'pk', [], { iterator: 12 }], ['test', 'pk', [], { tuples: 'rows' }],
-    ['test', 'pk', [], { fetchPos: 1 }], ['test', 'pk', [], { after: 5 }], ['test', 'pk', [fn]],
+    ['test', 'pk', [], { fetchPos: 1 }], ['test', 'pk', [], { after: 5 }], late('test', 'pk', [fn]),
     ...badTimeouts.map((o) => ['test', 'pk', [], o]),
   ]],
   ['insert', REQUESTS, [

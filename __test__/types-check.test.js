@@ -85,10 +85,10 @@ test('the methods index.d.ts declares on each class exist at runtime', TIMEOUT, 
   assert.deepEqual(missing, [])
 })
 
-// The request methods are one list (lib/api.js checkArguments, which each method runs first):
+// The request methods are one list (lib/request-methods.js checkArguments, which each method runs first):
 // Connection, Stream and Pool have each of them at runtime and in index.d.ts.
 test('every request method is on Connection, Stream and Pool, at runtime and in index.d.ts', TIMEOUT, () => {
-  const { checkArguments } = require('../lib/api')
+  const { checkArguments } = require('../lib/request-methods')
   const { checker, exports } = declarations()
   const runtime = require('..')
   const missing = []

@@ -3,7 +3,8 @@
 // Requests in flight whose results the client decodes: a Call (call/eval, with pushes) and a
 // Decoded request (everything else, settled into a native promise).
 
-const { Response } = require('./response')
+const { PromisedRequest } = require('./promised-request')
+const { RequestEntry } = require('./request-entry')
 const { decode, tupleFormatsOf, malformed } = require('./msgpack')
 const K = require('./iproto').IPROTO
 const { traceSettled } = require('./tracing')
@@ -31,7 +32,7 @@ function bodyOf(body) {
 }
 
 /** The request behind call/eval: its promise resolves to the return values and iterates the pushes. */
-class Call extends Response {
+class Call extends PromisedRequest {
   constructor(transport, highWaterMark, onPush, onPushCtx, objects, counters) {
     super(transport, highWaterMark, onPush, onPushCtx)
     this._objects = objects
@@ -63,22 +64,14 @@ class Call extends Response {
 }
 
 /** A request resolved into a native promise with a decoding step (no pushes expected). */
-class Decoded {
+class Decoded extends RequestEntry {
   constructor(resolve, reject, decodeBody, counters) {
+    super()
     this._resolve = resolve
     this._reject = reject
     this._decode = decodeBody
     this._counters = counters
-    this._transport = null
-    this._timer = null
-    this._signal = null
-    this._onAbort = null
-    this._trace = null
-    // Its SYNC while it waits (set by the transport).
-    this._sync = 0
   }
-
-  _pushes() {}
 
   _complete(data, start, end) {
     let value
@@ -92,7 +85,6 @@ class Decoded {
     if (this._trace !== null) traceSettled(this._trace, null)
   }
 
-  /** Failures only: successes arrive through _complete. */
   _settle(err) {
     this._reject(err)
     this._counters.failed(err)

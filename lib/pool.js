@@ -13,7 +13,7 @@ const { EventEmitter } = require('node:events')
 const { connect } = require('./client')
 const { ConnectionError, TimeoutError, abortError } = require('./errors')
 const { unsupported } = require('./protocol')
-const { checkArguments, requestOptions, failedCall } = require('./api')
+const { checkArguments, requestOptions, failedCall } = require('./request-methods')
 const { checkTransactionOptions } = require('./stream')
 const { checkNumber, checkFunction, describe, MILLISECONDS } = require('./args')
 const { zeroStats, totalOf } = require('./stats')
@@ -238,7 +238,7 @@ class Pool extends EventEmitter {
           inst.lastError = err
           this.#emitChange(inst)
         })
-        conn.on('connect', () => {
+        conn.on('reconnect', () => {
           this.#emitChange(inst)
           this.#check(inst)
         })

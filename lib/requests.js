@@ -82,6 +82,13 @@ function checkPaging(options) {
   return (after !== undefined && after !== null) || fetchPos === true
 }
 
+/** Checks select's limit, offset and iterator; its key is checked as it is encoded. */
+function checkSelect(options) {
+  u32Option(options.limit, 'limit', 0)
+  u32Option(options.offset, 'offset', 0)
+  iteratorCode(options.iterator)
+}
+
 function select(spaceRef, indexRef, key, options = {}) {
   const { after, fetchPos } = options
   const hasAfter = after !== undefined && after !== null
@@ -211,6 +218,7 @@ function watchKey(key) {
 module.exports = {
   ITERATORS,
   checkPaging,
+  checkSelect,
   begin: exclusive(begin),
   watchKey: exclusive(watchKey),
   select: exclusive(select),

@@ -8,9 +8,9 @@
 
 const { ConnectionError, TarantoolError } = require('./errors')
 const { unsupported } = require('./protocol')
-const { requestApi, requestOptions, noValue } = require('./api')
+const { requestApi, kRequester, requestOptions, noValue } = require('./request-methods')
 const build = require('./requests')
-const { checkNumber, describe, MILLISECONDS } = require('./args')
+const { checkNumber, checkFunction, describe, MILLISECONDS } = require('./args')
 const K = require('./iproto').IPROTO
 
 /** TXN_ISOLATION values, by net.box's names. */
@@ -23,10 +23,12 @@ const ISOLATION = Object.freeze({
 })
 
 const ER_ACTIVE_TRANSACTION = 79
+const ER_TRANSACTION_CONFLICT = 97
 const NONE = 0
 const OPEN = 1
 const LOST = 2
 const kCreate = Symbol('kharon.stream')
+const kLostError = Symbol('kharon.lostError')
 
 /** Checks { isolation, txnTimeout, retries, timeout, signal }; returns the first three, `retries` defaulted. */
 function checkTransactionOptions(options) {
@@ -50,18 +52,26 @@ function checkTransactionOptions(options) {
  */
 class Stream extends requestApi(Object) {
   #conn
+  #life
   #id
   #txn = NONE
   // The connection (by generation) that carries the open transaction.
   #generation = 0
   #lost = null
+  #requester
 
   /** Use conn.stream(). */
-  constructor(token, conn, id) {
+  constructor(token, conn, life, id) {
     if (token !== kCreate) throw new TypeError('use conn.stream() to create a Stream')
     super()
     this.#conn = conn
+    this.#life = life
     this.#id = id
+    this.#requester = new StreamRequester(life, id, () => this[kLostError]())
+  }
+
+  get [kRequester]() {
+    return this.#requester
   }
 
   /** The STREAM_ID its requests carry. */
@@ -75,11 +85,7 @@ class Stream extends requestApi(Object) {
 
   /** Whether a transaction was begun and not yet committed, rolled back or lost. */
   get inTransaction() {
-    return this._lostError() === null && this.#txn === OPEN
-  }
-
-  get _client() {
-    return this.#conn
+    return this[kLostError]() === null && this.#txn === OPEN
   }
 
   /**
@@ -95,12 +101,12 @@ class Stream extends requestApi(Object) {
     } catch (err) {
       return Promise.reject(err)
     }
-    const refusal = this._lostError() ?? this.#unsupported('begin')
+    const refusal = this[kLostError]() ?? this.#unsupported('begin')
     if (refusal !== null) return Promise.reject(refusal)
-    const generation = this.#conn._sendingGeneration()
+    const generation = this.#life.sendingGeneration()
     this.#txn = OPEN
     this.#generation = generation
-    return this.#conn._request(K.BEGIN, body, noValue, options, this.#id, null, null).catch((err) => {
+    return this.#life.request(K.BEGIN, body, noValue, options, null, this.#id).catch((err) => {
       // Refused by the server: no transaction, unless one was open already (ACTIVE_TRANSACTION).
       if (err instanceof TarantoolError && err.errcode !== ER_ACTIVE_TRANSACTION && this.#generation === generation) this.#txn = NONE
       throw err
@@ -121,17 +127,9 @@ class Stream extends requestApi(Object) {
     if (this.inTransaction) await this.rollback()
   }
 
-  _issue(type, body, decodeBody, opts, name) {
-    return this.#conn._request(type, body, decodeBody, opts, this.#id, this._lostError(), name)
-  }
-
-  _issueCall(type, body, opts, name) {
-    return this.#conn._withPushes(type, body, opts, this.#id, this._lostError(), name)
-  }
-
   /** ERR_TRANSACTION_LOST once the connection that carried the open transaction is gone. */
-  _lostError() {
-    if (this.#txn === OPEN && !this.#conn._alive(this.#generation)) {
+  [kLostError]() {
+    if (this.#txn === OPEN && !this.#life.alive(this.#generation)) {
       this.#txn = LOST
       this.#lost = new ConnectionError(
         `the transaction on stream ${this.#id} was lost with its connection (the server rolled it back)`,
@@ -149,19 +147,72 @@ class Stream extends requestApi(Object) {
     } catch (err) {
       return Promise.reject(err)
     }
-    const refusal = this._lostError() ?? this.#unsupported(what)
+    const refusal = this[kLostError]() ?? this.#unsupported(what)
     if (refusal === null) this.#txn = NONE
-    return this.#conn._request(type, '', noValue, opts, this.#id, refusal, null)
+    return this.#life.request(type, '', noValue, opts, null, this.#id, refusal)
   }
 
   #unsupported(what) {
-    const transport = this.#conn.transport
+    const transport = this.#life.transport
     return transport._serverHas('transactions') ? null : unsupported('transactions', `${what}()`, transport.serverVersion)
   }
 }
 
-function openStream(conn, id) {
-  return new Stream(kCreate, conn, id)
+/** A Stream's Requester (see request-methods.js): its connection's, with its STREAM_ID. */
+class StreamRequester {
+  #life
+  #id
+  #lostError
+
+  constructor(life, id, lostError) {
+    this.#life = life
+    this.#id = id
+    this.#lostError = lostError
+  }
+
+  get catalog() {
+    return this.#life.catalog
+  }
+
+  get transport() {
+    return this.#life.transport
+  }
+
+  request(type, body, decodeBody, opts, name) {
+    return this.#life.request(type, body, decodeBody, opts, name, this.#id, this.#lostError())
+  }
+
+  call(type, body, opts, name) {
+    return this.#life.call(type, body, opts, name, this.#id, this.#lostError())
+  }
 }
 
-module.exports = { Stream, openStream, checkTransactionOptions, ISOLATION }
+function openStream(conn, life, id) {
+  return new Stream(kCreate, conn, life, id)
+}
+
+/**
+ * Runs `fn(tx)` in a transaction on a stream from `openOne()`: commits when it returns,
+ * rolls back when it throws; `retries` more times, each in a new transaction, on
+ * ER_TRANSACTION_CONFLICT.
+ */
+async function runTransaction(openOne, fn, options) {
+  checkFunction(fn, 'the transaction callback')
+  const { retries } = checkTransactionOptions(options)
+  for (let attempt = 0; ; attempt++) {
+    const tx = openOne()
+    await tx.begin(options)
+    try {
+      const value = await fn(tx)
+      await tx.commit()
+      return value
+    } catch (err) {
+      const failure = tx[kLostError]() ?? err
+      if (tx.inTransaction) await tx.rollback().catch(() => {})
+      if (attempt < retries && failure.errcode === ER_TRANSACTION_CONFLICT) continue
+      throw failure
+    }
+  }
+}
+
+module.exports = { Stream, openStream, runTransaction, checkTransactionOptions, ISOLATION }

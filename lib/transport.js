@@ -1,46 +1,30 @@
 'use strict'
 
+// The raw IPROTO transport: one connection's requests in flight and what comes back for them.
+// Its parts each live in a file of their own: the options (connect-options.js), the request
+// table (request-table.js) and its entries (request-entry.js, promised-request.js), the
+// outgoing frames (write-queue.js) and the heartbeat (heartbeat.js). Here they meet: a request
+// gets a SYNC and a frame, its response finds it by SYNC, and the connection's end fails
+// everything at once.
+
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { KharonError, ConnectionError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError, throwLater } = require('./errors')
-const { PROTOCOL_VERSION, FEATURE_NAMES, protocolOf, offeredFeatureIds, checkRequired, requirementError } = require('./protocol')
-const { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES, META_WORDS } = require('./response')
-const { checkNumber, checkFunction, checkDeadline, describe, U32, MILLISECONDS, BYTES } = require('./args')
+const { KharonError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError, throwLater } = require('./errors')
+const { FEATURE_NAMES, protocolOf, requirementError } = require('./protocol')
+const { PromisedRequest } = require('./promised-request')
+const { CallbackRequest, META_WORDS } = require('./request-entry')
+const { RequestTable } = require('./request-table')
+const { WriteQueue } = require('./write-queue')
+const { Heartbeat } = require('./heartbeat')
+const { normalizeConnectOptions } = require('./connect-options')
+const { checkNumber, checkFunction, checkDeadline, describe, U32, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
 const { view, copyOf } = require('./views')
-const { SyncTable } = require('./sync-table')
-const { Encoder } = require('./msgpack')
-
-// Writes through a connection's writeHandle: a plain Node-API call (src/binding/frame_writer.rs).
-const writeFrames = native.frameWriter()
 
 const CHUNK = 0x80
 const EVENT = 76
 const PING = 64
-/**
- * While anything is pending (or always, with `idle`) and nothing has come for `interval` ms, a
- * PING goes out; no byte within `timeout` ms of it and the connection is declared dead. A
- * frozen server is found within 8 s; a healthy one answers PING even while long calls run.
- */
-const HEARTBEAT_DEFAULTS = Object.freeze({ interval: 3000, timeout: 5000, idle: false })
-const HEARTBEAT_MIN = 50
-/** Bytes encoded but not yet taken by the kernel, at most (a frozen server stops taking them). */
-const DEFAULT_MAX_WRITE_QUEUE = 32 * 1024 * 1024
-const DEFAULT_CONNECT_TIMEOUT = 10000
-// How often a backlog is looked at until it drains.
-const DRAIN_POLL_MS = 5
 const ERROR_FLAG = 0x8000
-// Longest request head: 0xce size(4) + map(1) + key(1) + type(<=5) + key(1) + 0xce sync(4)
-// + key(1) + stream id (<=9).
-const MAX_HEAD = 27
-const STREAM_ID = 0x0a
-const INITIAL_OUT = 64 * 1024
-// Requests encoded in one tick go out in one write (after the one that found the connection
-// idle, which leaves at once), except that every this many leave at once: a long run of them
-// (a window of calls refilled as responses come) then keeps the server busy while the rest are
-// encoded, instead of server and client taking turns (1.5x the rate of 1,000 small calls in
-// flight). Bodies of any size: a count, so big ones add no syscalls.
-const EARLY_WRITE_REQUESTS = 512
 const EMPTY = Buffer.alloc(0)
 const kConnect = Symbol('kharon.connect')
 
@@ -49,67 +33,50 @@ const kConnect = Symbol('kharon.connect')
  * back raw response bodies. Requests issued in one JS tick leave in one write (one per 512
  * in a long run).
  *
- * Events: 'close' (err?) once, when the connection ends for any reason.
+ * Events: 'close' (err?) once, when the connection ends for any reason; 'drain' once the
+ * write queue has room again after a request was refused for the lack of it.
  */
 class Transport extends EventEmitter {
   #native
-  #pending = new SyncTable()
-  // SYNCs given up on (timeout, abort) whose response has not come yet: not reused until it
-  // comes, so a late response can never be taken for a newer request's.
-  #forgotten = new Set()
-  #nextSync = 1
+  #pending = new RequestTable()
+  #writes
+  #heartbeat = null
   #closed = false
   #endError = null
-  #out = Buffer.allocUnsafe(INITIAL_OUT)
-  #outLen = 0
-  // Requests in #out.
-  #unsent = 0
-  #flushQueued = false
   #pausedBy = 0
   #highWaterMark
   #maxBufferedPushes
-  // Push bytes kept for pending requests nobody iterates yet (see Response#_keep).
+  // Push bytes kept for pending requests nobody iterates yet (see PromisedRequest#_keep).
   #bufferedPushes = 0
   #idleWaiters = []
   #holds = 0
   // Whether the native side keeps Node alive now (see #becameBusy, #releaseLater).
   #referenced = false
   #releaseQueued = false
-  #heartbeat
   #maxPending
-  #maxWriteQueue
-  #backlog = 0
-  #drainTimer = null
-  #wantDrain = false
-  #lastRead = 0
-  #pingSentAt = 0
   // The meta index of the frame being delivered (see _deliver).
   #frameAt = 0
-  #beat = null
+  #onEvent = null
   #protocol
   #serverFeatures
   #sessionFeatures
   #pushCount = 0
-  #bytesSent = 0
   // Where small deliveries come (the same bytes every time: what is kept is copied), and the
   // view of it that the decoders read.
   #landing
   #landingView
-  #writeHandle
 
   /** Use Transport.connect(). */
   constructor(token, nativeConnection, options) {
     if (token !== kConnect) throw new TypeError('use Transport.connect() to create a Transport')
     super()
     this.#native = nativeConnection
-    this.#writeHandle = nativeConnection.writeHandle
+    this.#writes = new WriteQueue(nativeConnection, options.maxWriteQueueBytes, () => this.emit('drain'))
     this.#landing = nativeConnection.landing
     this.#landingView = view(this.#landing, 0, this.#landing.length)
     this.#highWaterMark = options.pushHighWaterMark
     this.#maxBufferedPushes = options.maxBufferedPushes
-    this.#heartbeat = options.heartbeat
     this.#maxPending = options.maxPending
-    this.#maxWriteQueue = options.maxWriteQueue
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
     this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
@@ -117,9 +84,15 @@ class Transport extends EventEmitter {
     // The session's features: what was offered, as far as the server has it.
     const offered = options.native.features || []
     this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#serverFeatures.has(f)))
-    /** Called with each EVENT (2.10+ watchers) body: (data, start, end). */
-    this._onEvent = null
-    if (this.#heartbeat !== null && this.#heartbeat.idle) this.#startHeartbeat()
+    if (options.heartbeat !== null) {
+      this.#heartbeat = new Heartbeat(options.heartbeat, {
+        busy: () => this.#pending.size > 0 || this.#holds > 0,
+        unreadBytes: () => this.#pausedBy > 0 && this.#native.hasUnreadBytes,
+        ping: () => this._notify(PING, EMPTY),
+        dead: (err) => this.#end(err),
+      })
+      if (options.heartbeat.idle) this.#heartbeat.start()
+    }
   }
 
   /**
@@ -180,7 +153,7 @@ class Transport extends EventEmitter {
 
   /** Bytes of requests handed to the socket. */
   get bytesSent() {
-    return this.#bytesSent
+    return this.#writes.bytesSent
   }
 
   /** Bytes read from the socket after the handshake. */
@@ -195,14 +168,11 @@ class Transport extends EventEmitter {
 
   /** The SYNC the next request will get (u32; wraps to 0, skipping ids still in use). */
   get nextSync() {
-    let sync = this.#nextSync
-    while (this.#inUse(sync)) sync = (sync + 1) >>> 0
-    return sync
+    return this.#pending.nextSync
   }
 
   set nextSync(sync) {
-    checkNumber(sync, 'nextSync', U32)
-    this.#nextSync = sync
+    this.#pending.nextSync = checkNumber(sync, 'nextSync', U32)
   }
 
   get closed() {
@@ -256,7 +226,7 @@ class Transport extends EventEmitter {
       this._send(type, body, new CallbackRequest(callback, onPush, onPushCtx), options)
       return undefined
     }
-    const entry = new Response(this, highWaterMark, onPush, onPushCtx)
+    const entry = new PromisedRequest(this, highWaterMark, onPush, onPushCtx)
     const promise = entry._promised()
     this._send(type, body, entry, options)
     return promise
@@ -265,7 +235,7 @@ class Transport extends EventEmitter {
   // A Response failed with `err` before anything was sent: a promise that also iterates (and
   // rejects there too), like any other.
   #refused(err) {
-    const entry = new Response(this, this.#highWaterMark, undefined, undefined)
+    const entry = new PromisedRequest(this, this.#highWaterMark, undefined, undefined)
     const promise = entry._promised()
     entry._settle(err)
     return promise
@@ -291,75 +261,63 @@ class Transport extends EventEmitter {
   }
 
   /**
-   * Sends a request whose outcome goes to `entry` (a Response or CallbackRequest; the client
-   * passes subclasses that decode). `body`: as for request(), or the client's Encoder.
-   * `options` may carry `timeout` (ms) and `signal`, already checked by the caller
-   * (checkDeadline); `streamId` (2.10+ streams) goes in the header when it is not 0.
+   * Sends a request whose outcome goes to `entry` (a RequestEntry). `body`: as for request(),
+   * or the client's Encoder. `options` may carry `timeout` (ms) and `signal`, already checked
+   * by the caller (checkDeadline); `streamId` (2.10+ streams) goes in the header when not 0.
    */
   _send(type, body, entry, options, streamId = 0) {
     const timeout = options == null ? undefined : options.timeout
     const signal = options == null ? undefined : options.signal
-    if (this.#closed) {
-      process.nextTick(() => entry._settle(closedError()))
-      return
-    }
-    if (signal != null && signal.aborted) {
-      process.nextTick(() => entry._settle(abortError(signal)))
-      return
-    }
-    if (this.#pending.size >= this.#maxPending) {
-      const err = new KharonError(`${this.#pending.size} requests are pending, the most maxPending allows`, 'ERR_TOO_MANY_PENDING')
-      process.nextTick(() => entry._settle(err))
+    const refusal = this.#refusal(signal)
+    if (refusal !== null) {
+      process.nextTick(() => entry._settle(refusal))
       return
     }
     const bodyLen = typeof body === 'string' ? Buffer.byteLength(body, 'latin1') : body.length
-    if (this.#outLen + this.#backlog + bodyLen + MAX_HEAD > this.#maxWriteQueue) {
-      const err = new KharonError(
-        `the write queue is full: ${this.#outLen + this.#backlog} bytes wait for the socket (maxWriteQueue ${this.#maxWriteQueue})`,
-        'ERR_WRITE_QUEUE_FULL',
-      )
-      this.#wantDrain = true
-      this.#watchDrain()
-      process.nextTick(() => entry._settle(err))
+    const full = this.#writes.refusal(bodyLen)
+    if (full !== null) {
+      process.nextTick(() => entry._settle(new KharonError(full, 'ERR_WRITE_QUEUE_FULL')))
       return
     }
-    const sync = this.#takeSync()
-    this.#encode(type, sync, body, streamId, bodyLen)
+    const idle = this.#pending.size === 0
+    const sync = this.#pending.add(entry)
+    this.#writes.add(type, sync, body, streamId, bodyLen, idle)
     if (entry._trace !== null) {
       // A request that waited for a reconnect may go to another server than it was issued to.
       entry._trace.sync = sync
       entry._trace.serverVersion = this.serverVersion
     }
-    if (this.#pending.size === 0 && this.#holds === 0) this.#becameBusy()
-    this.#pending.add(sync, entry)
-    // Push backpressure goes to the connection that carries the request (after a reconnect,
-    // not the one it was created on).
+    if (idle && this.#holds === 0) this.#becameBusy()
+    // Push backpressure goes to the connection that carries the request.
     entry._transport = this
-    if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, sync, timeout)
+    if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, entry, timeout)
     if (signal != null) {
       entry._signal = signal
-      entry._onAbort = () => this.#forget(sync, abortError(signal))
+      entry._onAbort = () => this._fail(entry, abortError(signal))
       signal.addEventListener('abort', entry._onAbort, { once: true })
     }
   }
 
-  #expire = (sync, ms) => {
-    this.#forget(sync, new TimeoutError(`request timed out after ${ms} ms`))
+  // Why a request cannot be sent now, or null.
+  #refusal(signal) {
+    if (this.#closed) return closedError()
+    if (signal != null && signal.aborted) return abortError(signal)
+    if (this.#pending.size >= this.#maxPending) {
+      return new KharonError(`${this.#pending.size} requests are pending, the most maxPending allows`, 'ERR_TOO_MANY_PENDING')
+    }
+    return null
   }
 
-  /** Fails a pending request now (its answer, when it comes, is dropped). */
+  #expire = (entry, ms) => {
+    this._fail(entry, new TimeoutError(`request timed out after ${ms} ms`))
+  }
+
+  /** Gives up on a pending request now: it fails, and its answer is dropped when it comes. */
   _fail(entry, err) {
-    this.#forget(entry._sync, err)
-  }
-
-  // Gives up on a request: a late response to its SYNC is dropped on arrival.
-  #forget(sync, err) {
-    const entry = this.#pending.get(sync)
-    if (entry === undefined) return
-    this.#pending.delete(entry)
-    this.#forgotten.add(sync)
+    if (this.#pending.get(entry._sync) !== entry) return
+    this.#pending.forget(entry)
     if (this.#pending.size === 0) this.#becameIdle()
-    release(entry)
+    entry._disarm()
     entry._settle(err)
   }
 
@@ -370,37 +328,26 @@ class Transport extends EventEmitter {
   }
 
   /**
-   * Sends a request that gets no response (WATCH, UNWATCH): nothing waits for it, so it does
-   * not keep Node alive and nothing fails when the connection goes.
+   * Sends a request that gets no response (WATCH, UNWATCH, the heartbeat's PING): nothing
+   * waits for it, so it does not keep Node alive and nothing fails when the connection goes.
    */
   _notify(type, body) {
     if (this.#closed) return
-    this.#encode(type, this.#takeSync(), body, 0, body.length)
+    this.#writes.add(type, this.#pending.takeSync(), body, 0, body.length, this.#pending.size === 0)
+  }
+
+  /** Where EVENT bodies (2.10+ watchers) go: `handler(data, start, end)`. The connection's WatchRegistry is the one owner. */
+  _watchEvents(handler) {
+    this.#onEvent = handler
   }
 
   /**
    * Bytes of requests not yet taken by the kernel: encoded this tick, or written and waiting
-   * for the socket (a slow or frozen server). Past maxWriteQueue requests are refused; 'drain'
-   * says when there is room again.
+   * for the socket (a slow or frozen server). Past maxWriteQueueBytes requests are refused;
+   * 'drain' says when there is room again.
    */
   get writableLength() {
-    return this.#outLen + (this.#closed ? 0 : this.#native.writeBacklog)
-  }
-
-  // Looks at the backlog until it is gone; then 'drain', if a request was refused meanwhile.
-  #watchDrain() {
-    if (this.#drainTimer !== null || this.#closed) return
-    this.#drainTimer = setTimeout(() => {
-      this.#drainTimer = null
-      if (this.#closed) return
-      this.#backlog = this.#native.writeBacklog
-      if (this.#backlog > 0 || this.#outLen > 0) return this.#watchDrain()
-      if (this.#wantDrain) {
-        this.#wantDrain = false
-        this.emit('drain')
-      }
-    }, DRAIN_POLL_MS)
-    this.#drainTimer.unref()
+    return this.#writes.length
   }
 
   /** Keeps Node alive while held (an open Watcher), as a pending request does. */
@@ -409,69 +356,22 @@ class Transport extends EventEmitter {
     if (this.#holds++ === 0 && this.#pending.size === 0) this.#becameBusy()
   }
 
-  #becameBusy() {
-    if (!this.#referenced) {
-      this.#referenced = true
-      this.#native.ref()
-    }
-    this.#startHeartbeat()
-  }
-
-  #startHeartbeat() {
-    if (this.#heartbeat === null || this.#beat !== null) return
-    // Silence is counted from now: the connection had no reason to hear anything before.
-    this.#lastRead = performance.now()
-    this.#pingSentAt = 0
-    this.#schedule(this.#heartbeat.interval)
-  }
-
-  #schedule(ms) {
-    this.#beat = setTimeout(this.#onBeat, ms)
-    // Pending requests keep Node alive, not the heartbeat.
-    this.#beat.unref()
-  }
-
-  #onBeat = () => {
-    this.#beat = null
-    const { interval, timeout, idle } = this.#heartbeat
-    if (this.#closed || (!idle && this.#pending.size === 0 && this.#holds === 0)) return
-    const now = performance.now()
-    // Reading is held back for a slow push consumer: bytes the server sent meanwhile wait in
-    // the socket, and they prove it alive as well as bytes read would.
-    if (this.#pausedBy > 0 && this.#native.hasUnreadBytes) this.#lastRead = now
-    if (this.#pingSentAt !== 0 && this.#lastRead < this.#pingSentAt) {
-      if (now - this.#pingSentAt >= timeout) return this.#silent(now)
-      return this.#schedule(this.#pingSentAt + timeout - now)
-    }
-    if (this.#pingSentAt !== 0 && debug.enabled) debug('heartbeat: the server is alive (bytes came %d ms after PING)', Math.round(this.#lastRead - this.#pingSentAt))
-    this.#pingSentAt = 0
-    const quiet = now - this.#lastRead
-    if (quiet < interval) return this.#schedule(interval - quiet)
-    if (debug.enabled) debug('heartbeat: PING after %d ms of silence', Math.round(quiet))
-    this._notify(PING, EMPTY)
-    this.#pingSentAt = now
-    this.#schedule(timeout)
-  }
-
-  // No byte came, not even the answer to a PING: the server is frozen or out of reach.
-  #silent(now) {
-    const err = new ConnectionError(
-      `the server sent nothing for ${Math.round(now - this.#lastRead)} ms, not even an answer to PING within ${this.#heartbeat.timeout} ms`,
-      'ETIMEDOUT',
-    )
-    if (debug.enabled) debug('heartbeat: the server is dead: %s', err.message)
-    this.#end(err)
-  }
-
   _unhold() {
     if (this.#closed) return
     if (--this.#holds === 0 && this.#pending.size === 0) this.#release()
   }
 
+  #becameBusy() {
+    if (!this.#referenced) {
+      this.#referenced = true
+      this.#native.ref()
+    }
+    this.#heartbeat?.start()
+  }
+
   // Nothing pending: Node may exit. Not at once, though: a caller awaiting one request after
   // another issues the next from the continuations this response runs, and a nextTick queued
-  // from a microtask runs after all of them. So back-to-back requests cost no ref/unref
-  // crossings (two of those cost more than a microsecond).
+  // from a microtask runs after all of them, so back-to-back requests cost no ref/unref.
   #releaseLater() {
     if (this.#referenced && !this.#releaseQueued) {
       this.#releaseQueued = true
@@ -494,9 +394,7 @@ class Transport extends EventEmitter {
   }
 
   #becameIdle() {
-    // A burst may have grown the write buffer a lot: kept while the burst lasts (dropping it at
-    // every flush left tens of MiB of garbage during a flood), not for the connection's life.
-    if (this.#out.length > 16 * INITIAL_OUT && this.#outLen === 0) this.#out = Buffer.allocUnsafe(INITIAL_OUT)
+    this.#writes.shrink()
     if (this.#holds === 0) {
       if (this.#closed) this.#release()
       else this.#releaseLater()
@@ -512,93 +410,6 @@ class Transport extends EventEmitter {
   close() {
     if (!this.#closed) this.#end(closedError())
     return Promise.resolve()
-  }
-
-  #takeSync() {
-    let sync = this.#nextSync
-    while (this.#inUse(sync)) sync = (sync + 1) >>> 0
-    this.#nextSync = (sync + 1) >>> 0
-    return sync
-  }
-
-  #inUse(sync) {
-    // A slot taken by another SYNC rules this one out too: the table needs a free slot.
-    return !this.#pending.fits(sync) || (this.#forgotten.size !== 0 && this.#forgotten.has(sync))
-  }
-
-  #encode(type, sync, body, streamId, bodyLen) {
-    this.#reserve(MAX_HEAD + bodyLen)
-    const out = this.#out
-    const start = this.#outLen
-    let p = start + 5
-    out[start] = 0xce
-    out[p++] = streamId === 0 ? 0x82 : 0x83
-    out[p++] = 0x00
-    if (type < 0x80) out[p++] = type
-    else if (type < 0x100) { out[p++] = 0xcc; out[p++] = type }
-    else if (type < 0x10000) { out[p++] = 0xcd; out.writeUInt16BE(type, p); p += 2 }
-    else { out[p++] = 0xce; out.writeUInt32BE(type, p); p += 4 }
-    out[p++] = 0x01
-    out[p++] = 0xce
-    putU32(out, p, sync)
-    p += 4
-    if (streamId !== 0) {
-      out[p++] = STREAM_ID
-      if (streamId < 0x80) out[p++] = streamId
-      else if (streamId < 0x100000000) { out[p++] = 0xce; out.writeUInt32BE(streamId, p); p += 4 }
-      else { out[p++] = 0xcf; out.writeBigUInt64BE(BigInt(streamId), p); p += 8 }
-    }
-    if (typeof body === 'string') p += out.latin1Write(body, p)
-    else if (body instanceof Encoder) p = body.copyInto(out, p)
-    else if (bodyLen > 0) {
-      out.set(body, p)
-      p += bodyLen
-    }
-    putU32(out, start + 1, p - start - 5)
-    this.#outLen = p
-    // While the kernel takes nothing (a backlog), writing early would only queue it in pieces.
-    if (++this.#unsent >= EARLY_WRITE_REQUESTS && this.#backlog === 0) return this.#writeOut()
-    if (!this.#flushQueued) {
-      // On an idle connection (a caller awaiting each request) the request leaves at once:
-      // there is nothing yet to coalesce it with, and its round trip starts before the
-      // caller's remaining microtasks and a nextTick run. A burst begun on an idle
-      // connection costs one write more. With requests in flight, more are likely to come
-      // from other callbacks of this loop turn: they share the immediate's write.
-      if (this.#pending.size === 0) return this.#writeOut()
-      this.#flushQueued = true
-      setImmediate(this.#flush)
-    }
-  }
-
-  #reserve(extra) {
-    const need = this.#outLen + extra
-    if (need <= this.#out.length) return
-    let size = this.#out.length * 2
-    while (size < need) size *= 2
-    const grown = Buffer.allocUnsafe(size)
-    this.#out.copy(grown, 0, 0, this.#outLen)
-    this.#out = grown
-  }
-
-  // Everything encoded in this turn of the event loop while requests are in flight leaves in
-  // one crossing and usually one syscall (see EARLY_WRITE_REQUESTS). The flush runs after the
-  // microtasks drain, so requests issued from a chain of promise continuations (await loops)
-  // coalesce too; a microtask flush would run between them and write each alone.
-  #flush = () => {
-    this.#flushQueued = false
-    this.#writeOut()
-  }
-
-  #writeOut() {
-    this.#unsent = 0
-    if (this.#outLen === 0) return
-    if (!this.#closed) {
-      const backlog = writeFrames(this.#writeHandle, view(this.#out, 0, this.#outLen))
-      this.#bytesSent += this.#outLen
-      this.#backlog = backlog < 0 ? 0 : backlog
-      if (this.#backlog > 0) this.#watchDrain()
-    }
-    this.#outLen = 0
   }
 
   /** Whether `data` is the landing, whose bytes the next delivery overwrites. */
@@ -617,10 +428,9 @@ class Transport extends EventEmitter {
    */
   _deliver(data, meta, closed, words) {
     if (data !== undefined && !this.#closed) {
-      if (this.#beat !== null) this.#lastRead = performance.now()
-      // A Buffer made by napi has another hidden class than Buffers made in JS; decoding from
-      // both made every byte read in the decoder polymorphic (a 10k-tuple select decoded 1.5x
-      // slower once call replies had been decoded). A view per delivery keeps them alike.
+      if (this.#heartbeat !== null && this.#heartbeat.running) this.#heartbeat.lastRead = performance.now()
+      // Decoders read napi's Buffers and JS's through one kind of view, so that they stay
+      // monomorphic (bench/README.md: "One hidden class for what the decoder reads").
       data = data === this.#landing ? this.#landingView : view(data, 0, data.length)
       // A user callback (a request's callback, onPush) that throws is an uncaught exception,
       // as from any event callback; the frames after it and the end still go where they belong.
@@ -649,12 +459,12 @@ class Transport extends EventEmitter {
       this.#frameAt = i
       const status = meta[i]
       if (status === EVENT) {
-        if (this._onEvent !== null) this._onEvent(data, meta[i + 3], meta[i + 4])
+        if (this.#onEvent !== null) this.#onEvent(data, meta[i + 3], meta[i + 4])
         continue
       }
       const entry = pending.get(meta[i + 1])
       if (entry === undefined) {
-        if (status !== CHUNK && this.#forgotten.size !== 0) this.#forgotten.delete(meta[i + 1])
+        if (status !== CHUNK) pending.unmatched(meta[i + 1])
         continue
       }
       if (status === CHUNK) {
@@ -670,7 +480,7 @@ class Transport extends EventEmitter {
       }
       pending.delete(entry)
       if (pending.size === 0) this.#becameIdle()
-      if (entry._timer !== null || entry._signal !== null) release(entry)
+      if (entry._timer !== null || entry._signal !== null) entry._disarm()
       this.schemaVersion = meta[i + 2]
       if (status & ERROR_FLAG) {
         entry._settle(fromErrorResponse(status & ~ERROR_FLAG, data, meta[i + 3], meta[i + 4]))
@@ -695,117 +505,19 @@ class Transport extends EventEmitter {
     this.#closed = true
     this.#endError = err
     this.#native.close()
-    if (this.#drainTimer !== null) {
-      clearTimeout(this.#drainTimer)
-      this.#drainTimer = null
-    }
-    if (this.#beat !== null) {
-      clearTimeout(this.#beat)
-      this.#beat = null
-    }
-    this.#forgotten.clear()
+    this.#writes.close()
+    this.#heartbeat?.stop()
     const pending = this.#pending.takeAll()
     const held = this.#holds > 0
     this.#holds = 0
     if (pending.length > 0 || held) this.#becameIdle()
     this.#release()
     for (const entry of pending) {
-      release(entry)
+      entry._disarm()
       entry._settle(err)
     }
     this.emit('close', err)
   }
-}
-
-// Buffer#writeUInt32BE checks its arguments on every call; these were checked already.
-function putU32(out, at, n) {
-  out[at] = n >>> 24
-  out[at + 1] = n >>> 16
-  out[at + 2] = n >>> 8
-  out[at + 3] = n
-}
-
-// Drops what ties a finished request to timers and signals, so nothing outlives it.
-function release(entry) {
-  if (entry._timer !== null) {
-    clearTimeout(entry._timer)
-    entry._timer = null
-  }
-  if (entry._signal !== null) {
-    entry._signal.removeEventListener('abort', entry._onAbort)
-    entry._signal = null
-    entry._onAbort = null
-  }
-}
-
-function normalizeConnectOptions(portOrOptions, host) {
-  let o
-  if (typeof portOrOptions === 'number' || typeof portOrOptions === 'string') {
-    o = { port: portOrOptions, host }
-  } else if (portOrOptions !== null && typeof portOrOptions === 'object') {
-    o = portOrOptions
-  } else {
-    throw new TypeError('connect() takes a port number or an options object')
-  }
-  const out = {}
-  if (o.path !== undefined) {
-    if (typeof o.path !== 'string' || o.path === '') throw new TypeError('path must be a non-empty string')
-    out.path = o.path
-  } else {
-    const port = typeof o.port === 'string' && /^\d+$/.test(o.port) ? Number(o.port) : o.port
-    out.port = checkNumber(port, 'port', { min: 1, max: 65535, integer: true })
-    if (o.host !== undefined && o.host !== null) {
-      if (typeof o.host !== 'string') throw new TypeError('host must be a string')
-      out.host = o.host
-    }
-  }
-  const credentials = credentialsOf(o)
-  // A server that accepts but never greets (a black hole) must not stall a connect for ever.
-  out.connectTimeout = o.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
-  // Up to 2 GiB: the native side indexes a read's frames with 32-bit offsets.
-  if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 2 ** 31, integer: true })
-  out.protocolVersion = PROTOCOL_VERSION
-  out.features = offeredFeatureIds(o.features)
-  return {
-    native: out,
-    heartbeat: heartbeatOptions(o.heartbeat),
-    maxPending: o.maxPending === undefined ? Infinity : checkNumber(o.maxPending, 'maxPending', { min: 1, max: Infinity }),
-    maxWriteQueue: o.maxWriteQueue === undefined ? DEFAULT_MAX_WRITE_QUEUE : checkNumber(o.maxWriteQueue, 'maxWriteQueue', { min: 1024, max: Infinity }),
-    required: checkRequired(o.required),
-    credentials,
-    pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
-    maxBufferedPushes: o.maxBufferedPushes === undefined ? DEFAULT_MAX_BUFFERED_PUSHES : checkNumber(o.maxBufferedPushes, 'maxBufferedPushes', BYTES),
-  }
-}
-
-function heartbeatOptions(v) {
-  if (v === undefined || v === true) return HEARTBEAT_DEFAULTS
-  if (v === false || v === null) return null
-  if (typeof v !== 'object') throw new TypeError('heartbeat must be { interval, timeout, idle } or false')
-  const ms = { min: HEARTBEAT_MIN, max: 0x7fffffff }
-  if (v.idle !== undefined && typeof v.idle !== 'boolean') throw new TypeError(`heartbeat.idle must be a boolean, got ${describe(v.idle)}`)
-  return Object.freeze({
-    interval: v.interval === undefined ? HEARTBEAT_DEFAULTS.interval : checkNumber(v.interval, 'heartbeat.interval', ms),
-    timeout: v.timeout === undefined ? HEARTBEAT_DEFAULTS.timeout : checkNumber(v.timeout, 'heartbeat.timeout', ms),
-    idle: v.idle === undefined ? HEARTBEAT_DEFAULTS.idle : v.idle,
-  })
-}
-
-/**
- * The Credentials to sign in with: `o.credentials` as given, else made from `o.user` and
- * `o.password` (hashed at once; the text goes no further), else null (guest).
- */
-function credentialsOf(o) {
-  if (o.credentials !== undefined && o.credentials !== null) {
-    if (!(o.credentials instanceof native.NativeCredentials)) throw new TypeError('credentials must be a Credentials')
-    return o.credentials
-  }
-  if (o.user === undefined || o.user === null) return null
-  if (typeof o.user !== 'string') throw new TypeError('user must be a string')
-  if (o.password !== undefined && o.password !== null && typeof o.password !== 'string') {
-    throw new TypeError('password must be a string')
-  }
-  return new native.NativeCredentials(o.user, o.password || '')
 }
 
 async function openTransport(options) {
@@ -838,4 +550,4 @@ function logSession(address, transport, credentials) {
   else debug('negotiation: protocol version %d, server features: %s', version, features.join(', ') || 'none')
 }
 
-module.exports = { Transport, credentialsOf }
+module.exports = { Transport }

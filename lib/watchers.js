@@ -227,7 +227,7 @@ class WatchRegistry {
   /** A new connection: every key is watched again, and its current value comes anew. */
   adopt(transport, usable) {
     this.#transport = transport
-    transport._onEvent = (data, start, end) => this.#event(data, start, end)
+    transport._watchEvents((data, start, end) => this.#event(data, start, end))
     if (usable) {
       for (const sub of this.#subs.values()) {
         sub.awaitingAck = false

@@ -4,6 +4,7 @@ const { PushOverflowError, TimeoutError, throwLater } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { traceSettled } = require('./tracing')
 const { copyOf } = require('./views')
+const { RequestEntry, META_WORDS } = require('./request-entry')
 
 /** Default per-request push buffer, in bytes of push bodies. */
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024
@@ -16,8 +17,6 @@ const DONE_RESULT = Object.freeze({ value: undefined, done: true })
 const EMPTY_QUEUE = Object.freeze([])
 /** The request behind the promise a caller gets. */
 const kRequest = Symbol('kharon.request')
-/** u32 words per frame in a delivery's meta (src/binding/delivery.rs): status, sync, schema version, body start, body end. */
-const META_WORDS = 5
 
 /**
  * Buffered pushes of one request from one delivery: frames meta[at..to). The delivery's meta
@@ -52,9 +51,9 @@ class PushState {
 }
 
 /**
- * One request in promise mode. The caller gets a native promise of the final body (awaiting a
- * thenable costs a resolve job, two more promises and three microtasks per request) that also
- * carries the request's pushes (IPROTO_CHUNK) as an async iterable: `pushes()` and
+ * One request in promise mode; exported as `Response`, the name of what Transport#request
+ * returns. The caller gets a native promise of the final body (a thenable would cost more
+ * microtasks per request: bench/README.md) that also carries the request's pushes (IPROTO_CHUNK) as an async iterable: `pushes()` and
  * `[Symbol.asyncIterator]`. `instanceof` this class (or a subclass) holds for such promises.
  *
  * Pushes are buffered up to `highWaterMark` bytes. While an iterator is active, going over
@@ -66,13 +65,14 @@ class PushState {
  * against the connection's `maxBufferedPushes` while the request is pending, so many requests
  * nobody iterates cannot hold unbounded memory between them.
  */
-class Response {
+class PromisedRequest extends RequestEntry {
   static [Symbol.hasInstance](value) {
     const request = value !== null && typeof value === 'object' ? value[kRequest] : undefined
     return request !== undefined && this.prototype.isPrototypeOf(request)
   }
 
   constructor(transport, highWaterMark, onPush, onPushCtx) {
+    super()
     this._transport = transport
     this._highWaterMark = highWaterMark
     this._onPush = onPush
@@ -83,14 +83,6 @@ class Response {
     this._resolve = null
     this._reject = null
     this._q = null
-    this._timer = null
-    this._signal = null
-    this._onAbort = null
-    // The client's: its Counters, and the trace context while someone subscribes.
-    this._counters = null
-    this._trace = null
-    // Its SYNC while it waits (set by the transport).
-    this._sync = 0
   }
 
   /** The value a push with body data[start..end] yields: the body; the client's Call decodes it. */
@@ -176,18 +168,11 @@ class Response {
     q.bytes += bytes
   }
 
-  /** Called by the transport with a successful final body, as a range of a delivery. */
   _complete(data, start, end) {
-    this._settle(null, this._transport._body(data, start, end))
+    this._settleValue(this._transport._body(data, start, end))
   }
 
-  /** Called by the transport once, with the final response or the failure. */
-  _settle(err, body) {
-    if (err) this._settleFailed(err)
-    else this._settleValue(body)
-  }
-
-  _settleFailed(err) {
+  _settle(err) {
     this._state = FAILED
     this._result = err
     if (this._reject !== null) {
@@ -419,47 +404,4 @@ class PushIterator {
   }
 }
 
-/** One request in callback mode: `callback(err, body)`, pushes to `onPush(chunk, ctx)`. */
-class CallbackRequest {
-  constructor(callback, onPush, onPushCtx) {
-    this._callback = callback
-    this._onPush = onPush
-    this._onPushCtx = onPushCtx
-    this._transport = null
-    this._timer = null
-    this._signal = null
-    this._onAbort = null
-    this._trace = null
-    // Its SYNC while it waits (set by the transport).
-    this._sync = 0
-    this._settled = false
-  }
-
-  _pushes(data, meta, from, to) {
-    if (this._onPush === undefined) return
-    // A callback may end the request (abort it, close the connection): what follows is not its.
-    for (let i = from; i < to && !this._settled; i += META_WORDS) {
-      try {
-        this._onPush(this._transport._body(data, meta[i + 3], meta[i + 4]), this._onPushCtx)
-      } catch (err) {
-        throwLater(err)
-      }
-    }
-  }
-
-  _complete(data, start, end) {
-    this._settle(null, this._transport._body(data, start, end))
-  }
-
-  _settle(err, body) {
-    this._settled = true
-    try {
-      if (err) this._callback(err)
-      else this._callback(null, body)
-    } catch (thrown) {
-      throwLater(thrown)
-    }
-  }
-}
-
-module.exports = { Response, CallbackRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES, META_WORDS }
+module.exports = { PromisedRequest, DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES }

@@ -1,12 +1,18 @@
 'use strict'
 
-// The request methods a Connection and a Stream share: one list, as net.box's stream object
-// has its connection's methods. Each checks all its arguments first (checkArguments, which the
-// Pool runs too, before it waits for an instance), then builds the body and issues it through
-// the class's `_issue` / `_issueCall`, which add what the class adds (a Stream: its
-// STREAM_ID, and the refusal of a lost transaction). `_client` is the Connection that owns
-// the schema, the default tuple mode and the socket. The last argument of both is what a
-// trace names the request by (function, space or SQL text), never its arguments.
+// The request methods, written once: a Connection and a Stream have them (as net.box's stream
+// object has its connection's methods), and the Pool routes to them. Each checks all its
+// arguments first (checkArguments, which the Pool runs too, before it waits for an instance),
+// then builds the body and hands it to its object's Requester, found under `kRequester`:
+//
+//   catalog                                       the Catalog: names to ids, tuples to shapes
+//   transport                                     the current Transport (the server's features)
+//   request(type, body, decodeBody, opts, name)   a promise of decodeBody(data, start, end)
+//   call(type, body, opts, name)                  a Call's promise (it iterates the pushes)
+//
+// A Connection's Requester is its Lifecycle; a Stream's adds its STREAM_ID and refuses
+// requests once its transaction is lost. `name` is what a trace names the request by
+// (function, space or SQL text), never its arguments.
 //
 // A method that returns a promise never throws, as in node-postgres and undici: a bad argument
 // rejects it (call/eval: a Call whose pushes reject too), with the same error whether the
@@ -18,7 +24,11 @@ const build = require('./requests')
 const { Call } = require('./call')
 const { decode, findKey, rawString, tupleObject } = require('./msgpack')
 const { unsupported } = require('./protocol')
+const { checkTuplesMode } = require('./catalog')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, BYTES } = require('./args')
+
+/** Where a Connection or Stream keeps its Requester. */
+const kRequester = Symbol('kharon.requester')
 
 function checkOptions(opts) {
   if (opts !== undefined && opts !== null && typeof opts !== 'object') throw new TypeError('options must be an object')
@@ -77,13 +87,6 @@ function checkParams(params) {
   throw new TypeError('SQL parameters must be an array or an object of named parameters')
 }
 
-function checkTuplesMode(mode) {
-  if (mode !== undefined && mode !== 'arrays' && mode !== 'objects') {
-    throw new TypeError("tuples must be 'arrays' or 'objects'")
-  }
-  return mode
-}
-
 function checkSpaceTuple(space, tuple, opts) {
   checkSpace(space)
   checkTuple(tuple)
@@ -112,7 +115,7 @@ const checkArguments = {
     checkIndex(index)
     const o = tupleOptions(opts)
     build.checkPaging(o)
-    build.select(0, 0, key, o) // limit, offset, iterator and key
+    build.checkSelect(o)
     return o
   },
   insert: checkSpaceTuple,
@@ -160,7 +163,7 @@ function requestApi(Base) {
   return class extends Base {
     ping(opts) {
       try {
-        return this._issue(K.PING, '', noValue, checkArguments.ping(opts), null)
+        return this[kRequester].request(K.PING, '', noValue, checkArguments.ping(opts), null)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -170,7 +173,7 @@ function requestApi(Base) {
     call(name, args = [], opts) {
       try {
         opts = checkArguments.call(name, args, opts)
-        return this._issueCall(K.CALL, build.call(name, args), opts, name)
+        return this[kRequester].call(K.CALL, build.call(name, args), opts, name)
       } catch (err) {
         return failedCall(err)
       }
@@ -180,7 +183,7 @@ function requestApi(Base) {
     eval(expr, args = [], opts) {
       try {
         opts = checkArguments.eval(expr, args, opts)
-        return this._issueCall(K.EVAL, build.evaluate(expr, args), opts, expr)
+        return this[kRequester].call(K.EVAL, build.evaluate(expr, args), opts, expr)
       } catch (err) {
         return failedCall(err)
       }
@@ -194,37 +197,40 @@ function requestApi(Base) {
     select(space, index = 0, key = [], opts) {
       try {
         opts = checkArguments.select(space, index, key, opts)
-        const client = this._client
-        const mode = client._tuplesMode(opts)
-        if (build.checkPaging(opts) && !client.transport._serverHas('pagination')) {
+        const requester = this[kRequester]
+        const catalog = requester.catalog
+        const mode = catalog.tuplesMode(opts)
+        const transport = requester.transport
+        if (build.checkPaging(opts) && !transport._serverHas('pagination')) {
           // 2.6 would ignore the keys and return the first page every time.
-          return Promise.reject(unsupported('pagination', 'select with after or fetchPos', client.transport.serverVersion))
+          return Promise.reject(unsupported('pagination', 'select with after or fetchPos', transport.serverVersion))
         }
         const decodeSelect = opts.fetchPos === true
-          ? (b, s, e, sid) => ({ tuples: client._tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
-          : (b, s, e, sid) => client._tuplesOf(b, s, e, sid, mode)
-        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-          this._issue(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
+          ? (b, s, e, sid) => ({ tuples: catalog.tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
+          : (b, s, e, sid) => catalog.tuplesOf(b, s, e, sid, mode)
+        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
+          requester.request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
       } catch (err) {
         return Promise.reject(err)
       }
     }
 
     insert(space, tuple, opts) {
-      return this.#writeTuple(K.INSERT, space, tuple, opts)
+      return writeTuple(this[kRequester], K.INSERT, space, tuple, opts)
     }
 
     replace(space, tuple, opts) {
-      return this.#writeTuple(K.REPLACE, space, tuple, opts)
+      return writeTuple(this[kRequester], K.REPLACE, space, tuple, opts)
     }
 
     update(space, index, key, ops, opts) {
       try {
         opts = checkArguments.update(space, index, key, ops, opts)
-        const client = this._client
-        const mode = client._tuplesMode(opts)
-        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-          this._issue(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+        const requester = this[kRequester]
+        const catalog = requester.catalog
+        const mode = catalog.tuplesMode(opts)
+        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
+          requester.request(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -233,9 +239,10 @@ function requestApi(Base) {
     upsert(space, tuple, ops, opts) {
       try {
         opts = checkArguments.upsert(space, tuple, ops, opts)
-        const client = this._client
-        return client._route(space, 0, !Array.isArray(tuple), (sid) =>
-          this._issue(K.UPSERT, build.upsert(sid, client._tupleArray(sid, tuple), ops), noValue, opts, space))
+        const requester = this[kRequester]
+        const catalog = requester.catalog
+        return catalog.route(space, 0, !Array.isArray(tuple), (sid) =>
+          requester.request(K.UPSERT, build.upsert(sid, catalog.tupleArray(sid, tuple), ops), noValue, opts, space))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -244,10 +251,11 @@ function requestApi(Base) {
     delete(space, index, key, opts) {
       try {
         opts = checkArguments.delete(space, index, key, opts)
-        const client = this._client
-        const mode = client._tuplesMode(opts)
-        return client._route(space, index, client._needsFormat(mode), (sid, iid) =>
-          this._issue(K.DELETE, build.del(sid, iid, key), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+        const requester = this[kRequester]
+        const catalog = requester.catalog
+        const mode = catalog.tuplesMode(opts)
+        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
+          requester.request(K.DELETE, build.del(sid, iid, key), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -257,7 +265,7 @@ function requestApi(Base) {
     execute(sql, params = [], opts) {
       try {
         opts = checkArguments.execute(sql, params, opts)
-        return this._executeBody(build.execute(sql, params), opts, sql)
+        return executeBody(this[kRequester], build.execute(sql, params), opts, sql)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -267,29 +275,30 @@ function requestApi(Base) {
     prepare(sql, opts) {
       try {
         opts = checkArguments.prepare(sql, opts)
-        return this._issue(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(this, decode(b, s, e), sql), opts, sql)
-      } catch (err) {
-        return Promise.reject(err)
-      }
-    }
-
-    _executeBody(body, opts, sql) {
-      const mode = this._client._tuplesMode(opts)
-      return this._issue(K.EXECUTE, body, (b, s, e) => sqlResult(b, s, e, mode), opts, sql)
-    }
-
-    #writeTuple(type, space, tuple, opts) {
-      try {
-        opts = checkSpaceTuple(space, tuple, opts)
-        const client = this._client
-        const mode = client._tuplesMode(opts)
-        return client._route(space, 0, client._needsFormat(mode) || !Array.isArray(tuple), (sid) =>
-          this._issue(type, build.tuple(sid, client._tupleArray(sid, tuple)), (b, s, e) => client._firstTuple(b, s, e, sid, mode), opts, space))
+        const requester = this[kRequester]
+        return requester.request(K.PREPARE, build.prepare(sql), (b, s, e) => new PreparedStatement(requester, decode(b, s, e), sql), opts, sql)
       } catch (err) {
         return Promise.reject(err)
       }
     }
   }
+}
+
+function writeTuple(requester, type, space, tuple, opts) {
+  try {
+    opts = checkSpaceTuple(space, tuple, opts)
+    const catalog = requester.catalog
+    const mode = catalog.tuplesMode(opts)
+    return catalog.route(space, 0, catalog.needsFormat(mode) || !Array.isArray(tuple), (sid) =>
+      requester.request(type, build.tuple(sid, catalog.tupleArray(sid, tuple)), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
+  } catch (err) {
+    return Promise.reject(err)
+  }
+}
+
+function executeBody(requester, body, opts, sql) {
+  const mode = requester.catalog.tuplesMode(opts)
+  return requester.request(K.EXECUTE, body, (b, s, e) => sqlResult(b, s, e, mode), opts, sql)
 }
 
 /** A select's POSITION (0x35) as its exact bytes; null when the page was empty. */
@@ -317,11 +326,11 @@ function sqlResult(buf, start, end, mode) {
 
 /** A statement prepared on the server (PREPARE); it runs where it was prepared (a stream too). */
 class PreparedStatement {
-  #owner
+  #requester
   #sql
 
-  constructor(owner, body, sql) {
-    this.#owner = owner
+  constructor(requester, body, sql) {
+    this.#requester = requester
     this.#sql = sql
     this.id = body[K.STMT_ID]
     this.bindCount = body[K.BIND_COUNT]
@@ -332,7 +341,7 @@ class PreparedStatement {
   execute(params = [], opts) {
     try {
       checkParams(params)
-      return this.#owner._executeBody(build.execute(this.id, params), tupleOptions(opts), this.#sql)
+      return executeBody(this.#requester, build.execute(this.id, params), tupleOptions(opts), this.#sql)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -341,11 +350,11 @@ class PreparedStatement {
   /** Unprepare is a PREPARE that names only the statement id. */
   unprepare(opts) {
     try {
-      return this.#owner._issue(K.PREPARE, build.unprepare(this.id), noValue, requestOptions(opts), this.#sql)
+      return this.#requester.request(K.PREPARE, build.unprepare(this.id), noValue, requestOptions(opts), this.#sql)
     } catch (err) {
       return Promise.reject(err)
     }
   }
 }
 
-module.exports = { requestApi, PreparedStatement, checkArguments, checkOptions, requestOptions, checkTuplesMode, failedCall, noValue }
+module.exports = { requestApi, kRequester, PreparedStatement, checkArguments, checkOptions, requestOptions, failedCall, noValue }
