@@ -44,6 +44,8 @@ export interface ConnectOptions {
    * Most bytes of requests not yet taken by the kernel (default 32 MiB); a request that would
    * go past it rejects at once with ERR_WRITE_QUEUE_FULL, and 'drain' says when there is room.
    */
+  maxWriteQueueBytes?: number
+  /** @deprecated The old name of `maxWriteQueueBytes` (it counts bytes, not requests). */
   maxWriteQueue?: number
 }
 
@@ -128,7 +130,7 @@ export declare class Transport extends EventEmitter {
   readonly serverVersion: string
   /** What the server answered to IPROTO_ID. */
   readonly protocol: Protocol
-  /** Bytes of requests not yet taken by the kernel (see maxWriteQueue). */
+  /** Bytes of requests not yet taken by the kernel (see maxWriteQueueBytes). */
   readonly writableLength: number
 
   /** Default push buffer of this connection's requests, in bytes. */
@@ -216,6 +218,8 @@ export interface ClientOptions {
   required?: { version?: number; features?: ProtocolFeature[] }
   heartbeat?: HeartbeatOptions | boolean
   maxPending?: number
+  maxWriteQueueBytes?: number
+  /** @deprecated The old name of `maxWriteQueueBytes`. */
   maxWriteQueue?: number
 }
 
@@ -340,23 +344,24 @@ export interface ReconnectingEvent {
 }
 
 /**
- * The request methods of a Connection and of a Stream. A bad argument never throws: the promise
- * (for call/eval, the Call and its pushes) rejects with a TypeError, or a RangeError for a number
- * out of range.
+ * The request methods of a Connection and of a Stream, and (with `PoolRequestOptions` as
+ * `Extra`) of a Pool. A bad argument never throws: the promise (for call/eval, the Call and its
+ * pushes) rejects with a TypeError, or a RangeError for a number out of range.
  */
-export interface RequestMethods {
-  ping(options?: DeadlineOptions): Promise<void>
-  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx>): Call
-  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx>): Call
-  select(space: string | number, index: string | number, key: any, options: SelectOptions & { fetchPos: true }): Promise<SelectPage>
-  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions): Promise<any[]>
-  insert(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
-  replace(space: string | number, tuple: Tuple, options?: TupleOptions): Promise<any>
-  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions): Promise<any>
-  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions): Promise<void>
-  delete(space: string | number, index: string | number, key: any, options?: TupleOptions): Promise<any>
-  execute(sql: string, params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
-  prepare(sql: string, options?: DeadlineOptions): Promise<PreparedStatement>
+export interface RequestMethods<Extra = {}> {
+  ping(options?: DeadlineOptions & Extra): Promise<void>
+  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx> & Extra): Call
+  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx> & Extra): Call
+  select(space: string | number, index: string | number, key: any, options: SelectOptions & Extra & { fetchPos: true }): Promise<SelectPage>
+  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions & Extra): Promise<any[]>
+  insert(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<any>
+  replace(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<any>
+  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions & Extra): Promise<any>
+  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions & Extra): Promise<void>
+  delete(space: string | number, index: string | number, key: any, options?: TupleOptions & Extra): Promise<any>
+  execute(sql: string, params?: SqlParams, options?: TupleOptions & Extra): Promise<SqlResult>
+  /** On a Pool: prepares on one instance; the statement runs on that instance's connection. */
+  prepare(sql: string, options?: DeadlineOptions & Extra): Promise<PreparedStatement>
 }
 
 export type Isolation = 'default' | 'read-committed' | 'read-confirmed' | 'best-effort' | 'linearizable'
@@ -397,7 +402,7 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   readonly closed: boolean
   /** Requests waiting for a reconnect. */
   readonly queued: number
-  /** Bytes of requests not yet taken by the kernel (see maxWriteQueue and 'drain'). */
+  /** Bytes of requests not yet taken by the kernel (see maxWriteQueueBytes and 'drain'). */
   readonly writableLength: number
   /** Counts since connect(), across reconnects. */
   stats(): ConnectionStats
@@ -432,11 +437,17 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
 
   on(event: 'disconnect', listener: (err: Error) => void): this
   on(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  on(event: 'connect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
+  /** 'reconnect': connected again and the schema fresh. */
+  on(event: 'reconnect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
+  /** @deprecated The old name of 'reconnect' (it never fired for the first connect). */
+  on(event: 'connect', listener: () => void): this
   on(event: 'error', listener: (err: Error) => void): this
   once(event: 'disconnect', listener: (err: Error) => void): this
   once(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
-  once(event: 'connect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
+  /** 'reconnect': connected again and the schema fresh. */
+  once(event: 'reconnect' | 'close' | 'shutdown' | 'drain', listener: () => void): this
+  /** @deprecated The old name of 'reconnect' (it never fired for the first connect). */
+  once(event: 'connect', listener: () => void): this
   once(event: 'error', listener: (err: Error) => void): this
 }
 
@@ -551,6 +562,7 @@ export interface PoolChange extends PoolInstance {
  * reject as a Connection's do, before any wait (a value MessagePack cannot carry: once the
  * request is built, on the instance); watch() returns no promise, and throws.
  */
+export interface Pool extends RequestMethods<PoolRequestOptions> {}
 export declare class Pool extends EventEmitter implements AsyncDisposable {
   private constructor()
   instances(): PoolInstance[]
@@ -561,19 +573,6 @@ export declare class Pool extends EventEmitter implements AsyncDisposable {
   remove(uri: string): Promise<void>
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
-  ping(options?: DeadlineOptions & PoolRequestOptions): Promise<void>
-  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
-  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx> & PoolRequestOptions): Call
-  select(space: string | number, index: string | number, key: any, options: SelectOptions & PoolRequestOptions & { fetchPos: true }): Promise<SelectPage>
-  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions & PoolRequestOptions): Promise<any[]>
-  insert(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
-  replace(space: string | number, tuple: Tuple, options?: TupleOptions & PoolRequestOptions): Promise<any>
-  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions & PoolRequestOptions): Promise<any>
-  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions & PoolRequestOptions): Promise<void>
-  delete(space: string | number, index: string | number, key: any, options?: TupleOptions & PoolRequestOptions): Promise<any>
-  execute(sql: string, params?: SqlParams, options?: TupleOptions & PoolRequestOptions): Promise<SqlResult>
-  /** Prepares on one instance; the statement runs on that instance's connection. */
-  prepare(sql: string, options?: DeadlineOptions & PoolRequestOptions): Promise<PreparedStatement>
   /**
    * Watches `key` on every instance `mode` selects (default 'any'), following role and
    * membership changes. It ends when the pool closes; on a closed pool it comes closed and its
