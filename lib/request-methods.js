@@ -226,11 +226,7 @@ function requestApi(Base) {
     update(space, index, key, ops, opts) {
       try {
         opts = checkArguments.update(space, index, key, ops, opts)
-        const requester = this[kRequester]
-        const catalog = requester.catalog
-        const mode = catalog.tuplesMode(opts)
-        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
-          requester.request(K.UPDATE, build.update(sid, iid, key, ops), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
+        return oneTupleBack(this[kRequester], K.UPDATE, space, index, opts, false, (sid, iid) => build.update(sid, iid, key, ops))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -251,11 +247,7 @@ function requestApi(Base) {
     delete(space, index, key, opts) {
       try {
         opts = checkArguments.delete(space, index, key, opts)
-        const requester = this[kRequester]
-        const catalog = requester.catalog
-        const mode = catalog.tuplesMode(opts)
-        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
-          requester.request(K.DELETE, build.del(sid, iid, key), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
+        return oneTupleBack(this[kRequester], K.DELETE, space, index, opts, false, (sid, iid) => build.del(sid, iid, key))
       } catch (err) {
         return Promise.reject(err)
       }
@@ -287,13 +279,20 @@ function requestApi(Base) {
 function writeTuple(requester, type, space, tuple, opts) {
   try {
     opts = checkSpaceTuple(space, tuple, opts)
-    const catalog = requester.catalog
-    const mode = catalog.tuplesMode(opts)
-    return catalog.route(space, 0, catalog.needsFormat(mode) || !Array.isArray(tuple), (sid) =>
-      requester.request(type, build.tuple(sid, catalog.tupleArray(sid, tuple)), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
+    // An object tuple is laid out by the space's field names: the schema is needed.
+    return oneTupleBack(requester, type, space, 0, opts, !Array.isArray(tuple), (sid) => build.tuple(sid, requester.catalog.tupleArray(sid, tuple)))
   } catch (err) {
     return Promise.reject(err)
   }
+}
+
+// A request answered with one tuple or none (insert, replace, update, delete), its body made
+// by `bodyOf(spaceId, indexId)` once the catalog has routed it.
+function oneTupleBack(requester, type, space, index, opts, needsSchema, bodyOf) {
+  const catalog = requester.catalog
+  const mode = catalog.tuplesMode(opts)
+  return catalog.route(space, index, needsSchema || catalog.needsFormat(mode), (sid, iid) =>
+    requester.request(type, bodyOf(sid, iid), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
 }
 
 function executeBody(requester, body, opts, sql) {
