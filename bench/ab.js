@@ -24,6 +24,9 @@ const CASES = {
   raw_for_await_long: (k, conn) => countPushes(conn.transport.request(k.IPROTO.CALL, pushesBody(1000000))),
   sequential: (k, conn) => sequential(echo(conn), 10000),
   pipelined_1000: (k, conn) => windows(echo(conn), 200000, 1000),
+  // The space/index routing path (by name: the catalog resolves it) and the tuple decode.
+  select_pipelined_1000: (k, conn) => windows(() => conn.select('bench', 'pk', [7]), 200000, 1000),
+  replace_pipelined_1000: (k, conn) => windows(() => conn.replace('bench', [7, 'name-7', 14, 7 / 3, 'some text in field five']), 200000, 1000),
 }
 
 async function main() {

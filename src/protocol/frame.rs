@@ -195,7 +195,10 @@ fn narrow(v: u64, what: &str) -> Result<u32, FrameError> {
 }
 
 /// Appends one request frame: size prefix, `{REQUEST_TYPE: type, SYNC: sync}`, then `body`
-/// (already an encoded map, or empty).
+/// (already an encoded map, or empty). Only the handshake's requests (ID, AUTH) are framed
+/// here, before JS has the connection; JS frames every request after it (lib/write-queue.js),
+/// where the body was encoded. A cargo test below and __test__/constants.test.js pin both
+/// framings to the same bytes.
 pub fn encode_request(out: &mut Vec<u8>, request_type: u32, sync: u64, body: &[u8]) {
     let start = out.len();
     out.extend_from_slice(&[0xce, 0, 0, 0, 0, 0x82, header::REQUEST_TYPE as u8]);
