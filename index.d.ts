@@ -239,9 +239,9 @@ export interface SelectOptions extends DeadlineOptions {
   fetchPos?: boolean
 }
 
-/** One page of a select with `fetchPos: true`. */
-export interface SelectPage {
-  tuples: any[]
+/** One page of a select with `fetchPos: true`; `T` as for `select<T>`. */
+export interface SelectPage<T = any> {
+  tuples: T[]
   /** Opaque bytes to pass as `after` for the next page; null when the page was empty. */
   position: Buffer | null
 }
@@ -250,9 +250,12 @@ export interface TupleOptions extends DeadlineOptions {
   tuples?: TuplesMode
 }
 
-export interface CallOptions<Ctx = unknown> extends DeadlineOptions {
-  /** Receives each decoded push instead of buffering it (net.box on_push). */
-  onPush?: (message: any, ctx: Ctx) => void
+export interface CallOptions<Ctx = unknown, P = any> extends DeadlineOptions {
+  /**
+   * Receives each decoded push instead of buffering it (net.box on_push); `P` as for
+   * `Call<T, P>` (asserted, not checked).
+   */
+  onPush?: (message: P, ctx: Ctx) => void
   onPushCtx?: Ctx
   highWaterMark?: number
   /** 'objects': tuples in the results (3.x) become objects keyed by field name. */
@@ -262,26 +265,55 @@ export interface CallOptions<Ctx = unknown> extends DeadlineOptions {
 /**
  * call()/eval(): a native promise of the return values that is also an async iterable of the
  * decoded pushes. A failure nobody awaits is not an unhandled rejection.
+ *
+ * `T` is the array of the function's return values (a Lua function returns several: `return
+ * a, b` is `[a, b]`, no value is `[]`), `P` the type of each push (box.session.push). Both are
+ * the caller's assertion about the function, never checked at runtime.
  */
-export interface Call extends Promise<any[]>, AsyncIterable<any> {
+export interface Call<T extends readonly unknown[] = any[], P = any> extends Promise<T>, AsyncIterable<P> {
   /** Pushes with a per-item timeout (net.box future:pairs(timeout)). */
-  pushes(options?: PushesOptions): AsyncIterableIterator<any>
-  [Symbol.asyncIterator](): AsyncIterableIterator<any>
+  pushes(options?: PushesOptions): AsyncIterableIterator<P>
+  [Symbol.asyncIterator](): AsyncIterableIterator<P>
 }
 /** `value instanceof Call` holds for what call() and eval() return. */
 export declare const Call: { [Symbol.hasInstance](value: unknown): value is Call }
 
 export type Tuple = any[] | Record<string, any>
-export type UpdateOperation = [string, number | string, ...any[]]
+
+/**
+ * The field an update operation applies to: a number, 0-based as everywhere in IPROTO
+ * (negative counts from the end: -1 is the last field), a field name, or (2.3+) a JSON path
+ * into a field, e.g. 'address.city', 'tags[1]', '[2].x'.
+ */
+export type UpdateField = number | string
+
+/**
+ * One operation of an update or upsert, as Tarantool takes it:
+ * - `['=', field, value]` assigns (or appends, for the field just past the end);
+ * - `['!', field, value]` inserts a field before `field`;
+ * - `['#', field, count]` deletes `count` (at least 1) fields from `field` on;
+ * - `['+' | '-', field, n]` adds or subtracts a number (integer, double or Decimal field);
+ * - `['&' | '|' | '^', field, n]` bitwise AND, OR, XOR of an unsigned integer field;
+ * - `[':', field, position, length, text]` splices a string field: cuts `length` bytes at
+ *   `position` (0-based here too; negative counts from the end) and puts `text` there.
+ */
+export type UpdateOperation =
+  | ['=' | '!', UpdateField, any]
+  | ['#', UpdateField, number]
+  | ['+' | '-', UpdateField, number | bigint | Decimal]
+  | ['&' | '|' | '^', UpdateField, number | bigint]
+  | [':', UpdateField, number, number, string]
 
 export interface SqlColumn {
   name: string
   type: string
 }
 
-export interface SqlResult {
+/** `T` is a row's type, as for `execute<T>` (asserted, not checked). */
+export interface SqlResult<T = any> {
   metadata: SqlColumn[]
-  rows: any[]
+  /** Arrays, or with `tuples: 'objects'` objects keyed by column name. */
+  rows: T[]
   /** For INSERT/UPDATE/DELETE and DDL. */
   rowCount?: number
   autoincrementIds?: number[]
@@ -295,7 +327,8 @@ export declare class PreparedStatement {
   readonly bindCount: number
   readonly params: SqlColumn[]
   readonly metadata: SqlColumn[]
-  execute(params?: SqlParams, options?: TupleOptions): Promise<SqlResult>
+  /** `T` as for `execute<T>` on a connection (asserted, not checked). */
+  execute<T = any>(params?: SqlParams, options?: TupleOptions): Promise<SqlResult<T>>
   unprepare(options?: DeadlineOptions): Promise<void>
 }
 
@@ -347,19 +380,51 @@ export interface ReconnectingEvent {
  * The request methods of a Connection and of a Stream, and (with `PoolRequestOptions` as
  * `Extra`) of a Pool. A bad argument never throws: the promise (for call/eval, the Call and its
  * pushes) rejects with a TypeError, or a RangeError for a number out of range.
+ *
+ * The type parameters (`T`, a tuple or row; `P`, a push) are the caller's assertion about what
+ * the server holds, never checked: kharon decodes whatever comes. A tuple is an array, or with
+ * `tuples: 'objects'` (this request's option, else the connection's) an object keyed by field
+ * name, so e.g. `select<[number, string]>` fits the one and `select<User>` the other. Left out,
+ * they are `any` (`any[]` for call/eval's return values), as before they existed.
  */
 export interface RequestMethods<Extra = {}> {
   ping(options?: DeadlineOptions & Extra): Promise<void>
-  call<Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx> & Extra): Call
-  eval<Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx> & Extra): Call
-  select(space: string | number, index: string | number, key: any, options: SelectOptions & Extra & { fetchPos: true }): Promise<SelectPage>
-  select(space: string | number, index?: string | number, key?: any, options?: SelectOptions & Extra): Promise<any[]>
-  insert(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<any>
-  replace(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<any>
-  update(space: string | number, index: string | number, key: any, ops: UpdateOperation[], options?: TupleOptions & Extra): Promise<any>
-  upsert(space: string | number, tuple: Tuple, ops: UpdateOperation[], options?: DeadlineOptions & Extra): Promise<void>
-  delete(space: string | number, index: string | number, key: any, options?: TupleOptions & Extra): Promise<any>
-  execute(sql: string, params?: SqlParams, options?: TupleOptions & Extra): Promise<SqlResult>
+  /**
+   * Calls a stored function: its return values, e.g. `const [sum] = await conn.call<[number]>('sum', [1, 2])`,
+   * and its pushes, e.g. `for await (const msg of conn.call<[], string>('f'))`.
+   */
+  call<T extends readonly unknown[] = any[], P = any, Ctx = unknown>(name: string, args?: any[], options?: CallOptions<Ctx, P> & Extra): Call<T, P>
+  /**
+   * @deprecated `call<Ctx>(...)`: the first type parameter is now the return values' (`T`); let
+   * Ctx be inferred from `onPushCtx`, or give it third: `call<T, P, Ctx>`.
+   */
+  call<Ctx>(name: string, args: any[] | undefined, options: CallOptions<Ctx> & Extra): Call
+  /** Evaluates Lua: its return values and pushes, as call(). */
+  eval<T extends readonly unknown[] = any[], P = any, Ctx = unknown>(expr: string, args?: any[], options?: CallOptions<Ctx, P> & Extra): Call<T, P>
+  /**
+   * @deprecated `eval<Ctx>(...)`: the first type parameter is now the return values' (`T`); let
+   * Ctx be inferred from `onPushCtx`, or give it third: `eval<T, P, Ctx>`.
+   */
+  eval<Ctx>(expr: string, args: any[] | undefined, options: CallOptions<Ctx> & Extra): Call
+  /** A page of tuples (2.11+) and the position to pass as `after` for the next. */
+  select<T = any>(space: string | number, index: string | number, key: any, options: SelectOptions & Extra & { fetchPos: true }): Promise<SelectPage<T>>
+  /** The tuples `key` finds in `index` (default: the primary index, every tuple). */
+  select<T = any>(space: string | number, index?: string | number, key?: any, options?: SelectOptions & Extra): Promise<T[]>
+  /**
+   * The tuple inserted; null when none came back (a before_replace trigger returned nil and
+   * the insert was skipped).
+   */
+  insert<T = any>(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<T | null>
+  /** The tuple stored; null when none came back (a before_replace trigger skipped it). */
+  replace<T = any>(space: string | number, tuple: Tuple, options?: TupleOptions & Extra): Promise<T | null>
+  /** The tuple after the operations; null when `key` found none. */
+  update<T = any>(space: string | number, index: string | number, key: any, ops: readonly UpdateOperation[], options?: TupleOptions & Extra): Promise<T | null>
+  /** Inserts `tuple`, or applies `ops` to the tuple with its primary key; nothing comes back. */
+  upsert(space: string | number, tuple: Tuple, ops: readonly UpdateOperation[], options?: DeadlineOptions & Extra): Promise<void>
+  /** The tuple deleted; null when `key` found none. */
+  delete<T = any>(space: string | number, index: string | number, key: any, options?: TupleOptions & Extra): Promise<T | null>
+  /** Runs SQL; `T` is a row's type. */
+  execute<T = any>(sql: string, params?: SqlParams, options?: TupleOptions & Extra): Promise<SqlResult<T>>
   /** On a Pool: prepares on one instance; the statement runs on that instance's connection. */
   prepare(sql: string, options?: DeadlineOptions & Extra): Promise<PreparedStatement>
 }
@@ -518,6 +583,12 @@ export declare class Credentials {
  */
 export declare function connect(target: string | ConnectOptions, options?: ClientOptions): Promise<Connection>
 export declare function connect(target: ConnectOptions & ClientOptions): Promise<Connection>
+/**
+ * Connects to `port` on localhost, or on `host`, and fetches the schema; `options` may also say
+ * whom to sign in as.
+ */
+export declare function connect(port: number, options?: ClientOptions & Pick<ConnectOptions, 'user' | 'password' | 'credentials'>): Promise<Connection>
+export declare function connect(port: number, host: string, options?: ClientOptions & Pick<ConnectOptions, 'user' | 'password' | 'credentials'>): Promise<Connection>
 
 // ---------------------------------------------------------------- pool
 

@@ -46,6 +46,7 @@ import type {
   Iterator,
   Tuple,
   UpdateOperation,
+  UpdateField,
   SqlColumn,
   SqlResult,
   SqlParams,
@@ -81,8 +82,17 @@ export async function connecting(): Promise<void> {
   void closedFlags
   for (const c of [byUri, hostPort, unix, byOptions, merged]) await c.close()
 
-  // @ts-expect-error a number is neither a URI nor an options object
-  await connect(3301)
+  // a port on localhost, or on a host, with client options (and whom to sign in as)
+  const byPort: Connection = await connect(3301)
+  const byPortHost: Connection = await connect(3301, 'localhost', { timeout: 100 })
+  const byPortOptions: Connection = await connect(3301, { tuples: 'objects', user: 'tester', password: 'secret' })
+  for (const c of [byPort, byPortHost, byPortOptions]) await c.close()
+  // @ts-expect-error a host goes with a port, not with a URI
+  await connect('127.0.0.1:3301', 'localhost')
+  // @ts-expect-error a port is a number here ('3301' is a URI, with no host)
+  await connect('3301', 'localhost')
+  // @ts-expect-error a boolean is neither a port, a URI nor an options object
+  await connect(true)
   // @ts-expect-error tuples is 'arrays' or 'objects'
   await connect('127.0.0.1:3301', { tuples: 'rows' })
 }
@@ -262,6 +272,112 @@ export async function requests(conn: Connection): Promise<void> {
   conn.call(123)
   // @ts-expect-error the schema is read-only
   conn.schema.fetches = 0
+}
+
+// ---------------------------------------------------------------- typed results
+
+interface User { id: number; name: string }
+
+// The type parameters are the caller's assertion (never checked): rows and results as asked for.
+export async function typedRequests(conn: Connection, pool: Pool, stream: Stream): Promise<void> {
+  const users: User[] = await conn.select<User>('users', 'primary', [], { tuples: 'objects' })
+  const firstName: string | undefined = users[0]?.name
+  const asTuples: [number, string][] = await conn.select<[number, string]>('users', 'primary', [1])
+  const id: number = asTuples[0][0]
+  const page: SelectPage<User> = await conn.select<User>('users', 0, [], { limit: 10, fetchPos: true, tuples: 'objects' })
+  const pageUsers: User[] = page.tuples
+  void firstName, id, pageUsers
+  // @ts-expect-error a User has no such field
+  void users[0].email
+  // @ts-expect-error a page of Users is not a page of tuples as arrays
+  const wrongPage: SelectPage<[number, string]> = await conn.select<User>('users', 0, [], { fetchPos: true })
+  void wrongPage
+
+  // one tuple back, or null: none inserted (a trigger skipped it), none found to update or delete
+  const u = await conn.insert<User>('users', { id: 1, name: 'Ann' }, { tuples: 'objects' })
+  const insertedName: string | undefined = u?.name
+  const replaced: User | null = await conn.replace<User>('users', [1, 'Ann'], { tuples: 'objects' })
+  const updated: [number, string] | null = await conn.update<[number, string]>('users', 'primary', [1], [['=', 1, 'Bob']])
+  const deleted: User | null = await stream.delete<User>('users', 'primary', [1], { tuples: 'objects' })
+  void insertedName, replaced, updated, deleted
+  // @ts-expect-error the tuple may be null
+  void u.name
+  // @ts-expect-error null when no tuple came back
+  const notNull: User = await conn.update<User>('users', 0, [404], [['=', 1, 'x']])
+  void notNull
+
+  // call and eval: the return values, and the pushes
+  const [sum] = await conn.call<[number]>('sum', [1, 2])
+  const total: number = sum
+  const [ok, err] = await conn.eval<[boolean, string | null]>('return pcall(...)', [1])
+  const pair: [boolean, string | null] = [ok, err]
+  for await (const msg of conn.call<[string], number>('f', [])) {
+    const progress: number = msg
+    void progress
+  }
+  for await (const msg of pool.eval<[], string>('box.session.push("x")', [], { mode: 'rw' }).pushes({ timeout: 100 })) void (msg satisfies string)
+  const typedCall: Call<[number], string> = conn.call<[number], string>('f', [], { onPush: (m) => void (m satisfies string) })
+  const readonlyResult: readonly [number, string] = await conn.call<readonly [number, string]>('pair')
+  const mapped: string = await conn.call<[number]>('sum', [1, 2]).then(([n]) => n.toFixed(2))
+  void total, pair, typedCall, readonlyResult, mapped
+  // the context stays inferred from onPushCtx, or comes third
+  interface Ctx { seen: number }
+  const ctx: Ctx = { seen: 0 }
+  await conn.call('pushes', [], { onPush: (m: number, c) => { c.seen += m }, onPushCtx: ctx })
+  await conn.call<[], number, Ctx>('pushes', [], { onPush: (m, c) => { c.seen += m }, onPushCtx: ctx })
+  // @ts-expect-error the return values are an array
+  await conn.call<number>('sum', [1, 2])
+  // @ts-expect-error a [number] has no second value
+  const [, second] = await conn.call<[number]>('sum', [1, 2]); void second
+  // @ts-expect-error the pushes are numbers here
+  for await (const msg of conn.call<[string], number>('f', [])) void (msg satisfies string)
+  // @ts-expect-error onPush's message is the push type
+  conn.call<[], number>('f', [], { onPush: (m: string) => void m })
+
+  // SQL rows
+  const result: SqlResult<User> = await conn.execute<User>('SELECT id, name FROM users', [], { tuples: 'objects' })
+  const sqlUsers: User[] = result.rows
+  const stmt: PreparedStatement = await conn.prepare('SELECT id, name FROM users WHERE id = ?')
+  const byStmt: [number, string][] = (await stmt.execute<[number, string]>([1])).rows
+  void sqlUsers, byStmt
+  // @ts-expect-error rows of Users are not rows of arrays
+  const wrongRows: [number, string][] = (await conn.execute<User>('SELECT id, name FROM users')).rows
+  void wrongRows
+
+  // update operations: each operator with its arguments
+  const ops: UpdateOperation[] = [
+    ['=', 'name', 'Bob'],
+    ['=', 'address.city', 'Paris'],
+    ['!', -1, { any: 'value' }],
+    ['#', 2, 1],
+    ['+', 3, 1],
+    ['-', 'balance', new Decimal('0.10')],
+    ['+', '[4].count', 10n],
+    ['&', 5, 0xff],
+    ['|', 5, 1n],
+    ['^', 5, 3],
+    [':', 'name', 0, 1, 'B'],
+  ]
+  const field: UpdateField = 'tags[1]'
+  await conn.update('users', 'primary', [1], [['=', field, 'x'], ...ops])
+  await conn.upsert('users', [1, 'Ann'], [['+', 2, 1], [':', 1, -1, 0, '!']])
+  const frozen = [['=', 1, 'x']] as const satisfies readonly UpdateOperation[]
+  void frozen
+  await pool.upsert('users', { id: 1, name: 'Ann' }, ops, { mode: 'rw' })
+  // @ts-expect-error '~' is not an update operator
+  await conn.update('users', 'primary', [1], [['~', 1, 2]])
+  // @ts-expect-error '+' adds a number, not a string
+  await conn.update('users', 'primary', [1], [['+', 1, 'one']])
+  // @ts-expect-error bitwise operators take an unsigned integer, not a Decimal
+  await conn.update('users', 'primary', [1], [['|', 1, new Decimal(1)]])
+  // @ts-expect-error '#' deletes a count of fields
+  await conn.upsert('users', [1], [['#', 1, 'all']])
+  // @ts-expect-error a splice is [':', field, position, length, text]
+  await conn.update('users', 'primary', [1], [[':', 1, 0, 'B']])
+  // @ts-expect-error an update operation starts with its operator, not its field
+  await conn.update('users', 'primary', [1], [[1, '=', 'x']])
+  // @ts-expect-error the field is a number or a name
+  await conn.update('users', 'primary', [1], [['=', true, 'x']])
 }
 
 // ---------------------------------------------------------------- the raw transport
