@@ -76,6 +76,8 @@ export interface ErrorInfo {
    * decodes every other error response.
    */
   body?: Buffer
+  /** How far a handshake that timed out got: "connect", "greeting" or "handshake". */
+  stage?: string
 }
 
 /**

@@ -22,7 +22,7 @@ const TIMEOUT = { timeout: 120000 } // for each suite and hook: nothing here may
 const RECONNECT = { reconnect: { initialDelay: 50, maxDelay: 200 } }
 const DEBUG_LOG = path.join(__dirname, 'fixtures', 'debug-log.js')
 const TRACE_EVENTS = ['start', 'end', 'asyncStart', 'asyncEnd', 'error']
-const CTX_KEYS = ['host', 'name', 'port', 'pushes', 'serverVersion', 'sync', 'type']
+const CTX_KEYS = ['host', 'internal', 'name', 'port', 'pushes', 'serverVersion', 'sync', 'type']
 
 let server // never killed
 let second // the pool's other instance

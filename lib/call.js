@@ -8,6 +8,7 @@ const { RequestEntry } = require('./request-entry')
 const { decode, tupleFormatsOf, malformed } = require('./msgpack')
 const K = require('./iproto').IPROTO
 const { traceSettled } = require('./tracing')
+const { withCallerStack } = require('./errors')
 const { debug, firstBytes } = require('./debug')
 
 /**
@@ -54,7 +55,8 @@ class Call extends PromisedRequest {
   _complete(data, start, end) {
     let value
     try {
-      value = dataOf(data, start, end, this._objects)
+      // An empty body (no DATA) is no values.
+      value = dataOf(data, start, end, this._objects) ?? []
     } catch (err) {
       undecodable(err, data, start, end)
       return this._settle(err)
@@ -86,6 +88,7 @@ class Decoded extends RequestEntry {
   }
 
   _settle(err) {
+    if (this._callerStack !== null) err = withCallerStack(err, this._callerStack)
     this._reject(err)
     this._counters.failed(err)
     if (this._trace !== null) traceSettled(this._trace, err)

@@ -8,7 +8,7 @@
 // refetches. Concurrent lookups share one fetch, so a burst of requests by name on a fresh
 // connection costs a single round trip.
 
-const { TarantoolError } = require('./errors')
+const { TarantoolError, abortError, requestTimeout } = require('./errors')
 const { debug } = require('./debug')
 const { unsupported } = require('./protocol')
 const { tupleObject } = require('./msgpack')
@@ -117,22 +117,27 @@ function checkTuplesMode(mode) {
   return mode
 }
 
+const NO_OPTIONS = Object.freeze({})
+
 class Catalog {
   #schema
   #transportOf
   #tuples
   #fetchSchema
+  #defaultTimeout
 
   /**
    * `transportOf()`: the connection's current Transport; `fetchSpace(spaceId)`: a full select
-   * of a system space ({ tuples, schemaVersion }). `tuples`: the default mode; `fetchSchema`:
-   * whether names may be looked up at all.
+   * of a system space ({ tuples, schemaVersion }). Options: `tuples` (the default mode),
+   * `fetchSchema` (whether names may be looked up at all), `timeout` (the connection's default
+   * request timeout).
    */
-  constructor(transportOf, fetchSpace, tuples, fetchSchema) {
+  constructor(transportOf, fetchSpace, { tuples, fetchSchema, timeout }) {
     this.#transportOf = transportOf
     this.#schema = new Schema(fetchSpace)
     this.#tuples = tuples || 'arrays'
     this.#fetchSchema = fetchSchema
+    this.#defaultTimeout = timeout
   }
 
   get schema() {
@@ -156,12 +161,14 @@ class Catalog {
   }
 
   /**
-   * Runs `send(space, index)` with what the request names them by. Names go on the wire as
-   * they are when the server takes them (3.x), unless the schema is needed anyway
+   * Runs `send(space, index, opts)` with what the request names them by. Names go on the wire
+   * as they are when the server takes them (3.x), unless the schema is needed anyway
    * (`needsFormat`: the space's field names will be used). Otherwise names become ids through
-   * the schema: at once when it is fresh, else after the (shared) refetch.
+   * the schema: at once when it is fresh, else after the (shared) refetch, which counts against
+   * the request's timeout and signal (`opts`; a `type` request, for the error): `send` then gets
+   * what is left of them.
    */
-  route(space, index, needsFormat, send) {
+  route(space, index, needsFormat, send, opts = NO_OPTIONS, type) {
     const transport = this.#transportOf()
     const byName = typeof space === 'string' || typeof index === 'string'
     const namesOnWire = byName && transport._serverHas('space_and_index_names')
@@ -169,14 +176,37 @@ class Catalog {
       if (byName && !namesOnWire) {
         return Promise.reject(unsupported('space_and_index_names', 'a space or index by name with fetchSchema: false', transport.serverVersion))
       }
-      return send(space, index)
+      return send(space, index, opts)
     }
-    if (!needsFormat && (namesOnWire || !byName)) return send(space, index)
+    if (!needsFormat && (namesOnWire || !byName)) return send(space, index, opts)
     const ids = this.#schema.tryResolve(space, index, transport.schemaVersion, needsFormat)
-    if (ids !== null) return send(ids[0], ids[1])
-    return this.#schema.refresh().then(() => {
+    if (ids !== null) return send(ids[0], ids[1], opts)
+    const timeout = opts.timeout ?? this.#defaultTimeout
+    const started = performance.now()
+    return this.#refreshWithin(timeout, opts.signal, type, space).then(() => {
       const [sid, iid] = this.#schema.resolve(space, index)
-      return send(sid, iid)
+      if (timeout === undefined) return send(sid, iid, opts)
+      return send(sid, iid, { ...opts, timeout: Math.max(0, Math.round(timeout - (performance.now() - started))) })
+    })
+  }
+
+  // The schema refetch, as long as the request that waits for it may wait.
+  #refreshWithin(timeout, signal, type, name) {
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    const refresh = this.#schema.refresh()
+    if (timeout === undefined && signal == null) return refresh
+    return new Promise((resolve, reject) => {
+      let timer = null
+      const settle = (err) => {
+        if (timer !== null) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (err === null) resolve()
+        else reject(err)
+      }
+      const onAbort = () => settle(abortError(signal))
+      if (timeout !== undefined) timer = setTimeout(() => settle(requestTimeout(timeout, type, name)), timeout)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      refresh.then(() => settle(null), settle)
     })
   }
 

@@ -2,6 +2,8 @@
 
 const native = require('../binding.js')
 const { decode, setErrorDecoder } = require('./msgpack')
+const { requestTypeName } = require('./iproto')
+const { addressOf } = require('./debug')
 
 const ERROR_24 = 0x31
 const ERROR = 0x52
@@ -78,20 +80,68 @@ const CLASSES = { ConnectionError, ProtocolError, InternalError }
 
 /**
  * Turns the binding's ErrorInfo into the matching Error subclass. A refused AUTH comes with the
- * raw error response body, decoded here as every other error response is.
+ * raw error response body, decoded here as every other error response is. With `address`
+ * (where the connection goes), the error says where, in its message and as `host` and `port`
+ * (or `path`).
  */
-function fromInfo(info) {
+function fromInfo(info, address) {
   if (info.kind === 'TarantoolError') {
     const body = info.body ?? Buffer.alloc(0)
     const err = fromErrorResponse(info.errcode, body, 0, body.length)
     // The server's own message: it names the user at most, never the password (only its
     // scramble is sent). Set before anything reads `stack`, whose first line V8 writes then.
     err.message = `authentication failed: ${err.message}`
-    return err
+    return address === undefined ? err : locate(err, address)
   }
-  if (info.kind === 'TimeoutError') return new TimeoutError(info.message)
+  const where = address === undefined ? '' : ` (${addressOf(address)})`
+  if (info.kind === 'TimeoutError') return locate(new TimeoutError(`${info.message}${where}`), address)
   const Cls = CLASSES[info.kind] || InternalError
-  return new Cls(info.message, info.code)
+  return locate(new Cls(`${info.message}${where}`, info.code), address)
+}
+
+/**
+ * Why a connect attempt to `address` failed, saying where and how far it got: a refused or
+ * unresolved address, a peer that never greeted (not a Tarantool, or a frozen one), a greeting
+ * not followed by replies to ID and AUTH.
+ */
+function connectError(info, address, timeoutMs) {
+  const where = addressOf(address)
+  if (info.kind === 'TimeoutError') {
+    let message = `connect to ${where} timed out after ${timeoutMs} ms`
+    if (info.stage === 'greeting') message = `no Tarantool greeting from ${where} within ${timeoutMs} ms`
+    else if (info.stage === 'handshake') message = `${where} greeted but did not answer the handshake (ID, AUTH) within ${timeoutMs} ms`
+    return locate(new TimeoutError(message), address)
+  }
+  if (info.kind === 'ConnectionError') {
+    const reason = info.message.replace(/ \(os error \d+\)$/, '')
+    return locate(new ConnectionError(`connect ${info.code} ${where} (${reason})`, info.code), address)
+  }
+  return fromInfo(info, address)
+}
+
+/** Sets where a connection error happened: `host` and `port`, or `path` (never credentials). */
+function locate(err, address) {
+  if (address === undefined) return err
+  if (address.path !== undefined) err.path = address.path
+  else {
+    err.host = address.host ?? 'localhost'
+    err.port = address.port
+  }
+  return err
+}
+
+/** A request that did not settle within `ms`; it names the request (type, and function, space or cut SQL). */
+function requestTimeout(ms, type, name, waiting = '') {
+  return new TimeoutError(`request timed out after ${ms} ms${waiting} (${describeRequest(type, name)})`)
+}
+
+const NAME_IN_MESSAGE = 60
+
+function describeRequest(type, name) {
+  const kind = requestTypeName(type)
+  if (name === null || name === undefined) return kind
+  if (typeof name !== 'string') return `${kind} ${name}`
+  return `${kind} '${name.length > NAME_IN_MESSAGE ? `${name.slice(0, NAME_IN_MESSAGE)}…` : name}'`
 }
 
 /**
@@ -167,9 +217,24 @@ function throwLater(err) {
 }
 
 /** `cause`: what the connection was lost with, when it was lost rather than closed. */
-function closedError(cause) {
-  return new ConnectionError('connection closed', 'ERR_CONNECTION_CLOSED', cause === undefined ? undefined : { cause })
+function closedError(cause, address) {
+  const message = address === undefined ? 'connection closed' : `connection to ${addressOf(address)} closed`
+  return locate(new ConnectionError(message, 'ERR_CONNECTION_CLOSED', cause === undefined ? undefined : { cause }), address)
 }
+
+/**
+ * `err` (shared by every request a connection's end failed) as this request's own copy, its
+ * stack the frames of `caller` (an Error made where the request was issued) outside kharon.
+ */
+function withCallerStack(err, caller) {
+  if (err === null || typeof err !== 'object') return err
+  const own = Object.create(Object.getPrototypeOf(err), Object.getOwnPropertyDescriptors(err))
+  const frames = caller.stack.split('\n').slice(1).filter((line) => !line.includes(LIB_DIR))
+  own.stack = `${err.name}: ${err.message}\n${frames.join('\n')}`
+  return own
+}
+
+const LIB_DIR = __dirname
 
 module.exports = {
   KharonError,
@@ -182,6 +247,10 @@ module.exports = {
   AbortError,
   InternalError,
   fromInfo,
+  connectError,
+  locate,
+  requestTimeout,
+  withCallerStack,
   fromErrorResponse,
   abortError,
   closedError,

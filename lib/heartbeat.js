@@ -16,7 +16,8 @@ class Heartbeat {
 
   /**
    * `link`: what the heartbeat asks of its transport: busy() (requests or holds pending),
-   * unreadBytes() (bytes wait in the socket while reading is paused), ping(), dead(err).
+   * unreadBytes() (bytes wait in the socket while reading is paused), ping(), dead(err), and
+   * `where` (' at host:port', for the message).
    */
   constructor(options, link) {
     this.#options = options
@@ -73,7 +74,7 @@ class Heartbeat {
   // No byte came, not even the answer to a PING: the server is frozen or out of reach.
   #silent(now) {
     const err = new ConnectionError(
-      `the server sent nothing for ${Math.round(now - this.lastRead)} ms, not even an answer to PING within ${this.#options.timeout} ms`,
+      `the server${this.#link.where} sent nothing for ${Math.round(now - this.lastRead)} ms, not even an answer to PING within ${this.#options.timeout} ms`,
       'ETIMEDOUT',
     )
     if (debug.enabled) debug('heartbeat: the server is dead: %s', err.message)

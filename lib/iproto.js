@@ -74,4 +74,18 @@ const IPROTO = Object.freeze({
   TUPLE_FORMATS: 0x60,
 })
 
-module.exports = { IPROTO }
+const K = IPROTO
+
+// How a request type is named in traces and error messages (the method's name).
+const TYPE_NAMES = new Map([
+  [K.PING, 'ping'], [K.CALL, 'call'], [K.EVAL, 'eval'], [K.SELECT, 'select'], [K.INSERT, 'insert'],
+  [K.REPLACE, 'replace'], [K.UPDATE, 'update'], [K.UPSERT, 'upsert'], [K.DELETE, 'delete'],
+  [K.EXECUTE, 'execute'], [K.PREPARE, 'prepare'], [K.BEGIN, 'begin'], [K.COMMIT, 'commit'],
+  [K.ROLLBACK, 'rollback'], [K.WATCH_ONCE, 'watchOnce'],
+])
+
+function requestTypeName(type) {
+  return TYPE_NAMES.get(type) ?? `type ${type}`
+}
+
+module.exports = { IPROTO, requestTypeName }

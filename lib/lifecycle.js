@@ -6,7 +6,7 @@
 // now, queued until the reconnect, or refused, by the state it meets. It is the Connection's
 // Requester (see request-methods.js).
 
-const { ConnectionError, TimeoutError, abortError, closedError } = require('./errors')
+const { ConnectionError, abortError, closedError, requestTimeout, locate } = require('./errors')
 const { Call, Decoded, dataOf } = require('./call')
 const { OfflineQueue } = require('./offline-queue')
 const { Encoder } = require('./msgpack')
@@ -17,7 +17,7 @@ const K = require('./iproto').IPROTO
 const build = require('./requests')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { Counters } = require('./stats')
-const { RequestContext, traced, traceRequest, publishDisconnect } = require('./tracing')
+const { RequestContext, traced, traceRequest, publishDisconnect, kInternal } = require('./tracing')
 const { Reconnector } = require('./reconnect')
 const { debug, addressOf } = require('./debug')
 
@@ -38,6 +38,9 @@ class Lifecycle {
   #shutdownWatcher = null
   #counters = new Counters()
   #connectedSince = 0
+  #callerStack
+  // What the connection was lost with when it closed for good; null while open or when closed.
+  #lostWith = null
   /** Names to ids, tuples to shapes (see catalog.js). */
   catalog
 
@@ -46,6 +49,7 @@ class Lifecycle {
     this.#events = events
     this.#connectOptions = connectOptions
     this.#timeout = options.timeout
+    this.#callerStack = options.callerStack
     this.#reconnector = options.reconnect === false ? null : new Reconnector(options.reconnect, connectOptions, {
       scheduled: (info) => this.#events.emit('reconnecting', info),
       connected: (next) => this.#reconnected(next),
@@ -54,7 +58,7 @@ class Lifecycle {
     })
     this.#offlineQueue = options.offlineQueue
     this.#offlineQueueLimit = options.offlineQueueLimit
-    this.catalog = new Catalog(() => this.#transport, (spaceId) => this.#fetchSpace(spaceId), options.tuples, options.fetchSchema)
+    this.catalog = new Catalog(() => this.#transport, (spaceId) => this.#fetchSpace(spaceId), options)
     this.#adopt(transport)
   }
 
@@ -107,7 +111,7 @@ class Lifecycle {
     // The state moves first: a request a tracing subscriber makes while the queue fails is
     // refused, not queued after the queue was emptied.
     this.#state = 'closing'
-    this.#stopReconnecting(closedError())
+    this.#stopReconnecting(closedError(undefined, this.#connectOptions))
     this.#closing = (async () => {
       if (wasConnected) {
         const idle = this.#transport._idle()
@@ -128,7 +132,7 @@ class Lifecycle {
     if (this.#closing === null) this.#closing = Promise.resolve()
     // As in close(): the state moves before the queue fails.
     this.#state = 'closing'
-    this.#stopReconnecting(closedError())
+    this.#stopReconnecting(closedError(undefined, this.#connectOptions))
     this.#finish()
   }
 
@@ -206,10 +210,10 @@ class Lifecycle {
         else reject(err)
       }
       const onAbort = () => settle(abortError(signal))
-      if (timeout != null) timer = setTimeout(() => settle(new TimeoutError(`request timed out after ${timeout} ms`)), timeout)
+      if (timeout != null) timer = setTimeout(() => settle(requestTimeout(timeout, K.WATCH_ONCE, key)), timeout)
       signal?.addEventListener('abort', onAbort, { once: true })
       // Done: close() or destroy() ended the Watcher (or settle() did: then this is a no-op).
-      watcher.next().then(({ value, done }) => settle(done ? closedError() : null, value), settle)
+      watcher.next().then(({ value, done }) => settle(done ? closedError(undefined, this.#connectOptions) : null, value), settle)
     })
   }
 
@@ -220,7 +224,8 @@ class Lifecycle {
     this.#state = 'draining'
     // Arranged before 'shutdown', whose listener may throw.
     transport._idle().then(() => {
-      if (this.#transport === transport && !transport.closed) transport.close()
+      if (this.#transport !== transport || transport.closed) return
+      transport._closeWith(new ConnectionError(`the server at ${addressOf(this.#connectOptions)} shut down (box.shutdown)`, 'ERR_SERVER_SHUTDOWN'))
     })
     this.#events.emit('shutdown')
   }
@@ -241,6 +246,7 @@ class Lifecycle {
       this.#events.emit('disconnect', err)
     } finally {
       if (closed) {
+        this.#lostWith = err
         this.#stopReconnecting(err)
         this.#watchers.end(err)
         this.#events.emit('close')
@@ -254,6 +260,7 @@ class Lifecycle {
   #gaveUp(err) {
     // The state moves first, as in close().
     this.#state = 'closed'
+    this.#lostWith = err
     this.#stopReconnecting(err)
     this.#watchers.end(err)
     if (this.#events.listenerCount('error') > 0) this.#events.emit('error', err)
@@ -284,8 +291,11 @@ class Lifecycle {
    */
   request(type, body, decodeBody, opts, name, streamId = 0, refusal = null) {
     const options = this.#deadline(opts)
+    const caller = this.#callerStack ? new Error() : null
     return new Promise((resolve, reject) => {
-      this.#dispatch(type, body, new Decoded(resolve, reject, decodeBody, this.#counters), options, streamId, refusal, name)
+      const entry = new Decoded(resolve, reject, decodeBody, this.#counters)
+      entry._callerStack = caller
+      this.#dispatch(type, body, entry, options, streamId, refusal, name, opts?.[kInternal] === true)
     })
   }
 
@@ -293,17 +303,19 @@ class Lifecycle {
   call(type, body, opts, name, streamId = 0, refusal = null) {
     const hwm = opts.highWaterMark === undefined ? this.#transport.pushHighWaterMark : opts.highWaterMark
     const call = new Call(this.#transport, hwm, opts.onPush, opts.onPushCtx, this.catalog.tuplesMode(opts) === 'objects', this.#counters)
+    if (this.#callerStack) call._callerStack = new Error()
     const promise = call._promised()
-    this.#dispatch(type, body, call, this.#deadline(opts), streamId, refusal, name)
+    this.#dispatch(type, body, call, this.#deadline(opts), streamId, refusal, name, opts[kInternal] === true)
     return promise
   }
 
   // Sends now, queues while reconnecting, fails once closed (or at once with `refusal`).
-  #dispatch(type, body, entry, options, streamId, refusal, name) {
+  #dispatch(type, body, entry, options, streamId, refusal, name, internal) {
     // Options were checked by the request method, before it returned a promise.
     this.#counters.requests++
+    entry._name = name
     if (traced()) {
-      entry._trace = new RequestContext(type, name, this.#connectOptions, this.#transport.serverVersion, streamId)
+      entry._trace = new RequestContext(type, name, this.#connectOptions, this.#transport.serverVersion, streamId, internal)
       // A `start` subscriber may issue requests of its own, which reuse the shared encoder.
       const own = body instanceof Encoder ? body.toBuffer() : body
       traceRequest(entry._trace, () => this.#send(type, own, entry, options, streamId, refusal))
@@ -331,14 +343,15 @@ class Lifecycle {
 
   // Why a request cannot wait for the reconnect, or null.
   #cannotQueue(options) {
-    if (this.#state !== 'reconnecting' && this.#state !== 'draining') return closedError()
+    const address = this.#connectOptions
+    if (this.#state !== 'reconnecting' && this.#state !== 'draining') return closedError(this.#lostWith ?? undefined, address)
     if (!this.#offlineQueue) {
-      if (this.#state === 'draining') return new ConnectionError('not connected (the server is shutting down)', 'ERR_NOT_CONNECTED')
+      if (this.#state === 'draining') return locate(new ConnectionError(`not connected to ${addressOf(address)} (the server is shutting down)`, 'ERR_NOT_CONNECTED'), address)
       const lost = this.#reconnector.lastError
-      return new ConnectionError(`not connected (${lost.message})`, 'ERR_NOT_CONNECTED', { cause: lost })
+      return locate(new ConnectionError(`not connected to ${addressOf(address)} (${lost.message})`, 'ERR_NOT_CONNECTED', { cause: lost }), address)
     }
     if (this.#queue.length >= this.#offlineQueueLimit) {
-      return new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL')
+      return locate(new ConnectionError(`offline queue is full (${this.#offlineQueueLimit} requests)`, 'ERR_OFFLINE_QUEUE_FULL'), address)
     }
     if (options?.signal?.aborted) return abortError(options.signal)
     return null
@@ -348,7 +361,7 @@ class Lifecycle {
     return new Promise((resolve, reject) => {
       const decodeSpace = (b, s, e) => ({ tuples: dataOf(b, s, e) || [], schemaVersion: this.#transport.schemaVersion })
       const entry = new Decoded(resolve, reject, decodeSpace, this.#counters)
-      this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), entry, undefined, 0, null, spaceId)
+      this.#dispatch(K.SELECT, build.select(spaceId, 0, [], { iterator: 'ALL' }), entry, undefined, 0, null, spaceId, true)
     })
   }
 

@@ -4,7 +4,7 @@
 // down): they wait here, each within its own timeout and AbortSignal, and leave in issue order
 // once a connection is back.
 
-const { TimeoutError, abortError } = require('./errors')
+const { requestTimeout, abortError } = require('./errors')
 const { Encoder } = require('./msgpack')
 
 class OfflineQueue {
@@ -36,7 +36,7 @@ class OfflineQueue {
       entry._settle(err)
     }
     if (timeout !== undefined) {
-      q.timer = setTimeout(() => drop(new TimeoutError(`request timed out after ${timeout} ms (waiting for a reconnect)`)), timeout)
+      q.timer = setTimeout(() => drop(requestTimeout(timeout, type, entry._name, ' waiting for a reconnect')), timeout)
     }
     if (q.signal !== undefined) {
       q.onAbort = () => drop(abortError(q.signal))

@@ -1,6 +1,6 @@
 'use strict'
 
-const { PushOverflowError, TimeoutError, throwLater } = require('./errors')
+const { PushOverflowError, TimeoutError, throwLater, withCallerStack } = require('./errors')
 const { checkNumber, MILLISECONDS } = require('./args')
 const { traceSettled } = require('./tracing')
 const { copyOf } = require('./views')
@@ -173,6 +173,7 @@ class PromisedRequest extends RequestEntry {
   }
 
   _settle(err) {
+    if (this._callerStack !== null) err = withCallerStack(err, this._callerStack)
     this._state = FAILED
     this._result = err
     if (this._reject !== null) {

@@ -22,6 +22,10 @@ class RequestEntry {
     // The client's Counters, and the trace context while someone subscribes.
     this._counters = null
     this._trace = null
+    // What errors name it by (function, space or SQL text), and with `callerStack` where it
+    // was issued: set by the client.
+    this._name = null
+    this._callerStack = null
   }
 
   /** A run of its pushes, in server order: the frames meta[from..to) of a delivery. */

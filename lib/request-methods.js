@@ -208,8 +208,8 @@ function requestApi(Base) {
         const decodeSelect = opts.fetchPos === true
           ? (b, s, e, sid) => ({ tuples: catalog.tuplesOf(b, s, e, sid, mode), position: positionOf(b, s, e) })
           : (b, s, e, sid) => catalog.tuplesOf(b, s, e, sid, mode)
-        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid) =>
-          requester.request(K.SELECT, build.select(sid, iid, key, opts), (b, s, e) => decodeSelect(b, s, e, sid), opts, space))
+        return catalog.route(space, index, catalog.needsFormat(mode), (sid, iid, o) =>
+          requester.request(K.SELECT, build.select(sid, iid, key, o), (b, s, e) => decodeSelect(b, s, e, sid), o, space), opts, K.SELECT)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -237,8 +237,8 @@ function requestApi(Base) {
         opts = checkArguments.upsert(space, tuple, ops, opts)
         const requester = this[kRequester]
         const catalog = requester.catalog
-        return catalog.route(space, 0, !Array.isArray(tuple), (sid) =>
-          requester.request(K.UPSERT, build.upsert(sid, catalog.tupleArray(sid, tuple), ops), noValue, opts, space))
+        return catalog.route(space, 0, !Array.isArray(tuple), (sid, iid, o) =>
+          requester.request(K.UPSERT, build.upsert(sid, catalog.tupleArray(sid, tuple), ops), noValue, o, space), opts, K.UPSERT)
       } catch (err) {
         return Promise.reject(err)
       }
@@ -291,8 +291,8 @@ function writeTuple(requester, type, space, tuple, opts) {
 function oneTupleBack(requester, type, space, index, opts, needsSchema, bodyOf) {
   const catalog = requester.catalog
   const mode = catalog.tuplesMode(opts)
-  return catalog.route(space, index, needsSchema || catalog.needsFormat(mode), (sid, iid) =>
-    requester.request(type, bodyOf(sid, iid), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), opts, space))
+  return catalog.route(space, index, needsSchema || catalog.needsFormat(mode), (sid, iid, o) =>
+    requester.request(type, bodyOf(sid, iid), (b, s, e) => catalog.firstTuple(b, s, e, sid, mode), o, space), opts, type)
 }
 
 function executeBody(requester, body, opts, sql) {

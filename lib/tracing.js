@@ -5,7 +5,7 @@
 // built or published unless someone subscribes; a request then costs one hasSubscribers test.
 
 const dc = require('node:diagnostics_channel')
-const K = require('./iproto').IPROTO
+const { requestTypeName } = require('./iproto')
 
 const requests = dc.tracingChannel('kharon:request')
 const connects = dc.channel('kharon:connect')
@@ -15,23 +15,22 @@ const reconnects = dc.channel('kharon:reconnect')
 /** SQL and Lua text in a trace's `name` is cut to this many characters. */
 const NAME_LIMIT = 120
 
-const TYPE_NAMES = new Map([
-  [K.PING, 'ping'], [K.CALL, 'call'], [K.EVAL, 'eval'], [K.SELECT, 'select'], [K.INSERT, 'insert'],
-  [K.REPLACE, 'replace'], [K.UPDATE, 'update'], [K.UPSERT, 'upsert'], [K.DELETE, 'delete'],
-  [K.EXECUTE, 'execute'], [K.PREPARE, 'prepare'], [K.BEGIN, 'begin'], [K.COMMIT, 'commit'],
-  [K.ROLLBACK, 'rollback'], [K.WATCH_ONCE, 'watchOnce'],
-])
-
 // TracingChannel#hasSubscribers came in Node 20.13; before, its five channels are asked.
 const traced = 'hasSubscribers' in requests
   ? () => requests.hasSubscribers
   : () => requests.start.hasSubscribers || requests.end.hasSubscribers || requests.asyncStart.hasSubscribers ||
     requests.asyncEnd.hasSubscribers || requests.error.hasSubscribers
 
+/**
+ * Marks a request kharon makes for itself (schema fetches, a pool's role checks): its trace
+ * context has `internal: true`, so spans can leave it out. A request option.
+ */
+const kInternal = Symbol('kharon.internal')
+
 /** What a `kharon:request` subscriber sees: where the request went, never its arguments. */
 class RequestContext {
-  constructor(type, name, address, serverVersion, streamId) {
-    this.type = TYPE_NAMES.get(type) ?? `type ${type}`
+  constructor(type, name, address, serverVersion, streamId, internal) {
+    this.type = requestTypeName(type)
     this.name = typeof name === 'string' && name.length > NAME_LIMIT ? name.slice(0, NAME_LIMIT) : name
     addAddress(this, address)
     // Set when the request goes on the wire (later, if it waits for a reconnect).
@@ -39,6 +38,7 @@ class RequestContext {
     if (streamId !== 0) this.streamId = streamId
     this.pushes = 0
     this.serverVersion = serverVersion
+    this.internal = internal
   }
 }
 
@@ -83,6 +83,7 @@ function publish(channel, address, fields) {
 
 module.exports = {
   NAME_LIMIT,
+  kInternal,
   RequestContext,
   traced,
   traceRequest,

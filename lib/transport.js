@@ -9,7 +9,7 @@
 
 const { EventEmitter } = require('node:events')
 const native = require('../binding.js')
-const { KharonError, TimeoutError, fromInfo, fromErrorResponse, abortError, closedError, throwLater } = require('./errors')
+const { KharonError, fromInfo, connectError, locate, requestTimeout, fromErrorResponse, abortError, closedError, throwLater } = require('./errors')
 const { FEATURE_NAMES, protocolOf, requirementError } = require('./protocol')
 const { PromisedRequest } = require('./promised-request')
 const { CallbackRequest, META_WORDS } = require('./request-entry')
@@ -38,6 +38,8 @@ const kConnect = Symbol('kharon.connect')
  */
 class Transport extends EventEmitter {
   #native
+  // Where it goes: { host, port } or { path }, for errors.
+  #address
   #pending = new RequestTable()
   #writes
   #heartbeat = null
@@ -71,6 +73,8 @@ class Transport extends EventEmitter {
     if (token !== kConnect) throw new TypeError('use Transport.connect() to create a Transport')
     super()
     this.#native = nativeConnection
+    const { host, port, path } = options.native
+    this.#address = path !== undefined ? { path } : { host, port }
     this.#writes = new WriteQueue(nativeConnection, options.maxWriteQueueBytes, () => this.emit('drain'))
     this.#landing = nativeConnection.landing
     this.#landingView = view(this.#landing, 0, this.#landing.length)
@@ -86,10 +90,11 @@ class Transport extends EventEmitter {
     this.#sessionFeatures = new Set(offered.map((id) => FEATURE_NAMES[id]).filter((f) => this.#serverFeatures.has(f)))
     if (options.heartbeat !== null) {
       this.#heartbeat = new Heartbeat(options.heartbeat, {
+        where: ` at ${addressOf(this.#address)}`,
         busy: () => this.#pending.size > 0 || this.#holds > 0,
         unreadBytes: () => this.#pausedBy > 0 && this.#native.hasUnreadBytes,
         ping: () => this._notify(PING, EMPTY),
-        dead: (err) => this.#end(err),
+        dead: (err) => this.#end(locate(err, this.#address)),
       })
       if (options.heartbeat.idle) this.#heartbeat.start()
     }
@@ -290,7 +295,7 @@ class Transport extends EventEmitter {
     if (idle && this.#holds === 0) this.#becameBusy()
     // Push backpressure goes to the connection that carries the request.
     entry._transport = this
-    if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, entry, timeout)
+    if (timeout != null) entry._timer = setTimeout(this.#expire, timeout, entry, timeout, type)
     if (signal != null) {
       entry._signal = signal
       entry._onAbort = () => this._fail(entry, abortError(signal))
@@ -300,7 +305,7 @@ class Transport extends EventEmitter {
 
   // Why a request cannot be sent now, or null.
   #refusal(signal) {
-    if (this.#closed) return closedError()
+    if (this.#closed) return closedError(undefined, this.#address)
     if (signal != null && signal.aborted) return abortError(signal)
     if (this.#pending.size >= this.#maxPending) {
       return new KharonError(`${this.#pending.size} requests are pending, the most maxPending allows`, 'ERR_TOO_MANY_PENDING')
@@ -308,8 +313,8 @@ class Transport extends EventEmitter {
     return null
   }
 
-  #expire = (entry, ms) => {
-    this._fail(entry, new TimeoutError(`request timed out after ${ms} ms`))
+  #expire = (entry, ms, type) => {
+    this._fail(entry, requestTimeout(ms, type, entry._name))
   }
 
   /** Gives up on a pending request now: it fails, and its answer is dropped when it comes. */
@@ -408,8 +413,13 @@ class Transport extends EventEmitter {
 
   /** Closes the connection; every pending request fails with ERR_CONNECTION_CLOSED. */
   close() {
-    if (!this.#closed) this.#end(closedError())
+    if (!this.#closed) this.#end(closedError(undefined, this.#address))
     return Promise.resolve()
+  }
+
+  /** Closes the connection with `err` (located here) as the reason everything pending fails. */
+  _closeWith(err) {
+    if (!this.#closed) this.#end(locate(err, this.#address))
   }
 
   /** Whether `data` is the landing, whose bytes the next delivery overwrites. */
@@ -444,7 +454,7 @@ class Transport extends EventEmitter {
       }
     }
     if (closed !== undefined && closed !== null && !this.#closed) {
-      const err = fromInfo(closed)
+      const err = fromInfo(closed, this.#address)
       if (err.code === 'ERR_PROTOCOL' && debug.enabled) debug('protocol error, closing: %s', err.message)
       this.#end(err)
     }
@@ -528,7 +538,7 @@ async function openTransport(options) {
     transport._deliver(data, meta, closed, words)
   })
   if (!(result instanceof native.NativeConnection)) {
-    const err = fromInfo(result)
+    const err = connectError(result, options.native, options.native.connectTimeout)
     if (debug.enabled) debug('connect %s failed: %s (%s)', address, err.message, err.code)
     throw err
   }

@@ -17,17 +17,23 @@ pub struct ErrorInfo {
     /// The raw error response body of a refused AUTH (TarantoolError only): JS decodes it as it
     /// decodes every other error response.
     pub body: Option<Buffer>,
+    /// How far a handshake that timed out got: "connect", "greeting" or "handshake".
+    pub stage: Option<String>,
 }
 
 impl From<&TransportError> for ErrorInfo {
     fn from(e: &TransportError) -> Self {
         let (kind, errcode, body) = match e {
             TransportError::Io { .. } | TransportError::Eof | TransportError::Closed => ("ConnectionError", None, None),
-            TransportError::ConnectTimeout => ("TimeoutError", None, None),
+            TransportError::ConnectTimeout { .. } => ("TimeoutError", None, None),
             TransportError::Protocol(_) => ("ProtocolError", None, None),
             TransportError::Internal(_) => ("InternalError", None, None),
             TransportError::Auth { errcode, body } => ("TarantoolError", Some(*errcode), Some(Buffer::from(body.clone()))),
         };
-        ErrorInfo { kind: kind.into(), code: e.code(), message: e.to_string(), errcode, body }
+        let stage = match e {
+            TransportError::ConnectTimeout { stage, .. } => Some(stage.name().to_owned()),
+            _ => None,
+        };
+        ErrorInfo { kind: kind.into(), code: e.code(), message: e.to_string(), errcode, body, stage }
     }
 }

@@ -5,13 +5,14 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
 use super::batch::{Batch, Delivery, Landing, SMALL_BATCH};
-use super::error::TransportError;
+use super::error::{HandshakeStage, TransportError};
 use super::stream::{Address, Socket, Stream};
 use crate::protocol::auth::Credentials;
 use crate::protocol::error::errcode_of_status;
@@ -136,11 +137,14 @@ impl Connection {
         options: ConnectOptions,
         on_end: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Connection, TransportError> {
-        let handshake = handshake(&options);
+        // How far the handshake got, so that a timeout says what never came.
+        let stage = AtomicU8::new(HandshakeStage::Connecting as u8);
+        let handshake = handshake(&options, &stage);
         let (stream, Handshake { greeting, protocol, leftover }) = match options.connect_timeout {
-            Some(limit) => tokio::time::timeout(limit, handshake)
-                .await
-                .map_err(|_| TransportError::ConnectTimeout)??,
+            Some(limit) => tokio::time::timeout(limit, handshake).await.map_err(|_| TransportError::ConnectTimeout {
+                stage: HandshakeStage::from_u8(stage.load(Ordering::Relaxed)),
+                after: limit,
+            })??,
             None => handshake.await?,
         };
         let socket = stream.establish().map_err(|e| TransportError::io(&e))?;
@@ -313,12 +317,14 @@ struct Handshake {
 }
 
 /// Greeting, then ID (2.10+) and AUTH pipelined in one write: one round trip for both.
-async fn handshake(options: &ConnectOptions) -> Result<(Stream, Handshake), TransportError> {
+async fn handshake(options: &ConnectOptions, stage: &AtomicU8) -> Result<(Stream, Handshake), TransportError> {
     let io = |e: io::Error| TransportError::io(&e);
     let stream = Stream::connect(&options.address).await.map_err(io)?;
+    stage.store(HandshakeStage::Greeting as u8, Ordering::Relaxed);
     let mut buf = Vec::with_capacity(READ_CHUNK);
     stream.read_at_least(&mut buf, GREETING_LEN).await.map_err(io)?;
     let greeting = greeting::parse(&buf[..GREETING_LEN])?;
+    stage.store(HandshakeStage::Replies as u8, Ordering::Relaxed);
     buf.drain(..GREETING_LEN);
     let offer = options
         .negotiate

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use crate::protocol::error::code_name;
 use crate::protocol::frame::FrameError;
@@ -15,8 +16,8 @@ pub enum TransportError {
     Eof,
     /// The user closed the connection.
     Closed,
-    /// `connectTimeout` expired before the greeting (and auth) completed.
-    ConnectTimeout,
+    /// `connectTimeout` expired before the handshake completed; `stage` says what never came.
+    ConnectTimeout { stage: HandshakeStage, after: Duration },
     /// The peer broke the protocol: bad greeting, oversized or malformed frame.
     Protocol(String),
     /// Authentication was refused by the server: the error code and the raw error response
@@ -24,6 +25,34 @@ pub enum TransportError {
     Auth { errcode: u32, body: Vec<u8> },
     /// A bug in kharon (a panic in the connection task), reported instead of crashing.
     Internal(String),
+}
+
+/// How far a handshake got: the TCP (or unix) connect, the greeting, or the replies to ID and AUTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum HandshakeStage {
+    Connecting = 0,
+    Greeting = 1,
+    Replies = 2,
+}
+
+impl HandshakeStage {
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            0 => HandshakeStage::Connecting,
+            1 => HandshakeStage::Greeting,
+            _ => HandshakeStage::Replies,
+        }
+    }
+
+    /// The name JS knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandshakeStage::Connecting => "connect",
+            HandshakeStage::Greeting => "greeting",
+            HandshakeStage::Replies => "handshake",
+        }
+    }
 }
 
 impl TransportError {
@@ -37,7 +66,7 @@ impl TransportError {
             TransportError::Io { code, .. } => code.clone(),
             TransportError::Eof => "ECONNRESET".into(),
             TransportError::Closed => "ERR_CONNECTION_CLOSED".into(),
-            TransportError::ConnectTimeout => "ETIMEDOUT".into(),
+            TransportError::ConnectTimeout { .. } => "ETIMEDOUT".into(),
             TransportError::Protocol(_) => "ERR_PROTOCOL".into(),
             TransportError::Auth { errcode, .. } => code_name(*errcode),
             TransportError::Internal(_) => "ERR_INTERNAL".into(),
@@ -51,7 +80,14 @@ impl fmt::Display for TransportError {
             TransportError::Io { message, .. } => f.write_str(message),
             TransportError::Eof => f.write_str("connection closed by the server"),
             TransportError::Closed => f.write_str("connection closed"),
-            TransportError::ConnectTimeout => f.write_str("connect timed out"),
+            TransportError::ConnectTimeout { stage, after } => {
+                let ms = after.as_millis();
+                match stage {
+                    HandshakeStage::Connecting => write!(f, "connect timed out after {ms} ms"),
+                    HandshakeStage::Greeting => write!(f, "no Tarantool greeting within {ms} ms"),
+                    HandshakeStage::Replies => write!(f, "no reply to the handshake (ID, AUTH) within {ms} ms"),
+                }
+            }
             TransportError::Protocol(why) => write!(f, "protocol error: {why}"),
             TransportError::Auth { errcode, .. } => write!(f, "authentication failed: {}", code_name(*errcode)),
             TransportError::Internal(why) => write!(f, "internal error: {why}"),
