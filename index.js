@@ -13,6 +13,22 @@ const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
 const errors = require('./lib/errors')
 const { NAME_LIMIT: REQUEST_NAME_LIMIT } = require('./lib/tracing')
 const { NativeCredentials: Credentials } = require('./binding.js')
+const msgpack = require('./lib/msgpack')
+
+/**
+ * The client's MessagePack codec, with Tarantool's extension types (Decimal, Uuid, Datetime,
+ * Interval, errors): for the bodies of raw Transport requests. A Map keeps integer keys (IPROTO
+ * keys); a plain object's keys are strings.
+ */
+function encode(value) {
+  return msgpack.encode(value)
+}
+
+/** Decodes one MessagePack value; no prototype comes from the data (see README, Untrusted data). */
+function decode(buffer) {
+  if (!(buffer instanceof Uint8Array)) throw new TypeError('decode() takes a Buffer or Uint8Array')
+  return msgpack.decode(buffer, 0, buffer.length)
+}
 
 module.exports = {
   connect,
@@ -29,6 +45,8 @@ module.exports = {
   Credentials,
   IPROTO,
   REQUEST_NAME_LIMIT,
+  encode,
+  decode,
   Decimal,
   Uuid,
   Datetime,

@@ -20,6 +20,8 @@ export const {
   Extension,
   IPROTO,
   REQUEST_NAME_LIMIT,
+  encode,
+  decode,
   KharonError,
   ConnectionError,
   TimeoutError,

@@ -14,10 +14,12 @@ const { requestApi, kRequester, PreparedStatement } = require('./request-methods
 const { Stream, openStream, runTransaction } = require('./stream')
 const { checkNumber, describe, MILLISECONDS } = require('./args')
 const { publishConnect, publishConnected } = require('./tracing')
-const { reconnectOptions } = require('./reconnect')
+const { reconnectOptions, connectWaiting, RECONNECT_DEFAULTS } = require('./reconnect')
 const { parseUri } = require('./uri')
 
 const DEFAULT_OFFLINE_QUEUE_LIMIT = 10000
+// Options of the client alone, not handed to Transport.connect (user and password become credentials).
+const CLIENT_ONLY = new Set(['user', 'password', 'reconnect', 'offlineQueue', 'offlineQueueLimit', 'tuples', 'timeout', 'fetchSchema', 'waitForServer', 'callerStack'])
 const kCreate = Symbol('kharon.connection')
 
 function checkBoolean(v, name) {
@@ -161,24 +163,35 @@ class Connection extends requestApi(EventEmitter) {
 }
 
 /**
- * Connects, authenticates and fetches the schema. `target` is a URI string or an options
- * object ({ host, port, path, user, password, connectTimeout, ... }); `options` adds client
- * options: tuples ('arrays' | 'objects'), timeout (ms, default for every request),
- * reconnect ({ initialDelay, maxDelay, maxRetries } or false), offlineQueue (default true),
- * offlineQueueLimit, pushHighWaterMark, maxFrameSize, fetchSchema (default true: read
- * _vspace/_vindex for names), features and required (IPROTO_ID, see Transport.connect). A
- * failed first connect rejects; reconnecting starts only once a connection has been made.
+ * Connects, authenticates and fetches the schema. `target` is a URI string, an options object
+ * ({ host, port, path, user, password, connectTimeout, ... }) or a port (then `host` may come
+ * next); `options` adds client options: tuples ('arrays' | 'objects'), timeout (ms, default
+ * for every request), reconnect ({ initialDelay, maxDelay, maxRetries }, { strategy } or
+ * false), offlineQueue (default true), offlineQueueLimit, pushHighWaterMark, maxFrameSize,
+ * fetchSchema (default true: read _vspace/_vindex for names), features and required
+ * (IPROTO_ID, see Transport.connect), waitForServer (ms: retry the first connect with the
+ * reconnect policy that long, while no server answers), callerStack (errors show where the
+ * request was issued). Without waitForServer a failed first connect rejects at once.
  */
-async function connect(target, options = {}) {
+async function connect(target, ...rest) {
   let base
+  let options = rest[0] === undefined ? {} : rest[0]
   if (typeof target === 'string') base = parseUri(target)
-  else if (target !== null && typeof target === 'object') base = target
-  else throw new TypeError('connect() takes a URI string or an options object')
+  else if (typeof target === 'number') {
+    base = { port: target }
+    if (typeof rest[0] === 'string') {
+      base.host = rest[0]
+      options = rest[1] === undefined ? {} : rest[1]
+    }
+  } else if (target !== null && typeof target === 'object') base = target
+  else throw new TypeError('connect() takes a URI string, an options object or a port')
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object')
   const merged = { ...base, ...options }
   checkTuplesMode(merged.tuples)
   if (merged.timeout !== undefined) checkNumber(merged.timeout, 'timeout', MILLISECONDS)
+  const waitForServer = merged.waitForServer === undefined ? undefined : checkNumber(merged.waitForServer, 'waitForServer', MILLISECONDS)
   const client = {
+    callerStack: merged.callerStack === undefined ? false : checkBoolean(merged.callerStack, 'callerStack'),
     tuples: merged.tuples,
     fetchSchema: merged.fetchSchema === undefined ? true : checkBoolean(merged.fetchSchema, 'fetchSchema'),
     timeout: merged.timeout,
@@ -189,14 +202,18 @@ async function connect(target, options = {}) {
       : checkNumber(merged.offlineQueueLimit, 'offlineQueueLimit', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
   }
   // Reconnects authenticate with the hashes; the password itself is not kept.
-  const { user, password, reconnect, offlineQueue, offlineQueueLimit, tuples, timeout, fetchSchema, ...connectOptions } = merged
+  const connectOptions = Object.fromEntries(Object.entries(merged).filter(([key]) => !CLIENT_ONLY.has(key)))
   connectOptions.credentials = credentialsOf(merged)
   let transport
-  try {
-    transport = await Transport.connect(connectOptions)
-  } catch (err) {
-    publishConnect(connectOptions, { attempt: 0, error: err })
-    throw err
+  if (waitForServer !== undefined) {
+    transport = await connectWaiting(connectOptions, client.reconnect || RECONNECT_DEFAULTS, waitForServer)
+  } else {
+    try {
+      transport = await Transport.connect(connectOptions)
+    } catch (err) {
+      publishConnect(connectOptions, { attempt: 0, error: err })
+      throw err
+    }
   }
   publishConnected(connectOptions, transport, 0)
   const conn = new Connection(kCreate, transport, connectOptions, client)

@@ -18,6 +18,7 @@ const { checkTransactionOptions } = require('./stream')
 const { checkNumber, checkFunction, describe, MILLISECONDS } = require('./args')
 const { zeroStats, totalOf } = require('./stats')
 const { withoutPassword } = require('./uri')
+const { kInternal } = require('./tracing')
 
 const MODES = ['rw', 'ro', 'prefer-ro', 'prefer-rw', 'any']
 const DEFAULT_MODE = Object.freeze({ ping: 'any', select: 'any' })
@@ -292,7 +293,7 @@ class Pool extends EventEmitter {
     let ro
     let status
     try {
-      ;[ro, status] = await inst.conn.eval('return box.info.ro, box.info.status', [], { timeout: this.#checkInterval })
+      ;[ro, status] = await inst.conn.eval('return box.info.ro, box.info.status', [], { timeout: this.#checkInterval, [kInternal]: true })
     } catch (err) {
       inst.lastError = err
       // An instance too slow to say its role is taken out of rotation until it answers again.
