@@ -192,6 +192,12 @@ export interface ReconnectOptions {
   maxDelay?: number
   /** Attempts before giving up (default Infinity). */
   maxRetries?: number
+  /**
+   * Replaces the backoff numbers: the delay in ms before attempt `attempt` (from 1), or null to
+   * give up. `error` is why the last attempt (or the connection) failed. A strategy that throws
+   * gives up too (the throw is an uncaught exception, as from any callback).
+   */
+  strategy?: (attempt: number, error: Error) => number | null
 }
 
 export interface ClientOptions {
@@ -210,6 +216,17 @@ export interface ClientOptions {
   offlineQueue?: boolean
   /** Most requests queued while reconnecting (default 10000). */
   offlineQueueLimit?: number
+  /**
+   * Wait for the server at the first connect: while no Tarantool answers (refused, reset, no
+   * greeting, ER_LOADING), attempts are retried with the `reconnect` policy for up to this many
+   * ms, instead of rejecting at once. Wrong credentials still reject at once.
+   */
+  waitForServer?: number
+  /**
+   * Errors of requests carry the stack of the caller that issued them (kharon's own frames
+   * left out), instead of kharon's. Costs a stack capture per request (default false).
+   */
+  callerStack?: boolean
   connectTimeout?: number
   maxFrameSize?: number
   pushHighWaterMark?: number
@@ -566,10 +583,21 @@ export interface RequestTraceContext {
   serverVersion: string
   /** Set before `error` is published. */
   error?: Error
+  /** A request kharon made for itself (a schema fetch, a pool's role check), not the caller. */
+  internal: boolean
 }
 
 /** The longest `name` a request trace shows. */
 export declare const REQUEST_NAME_LIMIT: number
+
+/**
+ * kharon's MessagePack codec with Tarantool's extension types, for raw Transport bodies. A Map
+ * keeps integer keys (IPROTO keys: `new Map([[IPROTO.FUNCTION_NAME, 'f'], [IPROTO.TUPLE, []]])`);
+ * a plain object's keys are strings.
+ */
+export declare function encode(value: unknown): Buffer
+/** Decodes one MessagePack value; no prototype comes from the data. */
+export declare function decode(buffer: Uint8Array): any
 
 /** A user and the chap-sha1 hashes of a password; the text itself is not kept. */
 export declare class Credentials {
@@ -743,8 +771,16 @@ export declare class Extension {
 export declare class KharonError extends Error {
   constructor(message: string, code: string, options?: ErrorOptions)
   code: string
+  /** Where the connection goes, on errors about one (connect, loss, close, timeouts): never credentials. */
+  host?: string
+  port?: number
+  path?: string
 }
-/** Socket failure or close: code is the OS code (ECONNREFUSED, ECONNRESET, ...) or ERR_CONNECTION_CLOSED. */
+/**
+ * Socket failure or close: code is the OS code (ECONNREFUSED, ECONNRESET, ENOTFOUND, ...),
+ * ERR_CONNECTION_CLOSED (closed; `cause` says why when it was lost), ERR_SERVER_SHUTDOWN (the
+ * server shut down gracefully), ERR_NOT_CONNECTED, ERR_OFFLINE_QUEUE_FULL or ERR_TRANSACTION_LOST.
+ */
 export declare class ConnectionError extends KharonError {}
 /** code is always 'ETIMEDOUT'. */
 export declare class TimeoutError extends KharonError {

@@ -257,6 +257,21 @@ async function tracingInterleaved(server, record) {
   await conn.close()
 }
 
+// Pipelined calls on a connection with `callerStack: true` and one without, in alternating
+// turns: what keeping the caller's stack for errors costs (a stack capture per request).
+async function callerStackInterleaved(server, record) {
+  const plain = await kharon.connect(`${server.host}:${server.port}`)
+  const keeping = await kharon.connect(`${server.host}:${server.port}`, { callerStack: true })
+  for (let r = 0; r < 4; r++) {
+    for (const conn of r % 2 ? [keeping, plain] : [plain, keeping]) {
+      const rate = await windows(() => conn.call('echo', [1]), PIPELINED, 1000)
+      record(conn === keeping ? 'pipelined_1000_caller_stack' : 'pipelined_1000_plain', rate)
+    }
+  }
+  await plain.close()
+  await keeping.close()
+}
+
 // Latency, the raw socket and kharon taken in alternating blocks (ABBA), so that the machine's
 // slow and fast phases (seconds long on a shared VM) fall on both alike.
 async function sequentialInterleaved(raw, conn, record) {
@@ -348,6 +363,7 @@ async function main() {
       await benchKharon(server, recorder('kharon'))
       await pushesInterleaved((who, name, value) => recorder(who)(name, value))
       await tracingInterleaved(server, recorder('kharon'))
+      await callerStackInterleaved(server, recorder('kharon'))
       await benchDriver(server, recorder('tarantool-driver'), stalls)
       const decodeMs = timeDecodes({ kharon: (b) => decode(b), msgpackr: (b) => unpackr.unpack(b) }, selectBody)
       for (const [who, ms] of Object.entries(decodeMs)) recorder(who)('decode_10k_ms', ms)
@@ -390,6 +406,7 @@ function report(results, stalls) {
     'onPush, short, vs net.box on_push (≥ 1.0)': med.kharon.pushes_on_push_short / med['net.box'].pushes_on_push_short,
     'for await, short, vs net.box pairs() (≥ 1.0)': med.kharon.pushes_for_await_short / med['net.box'].pushes_pairs_short,
     'pipelined 1000, traced vs untraced': ratio(K('pipelined_1000_traced'), K('pipelined_1000_untraced')),
+    'pipelined 1000, callerStack vs without': ratio(K('pipelined_1000_caller_stack'), K('pipelined_1000_plain')),
     '10k select decode vs msgpackr (≤ 1.0)': ratio(K('decode_10k_ms'), ['msgpackr', 'decode_10k_ms']),
     'pipelined 10000 vs 100 (flat: 0.9–1.1)': med.kharon.pipelined_10000 / med.kharon.pipelined_100,
   }
