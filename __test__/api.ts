@@ -30,6 +30,8 @@ import {
   AbortError,
   InternalError,
   REQUEST_NAME_LIMIT,
+  encode,
+  decode,
 } from '../index'
 import type {
   ConnectOptions,
@@ -578,4 +580,29 @@ export function observing(conn: Connection, pool: Pool, transport: Transport): n
   const limit: number = REQUEST_NAME_LIMIT
   return requests + errors + timeouts + reconnects + pushes + bytesSent + bytesReceived + connectedSince + pending + writableLength +
     total + limit + transport.pushCount + transport.bytesSent + transport.bytesReceived
+}
+
+export async function firstHour(): Promise<void> {
+  // Waiting for a server that is still starting, with a delay per attempt of one's own.
+  const conn = await connect('127.0.0.1:3301', {
+    waitForServer: 30000,
+    callerStack: true,
+    reconnect: { strategy: (attempt: number, error: Error) => (error instanceof ConnectionError && attempt <= 10 ? attempt * 100 : null) },
+  })
+  conn.on('reconnect', () => {})
+  try {
+    await conn.call('f')
+  } catch (err) {
+    if (err instanceof ConnectionError) {
+      const where: string = err.path ?? `${err.host}:${err.port}`
+      void where
+    }
+  }
+  // Raw bodies with the client's own codec: a Map keeps IPROTO's integer keys.
+  const body: Buffer = encode(new Map<number, unknown>([[IPROTO.FUNCTION_NAME, 'f'], [IPROTO.TUPLE, []]]))
+  const back: unknown = decode(await conn.transport.request(IPROTO.CALL, body))
+  void back
+  const onStart = (ctx: RequestTraceContext): boolean => !ctx.internal
+  void onStart
+  await conn.close()
 }
