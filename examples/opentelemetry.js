@@ -2,13 +2,15 @@
 
 // kharon's requests as OpenTelemetry spans, from the `kharon:request` TracingChannel.
 //
-//   const { instrument } = require('kharon/examples/opentelemetry')   // or a copy of it
+//   const { instrument } = require('./opentelemetry')   // a copy of this file in your project
 //   const stop = instrument()   // spans go to the globally registered tracer provider
 //
-// Only @opentelemetry/api is used (a devDependency: kharon itself depends on nothing). With
+// Only @opentelemetry/api is used (a devDependency here: kharon itself depends on nothing). With
 // the OpenTelemetry SDK registered, spans go to its exporters and become children of the
-// span active when a request is issued. Run directly (`node examples/opentelemetry.js`), this
-// file starts a throwaway Tarantool and prints each span it records.
+// span active when a request is issued. kharon's own requests (schema fetches, a pool's role
+// checks: `internal: true` in the context) make no span unless `{ internal: true }` is passed.
+// Run directly (`node examples/opentelemetry.js`), this file starts a throwaway Tarantool
+// (./throwaway.js, running ./tour.lua) and prints each span it records.
 
 const dc = require('node:diagnostics_channel')
 const { trace, SpanKind, SpanStatusCode } = require('@opentelemetry/api')
@@ -39,13 +41,15 @@ function spanName(ctx) {
 
 /**
  * Subscribes to `kharon:request` and turns each request into a CLIENT span of `tracer`
- * (default: the global provider's 'kharon' tracer). Returns a function that unsubscribes.
+ * (default: the global provider's 'kharon' tracer); kharon's internal requests too with
+ * `{ internal: true }`. Returns a function that unsubscribes.
  */
-function instrument(tracer = trace.getTracer('kharon')) {
+function instrument(tracer = trace.getTracer('kharon'), { internal = false } = {}) {
   const channel = dc.tracingChannel('kharon:request')
   const spans = new WeakMap()
   const handlers = {
     start(ctx) {
+      if (ctx.internal && !internal) return
       spans.set(ctx, tracer.startSpan(spanName(ctx), { kind: SpanKind.CLIENT, attributes: attributesOf(ctx) }))
     },
     end() {},
@@ -124,7 +128,7 @@ class RecordedSpan {
 }
 
 async function main() {
-  const { startTarantool } = require('../__test__/helpers/tarantool')
+  const { startTarantool } = require('./throwaway')
   const { connect } = require('..')
   const provider = new RecordingTracerProvider((span) => {
     const failed = span.status.code === SpanStatusCode.ERROR ? ` ERROR ${span.status.message}` : ''
@@ -134,11 +138,11 @@ async function main() {
   const stop = instrument()
   const server = await startTarantool()
   try {
-    const conn = await connect({ host: server.host, port: server.port })
-    await conn.call('echo', ['hello'])
+    const conn = await connect({ host: server.host, port: server.port, user: 'app', password: 'secret' })
+    await conn.call('greet', ['Ann'])
     await conn.call('no_such_function').catch(() => {})
-    for await (const push of conn.call('pushes', [3])) console.log('push', push)
-    await conn.select('_space', 'primary', [280])
+    for await (const push of conn.call('count_to', [3])) console.log('push', push)
+    await conn.select('users', 'pk', [1])
     await conn.close()
   } finally {
     stop()
