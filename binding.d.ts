@@ -42,6 +42,8 @@ export declare class NativeConnection {
   get protocolVersion(): number
   /** The server's feature ids from IPROTO_ID; empty when none was exchanged. */
   get protocolFeatures(): Array<number>
+  /** The authentication method the server expects, from IPROTO_ID (2.11+); null when not told. */
+  get authType(): string | null
 }
 
 /**
@@ -78,6 +80,9 @@ export interface ErrorInfo {
   body?: Buffer
   /** How far a handshake that timed out got: "connect", "greeting" or "handshake". */
   stage?: string
+  /** What the server lacks or demands (UnsupportedError only), and its version. */
+  feature?: string
+  serverVersion?: string
 }
 
 /**

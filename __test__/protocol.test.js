@@ -9,8 +9,8 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
 
-const { connect, UnsupportedError, TarantoolError } = require('..')
-const { startTarantool, atLeast, serverVersion } = require('./helpers/tarantool')
+const { connect, connectPool, UnsupportedError, TarantoolError } = require('..')
+const { startTarantool, atLeast, serverVersion, seqScan, sqlName } = require('./helpers/tarantool')
 const { startRecordedPeer } = require('./helpers/recorded-peer')
 const { startProxy } = require('./helpers/proxy')
 const { next, rejection, withTimeout } = require('./helpers/wait')
@@ -45,7 +45,7 @@ describe('negotiation', TIMEOUT, () => {
         for (const f of ['streams', 'transactions', 'error_extension', 'watchers']) assert.ok(conn.protocol.features.includes(f), f)
         assert.equal(conn.protocol.features.includes('pagination'), atLeast(2, 11))
       } else {
-        assert.deepEqual(conn.protocol, { version: 0, features: [] })
+        assert.deepEqual(conn.protocol, { version: 0, features: [], authType: null })
       }
     } finally {
       conn.destroy()
@@ -106,8 +106,8 @@ describe('negotiation', TIMEOUT, () => {
 })
 
 // A scripted peer (not a real server) that greets as 2.10 and answers the ID request with
-// `reply(sync)`, then answers everything else with an empty OK.
-async function idPeer(reply) {
+// `reply(sync)`, AUTH with `auth(sync)` when given, and everything else with an empty OK.
+async function idPeer(reply, auth) {
   const frame = (status, sync, body) => {
     const head = Buffer.from([0x83, 0x00, 0xce, 0, 0, 0, 0, 0x01, 0xcf, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x01])
     head.writeUInt32BE(status, 3)
@@ -129,7 +129,9 @@ async function idPeer(reply) {
         // header {0x00: type, 0x01: sync}, both small enough here for a fixint or 0xce + u32
         const type = inbound[7]
         const sync = inbound[9] === 0xce ? inbound.readUInt32BE(10) : inbound[9]
-        sock.write(type === 73 ? reply(sync, frame) : frame(0, sync, Buffer.from([0x80])))
+        if (type === 73) sock.write(reply(sync, frame))
+        else if (type === 7 && auth !== undefined) sock.write(auth(sync, frame))
+        else sock.write(frame(0, sync, Buffer.from([0x80])))
         inbound = inbound.subarray(5 + inbound.readUInt32BE(1))
       }
     })
@@ -144,7 +146,7 @@ describe('odd answers to IPROTO_ID (a scripted peer)', TIMEOUT, () => {
     const peer = await idPeer((sync, frame) => frame(0x8000 | 48, sync, errorBody))
     try {
       const conn = await connect(`127.0.0.1:${peer.port}`, { fetchSchema: false })
-      assert.deepEqual(conn.protocol, { version: 0, features: [] })
+      assert.deepEqual(conn.protocol, { version: 0, features: [], authType: null })
       await conn.ping()
       conn.destroy()
     } finally {
@@ -169,10 +171,117 @@ describe('odd answers to IPROTO_ID (a scripted peer)', TIMEOUT, () => {
     const peer = await idPeer((sync, frame) => frame(0, sync, Buffer.from([0x82, 0x54, 0x63, 0x55, 0x92, 0x02, 0x28])))
     try {
       const conn = await connect(`127.0.0.1:${peer.port}`, { fetchSchema: false })
-      assert.deepEqual(conn.protocol, { version: 99, features: ['error_extension', 'feature_40'] })
+      assert.deepEqual(conn.protocol, { version: 99, features: ['error_extension', 'feature_40'], authType: null })
       conn.destroy()
     } finally {
       await peer.close()
+    }
+  })
+})
+
+describe('the authentication method (IPROTO_AUTH_TYPE), from a scripted peer', TIMEOUT, () => {
+  // {VERSION: 10, FEATURES: [2], AUTH_TYPE: method}
+  const idReply = (method) => (sync, frame) => frame(0, sync, Buffer.concat([
+    Buffer.from([0x83, 0x54, 0x0a, 0x55, 0x91, 0x02, 0x5b, 0xa0 | method.length]), Buffer.from(method),
+  ]))
+  // Error 47 (ER_PASSWORD_MISMATCH), as a server that stores another method's hash would answer.
+  const refused = (sync, frame) => frame(0x8000 | 47, sync, Buffer.concat([Buffer.from([0x81, 0x31, 0xa9]), Buffer.from('bad creds')]))
+
+  test('a server that expects pap-sha256 and refuses chap-sha1: ERR_UNSUPPORTED naming it, not a wrong password', async () => {
+    const peer = await idPeer(idReply('pap-sha256'), refused)
+    try {
+      const err = await rejection(connect(`tester:secret@127.0.0.1:${peer.port}`, { fetchSchema: false }))
+      assert.ok(err instanceof UnsupportedError, `${err.name}: ${err.message}`)
+      assert.equal(err.code, 'ERR_UNSUPPORTED')
+      assert.equal(err.feature, 'pap-sha256')
+      assert.equal(err.serverVersion, '2.10.0')
+      assert.match(err.message, /expects pap-sha256 authentication/)
+      assert.ok(!err.message.includes('secret'))
+    } finally {
+      await peer.close()
+    }
+  })
+
+  test('chap-sha1 expected: a refused AUTH is the server\'s error; the method shows in conn.protocol', async () => {
+    const peer = await idPeer(idReply('chap-sha1'), refused)
+    try {
+      const err = await rejection(connect(`tester:secret@127.0.0.1:${peer.port}`, { fetchSchema: false }))
+      assert.ok(err instanceof TarantoolError)
+      assert.equal(err.code, 'ER_PASSWORD_MISMATCH')
+    } finally {
+      await peer.close()
+    }
+    const accepting = await idPeer(idReply('chap-sha1'))
+    try {
+      const conn = await connect(`tester:secret@127.0.0.1:${accepting.port}`, { fetchSchema: false })
+      assert.deepEqual(conn.protocol, { version: 10, features: ['error_extension'], authType: 'chap-sha1' })
+      conn.destroy()
+    } finally {
+      await accepting.close()
+    }
+  })
+
+  test('the authType option: chap-sha1 is taken; pap-sha256 is ERR_UNSUPPORTED; anything else a TypeError', async () => {
+    const conn = await connect(uri, { authType: 'chap-sha1' })
+    conn.destroy()
+    const pap = await rejection(connect(uri, { authType: 'pap-sha256' }))
+    assert.ok(pap instanceof UnsupportedError)
+    assert.equal(pap.feature, 'pap-sha256')
+    await assert.rejects(connect(uri, { authType: 'md5' }), TypeError)
+  })
+})
+
+describe('what the server is, on this server', TIMEOUT, () => {
+  test('conn.serverVersion and protocol.authType (2.11+ tells it; older servers do not)', async () => {
+    const conn = await connect(uri)
+    try {
+      assert.equal(conn.serverVersion, serverVersion().release)
+      assert.equal(conn.serverVersion, conn.transport.serverVersion)
+      if (atLeast(2, 11)) assert.equal(conn.protocol.authType, 'chap-sha1')
+      else assert.equal(conn.protocol.authType, null)
+    } finally {
+      conn.destroy()
+    }
+  })
+
+  test('a pool instance shows its server version', async () => {
+    const pool = await connectPool([uri])
+    try {
+      assert.equal(pool.instances()[0].serverVersion, serverVersion().release)
+    } finally {
+      await pool.close()
+    }
+  })
+
+  test('required: a feature name kharon does not know is named in the TypeError', async () => {
+    const err = await rejection(connect(uri, { required: { features: ['pagination', 'no_such_feature'] } }))
+    assert.ok(err instanceof TypeError)
+    assert.match(err.message, /'no_such_feature'/)
+  })
+
+  test('SQL metadata: name and type; with sql_full_metadata, collation, nullability, autoincrement and span', async () => {
+    const conn = await connect(uri)
+    try {
+      const table = 'META_T'
+      await conn.execute(`DROP TABLE IF EXISTS ${table}`)
+      await conn.execute(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY AUTOINCREMENT, name STRING COLLATE "unicode_ci", note STRING)`)
+      await conn.execute(`INSERT INTO ${table} (name, note) VALUES ('a', NULL)`)
+      const plain = await conn.execute(`SELECT id, name FROM ${seqScan(table)}`)
+      assert.deepEqual(plain.metadata, [{ name: sqlName('id'), type: 'integer' }, { name: sqlName('name'), type: 'string' }])
+      await conn.execute("SET SESSION \"sql_full_metadata\" = true")
+      const full = await conn.execute(`SELECT id, name, note, id + 1 AS next FROM ${seqScan(table)}`)
+      const [id, name, note, next] = full.metadata
+      assert.equal(id.isAutoincrement, true)
+      assert.equal(id.isNullable, false)
+      assert.equal(name.collation, 'unicode_ci')
+      assert.equal(note.isNullable, true)
+      assert.equal(next.span, 'id + 1')
+      const stmt = await conn.prepare(`SELECT name FROM ${table} WHERE id = ?`)
+      assert.equal(stmt.metadata[0].collation, 'unicode_ci')
+      await stmt.unprepare()
+      await conn.execute(`DROP TABLE ${table}`)
+    } finally {
+      conn.destroy()
     }
   })
 })

@@ -84,6 +84,11 @@ class Connection extends requestApi(EventEmitter) {
     return this.#life.transport.protocol
   }
 
+  /** The server's version from its greeting, e.g. '3.8.0' (the current one, after a reconnect). */
+  get serverVersion() {
+    return this.#life.transport.serverVersion
+  }
+
   /** Spaces and indexes known by name: { version, fetches, byName, byId }. */
   get schema() {
     return this.#life.catalog.schema

@@ -4,7 +4,7 @@
 // connects. The client passes its own through here too.
 
 const native = require('../binding.js')
-const { PROTOCOL_VERSION, offeredFeatureIds, checkRequired } = require('./protocol')
+const { PROTOCOL_VERSION, offeredFeatureIds, checkRequired, checkAuthType } = require('./protocol')
 const { DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_BUFFERED_PUSHES } = require('./promised-request')
 const { checkNumber, describe, MILLISECONDS, BYTES } = require('./args')
 
@@ -47,6 +47,7 @@ function normalizeConnectOptions(portOrOptions, host) {
     }
   }
   const credentials = credentialsOf(o)
+  checkAuthType(o.authType)
   // A server that accepts but never greets (a black hole) must not stall a connect for ever.
   out.connectTimeout = o.connectTimeout === undefined ? DEFAULT_CONNECT_TIMEOUT : checkNumber(o.connectTimeout, 'connectTimeout', MILLISECONDS)
   // Up to 2 GiB: the native side indexes a read's frames with 32-bit offsets.

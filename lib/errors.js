@@ -94,6 +94,9 @@ function fromInfo(info, address) {
     return address === undefined ? err : locate(err, address)
   }
   const where = address === undefined ? '' : ` (${addressOf(address)})`
+  if (info.kind === 'UnsupportedError') {
+    return locate(new UnsupportedError(`${info.message}${where}`, { feature: info.feature, serverVersion: info.serverVersion }), address)
+  }
   if (info.kind === 'TimeoutError') return locate(new TimeoutError(`${info.message}${where}`), address)
   const Cls = CLASSES[info.kind] || InternalError
   return locate(new Cls(`${info.message}${where}`, info.code), address)

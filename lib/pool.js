@@ -72,7 +72,8 @@ class Instance {
   }
 
   info() {
-    return { uri: this.uri, connected: this.connected, ro: this.ro, lastError: this.lastError }
+    const serverVersion = this.conn === null ? null : this.conn.serverVersion
+    return { uri: this.uri, connected: this.connected, ro: this.ro, serverVersion, lastError: this.lastError }
   }
 }
 
@@ -101,7 +102,7 @@ class Pool extends EventEmitter {
     this.#timer.unref()
   }
 
-  /** [{ uri, connected, ro, lastError }] */
+  /** [{ uri, connected, ro, serverVersion (null before the first connect), lastError }] */
   instances() {
     return [...this.#instances.values()].map((i) => i.info())
   }

@@ -23,28 +23,37 @@ const FEATURE_NAMES = Object.freeze([
   'insert_arrow',
 ])
 
-/** The IPROTO version that introduced the newest features kharon speaks (tuple extensions). */
-const PROTOCOL_VERSION = 5
+/**
+ * The IPROTO version kharon speaks: 10, Tarantool 3.8's. kharon implements every feature up to
+ * it but two Enterprise ones it does not send (fetch_snapshot_cursor, a replication cursor, and
+ * insert_arrow: Community engines refuse Arrow inserts; `transport.request` can send one).
+ */
+const PROTOCOL_VERSION = 10
 
 /** What kharon implements, and so offers by default. */
 const IMPLEMENTED = Object.freeze([
+  'streams',
+  'transactions',
   'error_extension',
+  'watchers',
   'pagination',
   'space_and_index_names',
+  'watch_once',
   'dml_tuple_extension',
   'call_ret_tuple_extension',
+  'is_sync',
 ])
 
-const UNNEGOTIATED = Object.freeze({ version: 0, features: Object.freeze([]) })
+const UNNEGOTIATED = Object.freeze({ version: 0, features: Object.freeze([]), authType: null })
 
 function featureName(id) {
   return FEATURE_NAMES[id] ?? `feature_${id}`
 }
 
-/** `{ version, features }` (names) from the native connection's numbers. */
-function protocolOf(version, ids) {
-  if (version === 0 && ids.length === 0) return UNNEGOTIATED
-  return Object.freeze({ version, features: Object.freeze(ids.map(featureName)) })
+/** `{ version, features, authType }` (names) from the native connection's numbers. */
+function protocolOf(version, ids, authType) {
+  if (version === 0 && ids.length === 0 && authType == null) return UNNEGOTIATED
+  return Object.freeze({ version, features: Object.freeze(ids.map(featureName)), authType: authType ?? null })
 }
 
 /** The `features` connect option as the ids to offer; the default is all kharon implements. */
@@ -66,8 +75,11 @@ function checkRequired(required) {
   const version = required.version ?? 0
   if (!Number.isInteger(version) || version < 0) throw new TypeError('required.version must be a non-negative integer')
   const features = required.features ?? []
-  if (!Array.isArray(features) || features.some((f) => !FEATURE_NAMES.includes(f))) {
-    throw new TypeError(`required.features must be an array of feature names: ${FEATURE_NAMES.join(', ')}`)
+  if (!Array.isArray(features)) throw new TypeError(`required.features must be an array of feature names, got ${describe(features)}`)
+  const unknown = features.find((f) => !FEATURE_NAMES.includes(f))
+  if (unknown !== undefined) {
+    const named = typeof unknown === 'string' ? `'${unknown}'` : describe(unknown)
+    throw new TypeError(`required.features names ${named}, which is no IPROTO feature kharon knows: ${FEATURE_NAMES.join(', ')}`)
   }
   return { version, features: [...features] }
 }
@@ -87,6 +99,21 @@ function requirementError(required, protocol, serverVersion) {
   })
 }
 
+/**
+ * The `authType` connect option: 'chap-sha1', the method kharon signs in with. pap-sha256 sends
+ * the password itself, which Tarantool allows only over SSL, and kharon does not speak SSL.
+ */
+function checkAuthType(authType) {
+  if (authType === undefined || authType === 'chap-sha1') return
+  if (authType === 'pap-sha256') {
+    throw new UnsupportedError('kharon does not do pap-sha256 authentication (Tarantool Enterprise, over SSL only); it signs in with chap-sha1', {
+      feature: 'pap-sha256',
+      serverVersion: undefined,
+    })
+  }
+  throw new TypeError(`authType must be 'chap-sha1' (or Enterprise's 'pap-sha256'), got ${describe(authType)}`)
+}
+
 /** The error for using `feature` (for `what`) on a server that lacks it. */
 function unsupported(feature, what, serverVersion) {
   return new UnsupportedError(`${what} needs the '${feature}' feature, which Tarantool ${serverVersion} lacks`, {
@@ -101,6 +128,7 @@ module.exports = {
   PROTOCOL_VERSION,
   UNNEGOTIATED,
   protocolOf,
+  checkAuthType,
   offeredFeatureIds,
   checkRequired,
   requirementError,

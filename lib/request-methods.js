@@ -306,9 +306,23 @@ function positionOf(buf, start, end) {
   return at === null ? null : rawString(buf, at[0], at[1])
 }
 
+// SQL column metadata: FIELD_NAME (0) and FIELD_TYPE (1), and with the session setting
+// sql_full_metadata on, FIELD_COLL (2), FIELD_IS_NULLABLE (3), FIELD_IS_AUTOINCREMENT (4) and
+// FIELD_SPAN (5: the expression's text, or null for a plain column).
+const COLUMN_KEYS = [[2, 'collation'], [3, 'isNullable'], [4, 'isAutoincrement'], [5, 'span']]
+
+function columnsOf(fields) {
+  if (!Array.isArray(fields)) return []
+  return fields.map((f) => {
+    const column = { name: f?.[0], type: f?.[1] }
+    for (const [key, name] of COLUMN_KEYS) if (f !== null && typeof f === 'object' && key in f) column[name] = f[key]
+    return column
+  })
+}
+
 function sqlResult(buf, start, end, mode) {
   const m = end === start ? {} : decode(buf, start, end)
-  const metadata = (m[K.METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
+  const metadata = columnsOf(m[K.METADATA])
   let rows = m[K.DATA] || []
   if (mode === 'objects' && metadata.length > 0) {
     const names = metadata.map((f) => f.name)
@@ -333,8 +347,8 @@ class PreparedStatement {
     this.#sql = sql
     this.id = body[K.STMT_ID]
     this.bindCount = body[K.BIND_COUNT]
-    this.params = (body[K.BIND_METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
-    this.metadata = (body[K.METADATA] || []).map((f) => ({ name: f[0], type: f[1] }))
+    this.params = columnsOf(body[K.BIND_METADATA])
+    this.metadata = columnsOf(body[K.METADATA])
   }
 
   execute(params = [], opts) {

@@ -83,7 +83,7 @@ class Transport extends EventEmitter {
     this.#maxPending = options.maxPending
     this.schemaVersion = 0
     this.serverVersion = nativeConnection.serverVersion
-    this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures)
+    this.#protocol = protocolOf(nativeConnection.protocolVersion, nativeConnection.protocolFeatures, nativeConnection.authType)
     this.#serverFeatures = new Set(this.#protocol.features)
     // The session's features: what was offered, as far as the server has it.
     const offered = options.native.features || []

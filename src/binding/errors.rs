@@ -19,6 +19,9 @@ pub struct ErrorInfo {
     pub body: Option<Buffer>,
     /// How far a handshake that timed out got: "connect", "greeting" or "handshake".
     pub stage: Option<String>,
+    /// What the server lacks or demands (UnsupportedError only), and its version.
+    pub feature: Option<String>,
+    pub server_version: Option<String>,
 }
 
 impl From<&TransportError> for ErrorInfo {
@@ -29,11 +32,16 @@ impl From<&TransportError> for ErrorInfo {
             TransportError::Protocol(_) => ("ProtocolError", None, None),
             TransportError::Internal(_) => ("InternalError", None, None),
             TransportError::Auth { errcode, body } => ("TarantoolError", Some(*errcode), Some(Buffer::from(body.clone()))),
+            TransportError::UnsupportedAuth { .. } => ("UnsupportedError", None, None),
         };
         let stage = match e {
             TransportError::ConnectTimeout { stage, .. } => Some(stage.name().to_owned()),
             _ => None,
         };
-        ErrorInfo { kind: kind.into(), code: e.code(), message: e.to_string(), errcode, body, stage }
+        let (feature, server_version) = match e {
+            TransportError::UnsupportedAuth { method, server_version } => (Some(method.clone()), Some(server_version.clone())),
+            _ => (None, None),
+        };
+        ErrorInfo { kind: kind.into(), code: e.code(), message: e.to_string(), errcode, body, stage, feature, server_version }
     }
 }

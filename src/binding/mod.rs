@@ -204,6 +204,12 @@ impl NativeConnection {
     pub fn protocol_features(&self) -> Vec<u32> {
         self.protocol.features.clone()
     }
+
+    /// The authentication method the server expects, from IPROTO_ID (2.11+); null when not told.
+    #[napi(getter)]
+    pub fn auth_type(&self) -> Option<String> {
+        self.protocol.auth_type.clone()
+    }
 }
 
 /// Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
@@ -318,7 +324,7 @@ fn convert_options(o: NativeConnectOptions) -> Result<ConnectOptions> {
         options.max_frame_size = max as usize;
     }
     if let Some(features) = o.features {
-        options.negotiate = Some(Protocol { version: o.protocol_version.unwrap_or(0).into(), features });
+        options.negotiate = Some(Protocol { version: o.protocol_version.unwrap_or(0).into(), features, auth_type: None });
     }
     Ok(options)
 }

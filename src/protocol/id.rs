@@ -7,12 +7,18 @@ use super::frame::encode_request;
 use super::keys::{body, request};
 use super::msgpack::{MsgpackError, Reader};
 
-/// What one side of the negotiation speaks: IPROTO version and feature ids.
+/// What one side of the negotiation speaks: IPROTO version and feature ids, and (the server's
+/// side, 2.11+) the authentication method it expects.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Protocol {
     pub version: u64,
     pub features: Vec<u32>,
+    pub auth_type: Option<String>,
 }
+
+/// The one authentication method kharon speaks: chap-sha1 never sends the password. (pap-sha256
+/// sends it, and Tarantool allows it only over SSL, which kharon does not speak.)
+pub const CHAP_SHA1: &str = "chap-sha1";
 
 /// The first server version that knows IPROTO_ID; older ones answer it with an error.
 pub const FIRST_VERSION_WITH_ID: (u32, u32) = (2, 10);
@@ -33,8 +39,8 @@ pub fn id_request(client: &Protocol, sync: u64) -> Vec<u8> {
     frame
 }
 
-/// Reads the server's side from an ID reply body. Unknown keys (AUTH_TYPE) are skipped, and
-/// feature ids too large for u32 are dropped: they can name nothing kharon knows.
+/// Reads the server's side from an ID reply body. Unknown keys are skipped, and feature ids too
+/// large for u32 are dropped: they can name nothing kharon knows.
 pub fn parse_id_response(bytes: &[u8]) -> Result<Protocol, MsgpackError> {
     let mut server = Protocol::default();
     if bytes.is_empty() {
@@ -51,6 +57,7 @@ pub fn parse_id_response(bytes: &[u8]) -> Result<Protocol, MsgpackError> {
                     }
                 }
             }
+            body::AUTH_TYPE => server.auth_type = Some(r.read_string()?),
             _ => r.skip()?,
         }
     }
@@ -73,12 +80,12 @@ mod tests {
         let Check::Complete { len } = check(&frame, 1 << 20).unwrap() else { panic!("whole frame") };
         let f = parse(&frame[..len]).unwrap();
         let server = parse_id_response(&frame[f.body_start..f.body_end]).unwrap();
-        assert_eq!(server, Protocol { version: 10, features: vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12] });
+        assert_eq!(server, Protocol { version: 10, features: vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12], auth_type: Some(CHAP_SHA1.into()) });
     }
 
     #[test]
     fn writes_version_and_features() {
-        let frame = id_request(&Protocol { version: 5, features: vec![2, 4] }, 0);
+        let frame = id_request(&Protocol { version: 5, features: vec![2, 4], auth_type: None }, 0);
         let Check::Complete { len } = check(&frame, 1 << 20).unwrap() else { panic!("whole frame") };
         let f = parse(&frame[..len]).unwrap();
         assert_eq!(f.header.status, request::ID);

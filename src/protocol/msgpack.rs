@@ -100,6 +100,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a str as UTF-8 (lossily: a name the server sends is only ever compared and shown).
+    pub fn read_string(&mut self) -> Result<String> {
+        let len = match self.byte()? {
+            b @ 0xa0..=0xbf => (b & 0x1f) as usize,
+            0xd9 => self.be(1)? as usize,
+            0xda => self.be(2)? as usize,
+            0xdb => self.be(4)? as usize,
+            _ => return Err(MsgpackError::Invalid("expected a string")),
+        };
+        Ok(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+
     /// Skips one whole value, checking that it is well-formed.
     pub fn skip(&mut self) -> Result<()> {
         // Every frame's body is skipped: the common, well-formed case runs without building

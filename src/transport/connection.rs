@@ -18,7 +18,7 @@ use crate::protocol::auth::Credentials;
 use crate::protocol::error::errcode_of_status;
 use crate::protocol::frame::{self, Check, DEFAULT_MAX_FRAME_SIZE};
 use crate::protocol::greeting::{self, Greeting, GREETING_LEN};
-use crate::protocol::id::{id_request, parse_id_response, Protocol, FIRST_VERSION_WITH_ID};
+use crate::protocol::id::{id_request, parse_id_response, Protocol, CHAP_SHA1, FIRST_VERSION_WITH_ID};
 
 /// Bytes asked of the socket per read when nothing larger is known to be coming.
 const READ_CHUNK: usize = 64 * 1024;
@@ -356,6 +356,11 @@ async fn handshake(options: &ConnectOptions, stage: &AtomicU8) -> Result<(Stream
                 }
             }
             AUTH_SYNC if options.credentials.is_some() => {
+                // The ID reply came first (ID was sent first): a server that expects another
+                // method than chap-sha1 refused it for that, not for a wrong password.
+                if let (Some(_), Some(method)) = (failed, protocol.auth_type.as_deref().filter(|m| *m != CHAP_SHA1)) {
+                    return Err(TransportError::UnsupportedAuth { method: method.to_owned(), server_version: greeting.version.clone() });
+                }
                 if let Some(code) = failed {
                     return Err(TransportError::Auth { errcode: code, body: body.to_vec() });
                 }

@@ -20,6 +20,8 @@ pub enum TransportError {
     ConnectTimeout { stage: HandshakeStage, after: Duration },
     /// The peer broke the protocol: bad greeting, oversized or malformed frame.
     Protocol(String),
+    /// The server expects an authentication method kharon does not speak (pap-sha256).
+    UnsupportedAuth { method: String, server_version: String },
     /// Authentication was refused by the server: the error code and the raw error response
     /// body, which JS decodes as it does every other error response.
     Auth { errcode: u32, body: Vec<u8> },
@@ -69,6 +71,7 @@ impl TransportError {
             TransportError::ConnectTimeout { .. } => "ETIMEDOUT".into(),
             TransportError::Protocol(_) => "ERR_PROTOCOL".into(),
             TransportError::Auth { errcode, .. } => code_name(*errcode),
+            TransportError::UnsupportedAuth { .. } => "ERR_UNSUPPORTED".into(),
             TransportError::Internal(_) => "ERR_INTERNAL".into(),
         }
     }
@@ -90,6 +93,10 @@ impl fmt::Display for TransportError {
             }
             TransportError::Protocol(why) => write!(f, "protocol error: {why}"),
             TransportError::Auth { errcode, .. } => write!(f, "authentication failed: {}", code_name(*errcode)),
+            TransportError::UnsupportedAuth { method, server_version } => write!(
+                f,
+                "Tarantool {server_version} expects {method} authentication, which kharon does not do (it signs in with chap-sha1, and {method} needs SSL)"
+            ),
             TransportError::Internal(why) => write!(f, "internal error: {why}"),
         }
     }
