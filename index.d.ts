@@ -32,6 +32,12 @@ export interface ConnectOptions {
   /** Refuse (ERR_UNSUPPORTED) a server that lacks this IPROTO version or these features. */
   required?: { version?: number; features?: ProtocolFeature[] }
   /**
+   * The authentication method: 'chap-sha1' (the default, the one kharon speaks). Enterprise's
+   * 'pap-sha256' needs SSL, which kharon does not speak: it fails with ERR_UNSUPPORTED, as does a
+   * server that expects it.
+   */
+  authType?: 'chap-sha1' | 'pap-sha256'
+  /**
    * While anything is pending (or always, with `idle`) and nothing has come for `interval` ms, a
    * PING goes out; no byte within `timeout` ms of it and the connection is dead (ETIMEDOUT).
    * Default { interval: 3000, timeout: 5000, idle: false } (a pool's connections: idle: true);
@@ -64,13 +70,16 @@ export type ProtocolFeature =
 
 /** The features kharon implements and can offer. */
 export type OfferedFeature =
-  | 'error_extension' | 'pagination' | 'space_and_index_names' | 'dml_tuple_extension' | 'call_ret_tuple_extension'
+  | 'streams' | 'transactions' | 'error_extension' | 'watchers' | 'pagination' | 'space_and_index_names'
+  | 'watch_once' | 'dml_tuple_extension' | 'call_ret_tuple_extension' | 'is_sync'
 
 /** The server's side of IPROTO_ID; `{ version: 0, features: [] }` before Tarantool 2.10. */
 export interface Protocol {
   readonly version: number
   /** Feature names; ids kharon has no name for appear as 'feature_<id>'. */
   readonly features: readonly string[]
+  /** The authentication method the server expects (IPROTO_AUTH_TYPE, 2.11+), or null when not told. */
+  readonly authType: string | null
 }
 
 export interface DeadlineOptions {
@@ -178,7 +187,7 @@ export declare const IPROTO: {
   readonly SQL_TEXT: 0x40; readonly SQL_BIND: 0x41; readonly SQL_INFO: 0x42; readonly STMT_ID: 0x43
   readonly ERROR: 0x52; readonly VERSION: 0x54; readonly FEATURES: 0x55; readonly TIMEOUT: 0x56
   readonly EVENT_KEY: 0x57; readonly EVENT_DATA: 0x58; readonly TXN_ISOLATION: 0x59; readonly AUTH_TYPE: 0x5b
-  readonly SPACE_NAME: 0x5e; readonly INDEX_NAME: 0x5f; readonly TUPLE_FORMATS: 0x60
+  readonly SPACE_NAME: 0x5e; readonly INDEX_NAME: 0x5f; readonly TUPLE_FORMATS: 0x60; readonly IS_SYNC: 0x61
 }
 
 // ---------------------------------------------------------------- client
@@ -324,6 +333,12 @@ export type UpdateOperation =
 export interface SqlColumn {
   name: string
   type: string
+  /** These four come with the session setting sql_full_metadata on (`SET SESSION "sql_full_metadata" = true`). */
+  collation?: string
+  isNullable?: boolean
+  isAutoincrement?: boolean
+  /** The column's expression as written, or null for a plain column. */
+  span?: string | null
 }
 
 /** `T` is a row's type, as for `execute<T>` (asserted, not checked). */
@@ -479,6 +494,8 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   readonly transport: Transport
   /** What the server answered to IPROTO_ID (renegotiated after each reconnect). */
   readonly protocol: Protocol
+  /** The server's version from its greeting, e.g. '3.8.0' (the current server's, after a reconnect). */
+  readonly serverVersion: string
   readonly schema: Schema
   readonly state: ConnectionState
   readonly closed: boolean
@@ -647,6 +664,8 @@ export interface PoolInstance {
   connected: boolean
   /** box.info.ro, or null before the first check. */
   ro: boolean | null
+  /** The server's version, or null before the first connect. */
+  serverVersion: string | null
   lastError: Error | null
 }
 

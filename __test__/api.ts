@@ -171,8 +171,9 @@ export async function requests(conn: Connection): Promise<void> {
   conn.once('drain', () => {})
   void waiting
   await Transport.connect({ port: 3301, heartbeat: false })
-  // @ts-expect-error kharon cannot offer streams (yet)
-  await connect('127.0.0.1:3301', { features: ['streams'] })
+  await connect('127.0.0.1:3301', { features: ['streams', 'is_sync'], authType: 'chap-sha1' })
+  // @ts-expect-error kharon does not send Arrow inserts, so it does not offer them
+  await connect('127.0.0.1:3301', { features: ['insert_arrow'] })
   // @ts-expect-error not a feature name
   await connect('127.0.0.1:3301', { required: { features: ['warp_drive'] } })
   const objectsCall: any[] = await conn.call('f', [], { tuples: 'objects' })
