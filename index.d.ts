@@ -242,6 +242,7 @@ export interface ClientOptions {
   maxBufferedPushes?: number
   features?: OfferedFeature[]
   required?: { version?: number; features?: ProtocolFeature[] }
+  authType?: 'chap-sha1' | 'pap-sha256'
   heartbeat?: HeartbeatOptions | boolean
   maxPending?: number
   maxWriteQueueBytes?: number
