@@ -468,6 +468,8 @@ export interface TransactionOptions extends DeadlineOptions {
   isolation?: Isolation
   /** Milliseconds; the server rolls back a transaction older than that. */
   txnTimeout?: number
+  /** true: a synchronous transaction, committed once a quorum of replicas has it, whatever its spaces (3.2+; before, ERR_UNSUPPORTED). */
+  isSync?: boolean
 }
 
 /**
@@ -481,7 +483,7 @@ export declare class Stream implements AsyncDisposable {
   readonly connection: Connection
   readonly inTransaction: boolean
   begin(options?: TransactionOptions): Promise<void>
-  commit(options?: DeadlineOptions): Promise<void>
+  commit(options?: DeadlineOptions & Pick<TransactionOptions, 'isSync'>): Promise<void>
   rollback(options?: DeadlineOptions): Promise<void>
   /** Rolls back a transaction that is still open. */
   [Symbol.asyncDispose](): Promise<void>

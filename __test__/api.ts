@@ -187,6 +187,7 @@ export async function requests(conn: Connection): Promise<void> {
   const viaStream: any[] = await stream.select('accounts', 0, [1])
   await stream.call('f', [1])
   await stream.commit()
+  await stream.begin({ isSync: true }); await stream.commit({ isSync: true, timeout: 100 })
   await stream.rollback({ timeout: 100 })
   await stream[Symbol.asyncDispose]()
   const began: Stream = await conn.begin({ isolation: 'linearizable' })
@@ -197,6 +198,8 @@ export async function requests(conn: Connection): Promise<void> {
   void streamId, owner, inTx, viaStream, began, total
   // @ts-expect-error not an isolation level
   await conn.begin({ isolation: 'serializable' })
+  // @ts-expect-error isSync is a boolean
+  await conn.transaction(async () => {}, { isSync: 'yes' })
   // watchers
   const w: Watcher = conn.watch('config')
   for await (const value of w) { void value; break }

@@ -39,6 +39,7 @@ const JS_ONLY = new Set([
   'SPACE_NAME', // requests by space name (3.x)
   'INDEX_NAME', // requests by index name (3.x)
   'TUPLE_FORMATS', // reply: formats of MP_TUPLE values (3.x)
+  'IS_SYNC', // BEGIN and COMMIT: a synchronous transaction (3.2+)
 ])
 
 const read = (rel) => fs.readFileSync(path.join(ROOT, rel), 'utf8')

@@ -1,10 +1,12 @@
--- One member of the test replica set. Usage: tarantool replica.lua LISTEN WORKDIR rw|ro PEERS [election]
+-- One member of the test replica set.
+-- Usage: tarantool replica.lua LISTEN WORKDIR rw|ro PEERS [election|static [CFG]]
 -- PEERS is every member's URI, this one's included, comma-separated: a full mesh, the bootstrap
 -- that 2.6 and 3.x both accept. All members start at once. The writable one (rw) bootstraps the
 -- set and creates users and spaces; the read-only ones join it and copy them. Functions are
--- defined everywhere.
+-- defined everywhere. CFG is a JSON object of more options for the first box.cfg.
 local fiber = require('fiber')
 local listen, dir, role, peers, election = arg[1], arg[2], arg[3], arg[4], arg[5] == 'election'
+local extra = arg[6] and require('json').decode(arg[6]) or {}
 local replication = {}
 for uri in peers:gmatch('[^,]+') do table.insert(replication, uri) end
 local major, minor = require('tarantool').version:match('^(%d+)%.(%d+)')
@@ -25,6 +27,7 @@ if major >= 3 then
 elseif major == 2 and minor >= 11 then
     cfg.bootstrap_strategy = 'auto'
 end
+for k, v in pairs(extra) do cfg[k] = v end
 box.cfg(cfg)
 if role == 'rw' then
     -- The member that bootstrapped the set is writable when box.cfg returns, or soon after:

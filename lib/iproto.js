@@ -72,6 +72,7 @@ const IPROTO = Object.freeze({
   SPACE_NAME: 0x5e,
   INDEX_NAME: 0x5f,
   TUPLE_FORMATS: 0x60,
+  IS_SYNC: 0x61,
 })
 
 const K = IPROTO

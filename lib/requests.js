@@ -195,15 +195,25 @@ function unprepare(stmtId) {
 }
 
 /**
- * BEGIN: TIMEOUT in seconds (the server takes only MP_DOUBLE) and TXN_ISOLATION, each when
- * given; no body at all otherwise.
+ * BEGIN: TIMEOUT in seconds (the server takes only MP_DOUBLE), TXN_ISOLATION and IS_SYNC, each
+ * when given (IS_SYNC only as true: the server refuses false); no body at all otherwise.
  */
-function begin(isolation, timeoutSeconds) {
-  if (isolation === undefined && timeoutSeconds === undefined) return ''
+function begin(isolation, timeoutSeconds, isSync) {
+  if (isolation === undefined && timeoutSeconds === undefined && isSync !== true) return ''
   const e = fresh()
-  e.mapHeader((isolation === undefined ? 0 : 1) + (timeoutSeconds === undefined ? 0 : 1))
+  e.mapHeader((isolation === undefined ? 0 : 1) + (timeoutSeconds === undefined ? 0 : 1) + (isSync === true ? 1 : 0))
   if (timeoutSeconds !== undefined) { e.uint(K.TIMEOUT); e.float(timeoutSeconds) }
   if (isolation !== undefined) { e.uint(K.TXN_ISOLATION); e.uint(isolation) }
+  if (isSync === true) { e.uint(K.IS_SYNC); e.byte(0xc3) }
+  return e
+}
+
+/** COMMIT: IS_SYNC when true (a synchronous commit, 3.2+); no body otherwise. */
+function commit(isSync) {
+  if (isSync !== true) return ''
+  const e = fresh()
+  e.mapHeader(1)
+  e.uint(K.IS_SYNC); e.byte(0xc3)
   return e
 }
 
@@ -220,6 +230,7 @@ module.exports = {
   checkPaging,
   checkSelect,
   begin: exclusive(begin),
+  commit: exclusive(commit),
   watchKey: exclusive(watchKey),
   select: exclusive(select),
   tuple: exclusive(tuple),

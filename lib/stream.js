@@ -30,9 +30,19 @@ const LOST = 2
 const kCreate = Symbol('kharon.stream')
 const kLostError = Symbol('kharon.lostError')
 
-/** Checks { isolation, txnTimeout, retries, timeout, signal }; returns the first three, `retries` defaulted. */
+/** `isSync` of begin's or commit's options: absent or a boolean. */
+function checkIsSync(o) {
+  if (o.isSync !== undefined && typeof o.isSync !== 'boolean') throw new TypeError(`isSync must be a boolean, got ${describe(o.isSync)}`)
+  return o.isSync === true
+}
+
+/**
+ * Checks { isolation, txnTimeout, isSync, retries, timeout, signal }; returns the first four,
+ * `isSync` as a boolean and `retries` defaulted.
+ */
 function checkTransactionOptions(options) {
   const o = requestOptions(options)
+  const isSync = checkIsSync(o)
   if (o.isolation !== undefined && !Object.hasOwn(ISOLATION, o.isolation)) {
     throw new TypeError(`isolation must be one of ${Object.keys(ISOLATION).join(', ')}, got ${describe(o.isolation)}`)
   }
@@ -41,7 +51,7 @@ function checkTransactionOptions(options) {
     if (o.txnTimeout === 0) throw new RangeError('txnTimeout must be more than 0 ms')
   }
   const retries = o.retries === undefined ? 0 : checkNumber(o.retries, 'retries', { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true })
-  return { isolation: o.isolation, txnTimeout: o.txnTimeout, retries }
+  return { isolation: o.isolation, txnTimeout: o.txnTimeout, isSync, retries }
 }
 
 /**
@@ -89,19 +99,22 @@ class Stream extends requestApi(Object) {
   }
 
   /**
-   * Begins a transaction: `{ isolation` (a name of ISOLATION)`, txnTimeout }` (ms; the server
-   * rolls back a transaction older than that). Requests issued after it, without waiting for
-   * its answer, are in the transaction too.
+   * Begins a transaction: `{ isolation` (a name of ISOLATION)`, txnTimeout` (ms; the server
+   * rolls back a transaction older than that)`, isSync }` (true: a synchronous transaction,
+   * committed once a quorum of replicas has it, whatever its spaces; 3.2+). Requests issued
+   * after it, without waiting for its answer, are in the transaction too.
    */
   begin(options) {
     let body
+    let isSync
     try {
-      const { isolation, txnTimeout } = checkTransactionOptions(options)
-      body = build.begin(isolation === undefined ? undefined : ISOLATION[isolation], txnTimeout === undefined ? undefined : txnTimeout / 1000)
+      const o = checkTransactionOptions(options)
+      isSync = o.isSync
+      body = build.begin(o.isolation === undefined ? undefined : ISOLATION[o.isolation], o.txnTimeout === undefined ? undefined : o.txnTimeout / 1000, isSync)
     } catch (err) {
       return Promise.reject(err)
     }
-    const refusal = this[kLostError]() ?? this.#unsupported('begin')
+    const refusal = this[kLostError]() ?? this.#unsupportedSync(isSync, 'begin') ?? this.#unsupported('begin')
     if (refusal !== null) return Promise.reject(refusal)
     const generation = this.#life.sendingGeneration()
     this.#txn = OPEN
@@ -113,13 +126,16 @@ class Stream extends requestApi(Object) {
     })
   }
 
-  /** Commits; the transaction is over whatever the answer (ER_TRANSACTION_CONFLICT, ...). */
+  /**
+   * Commits; the transaction is over whatever the answer (ER_TRANSACTION_CONFLICT, ...).
+   * `{ isSync: true }` makes it synchronous at commit (3.2+), as begin's `isSync` does.
+   */
   commit(options) {
-    return this.#finish(K.COMMIT, 'commit', options)
+    return this.#finish(K.COMMIT, 'commit', options, true)
   }
 
   rollback(options) {
-    return this.#finish(K.ROLLBACK, 'rollback', options)
+    return this.#finish(K.ROLLBACK, 'rollback', options, false)
   }
 
   /** `await using tx = await conn.begin()`: rolls back what was not committed. */
@@ -139,22 +155,30 @@ class Stream extends requestApi(Object) {
     return this.#txn === LOST ? this.#lost : null
   }
 
-  #finish(type, what, options) {
-    // Checked first: a bad argument leaves the transaction as it was.
+  #finish(type, what, options, takesSync) {
+    // Checked first: a bad argument, or a refused isSync, leaves the transaction as it was.
     let opts
+    let isSync = false
     try {
       opts = requestOptions(options)
+      if (takesSync) isSync = checkIsSync(opts)
     } catch (err) {
       return Promise.reject(err)
     }
-    const refusal = this[kLostError]() ?? this.#unsupported(what)
+    const refusal = this[kLostError]() ?? this.#unsupportedSync(isSync, what) ?? this.#unsupported(what)
     if (refusal === null) this.#txn = NONE
-    return this.#life.request(type, '', noValue, opts, null, this.#id, refusal)
+    return this.#life.request(type, isSync ? build.commit(true) : '', noValue, opts, null, this.#id, refusal)
   }
 
   #unsupported(what) {
     const transport = this.#life.transport
     return transport._serverHas('transactions') ? null : unsupported('transactions', `${what}()`, transport.serverVersion)
+  }
+
+  // A server with is_sync has transactions too: asked for isSync, the feature named is is_sync.
+  #unsupportedSync(isSync, what) {
+    const transport = this.#life.transport
+    return !isSync || transport._serverHas('is_sync') ? null : unsupported('is_sync', `${what}({ isSync: true })`, transport.serverVersion)
   }
 }
 
@@ -194,7 +218,7 @@ function openStream(conn, life, id) {
 /**
  * Runs `fn(tx)` in a transaction on a stream from `openOne()`: commits when it returns,
  * rolls back when it throws; `retries` more times, each in a new transaction, on
- * ER_TRANSACTION_CONFLICT.
+ * ER_TRANSACTION_CONFLICT. `isSync` goes on BEGIN, which makes the whole transaction synchronous.
  */
 async function runTransaction(openOne, fn, options) {
   checkFunction(fn, 'the transaction callback')

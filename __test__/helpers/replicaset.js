@@ -13,16 +13,17 @@ const REPLICA_LUA = path.join(__dirname, '..', 'replica.lua')
 const MEMBER_START_TIMEOUT_MS = 60000
 
 class ReplicaMember extends TarantoolServer {
-  constructor({ port, dir, role, peers, name, election = false }) {
+  constructor({ port, dir, role, peers, name, election = false, cfg = null }) {
     super({ port, dir, script: REPLICA_LUA, name })
     this.role = role
     this.peers = peers
     this.election = election
+    this.cfg = cfg
     this.startTimeout = MEMBER_START_TIMEOUT_MS
   }
 
   get args() {
-    return [this.role, this.peers.join(','), ...(this.election ? ['election'] : [])]
+    return [this.role, this.peers.join(','), this.election ? 'election' : 'static', ...(this.cfg === null ? [] : [JSON.stringify(this.cfg)])]
   }
 
   get uri() {
@@ -48,9 +49,11 @@ const OTHERS_OUTPUT = 2000 // characters of each other member's output in a star
  * `election: true` (RAFT, 2.10+) every member becomes a candidate once the set is up, and the
  * set elects its leader itself: `master` is then only the member that bootstrapped it. If one
  * member fails, the others are stopped at once, and the error names that member and shows its
- * output, then the end of the others' (a bootstrap involves them all).
+ * output, then the end of the others' (a bootstrap involves them all). `cfg`: more box.cfg
+ * options for every member's first box.cfg (those that cannot change later, such as
+ * memtx_use_mvcc_engine), as an object of JSON values.
  */
-async function startReplicaSet({ replicas = 2, election = false } = {}) {
+async function startReplicaSet({ replicas = 2, election = false, cfg = null } = {}) {
   const ports = await freePorts(replicas + 1)
   const peers = ports.map((port) => `replicator:secret@127.0.0.1:${port}`)
   const members = ports.map((port, i) => new ReplicaMember({
@@ -59,6 +62,7 @@ async function startReplicaSet({ replicas = 2, election = false } = {}) {
     role: i === 0 ? 'rw' : 'ro',
     peers,
     election,
+    cfg,
     name: i === 0 ? 'replica set master' : `replica set replica ${i}`,
   }))
   const starting = members.map((m) => m.start().catch((err) => {
