@@ -71,7 +71,7 @@ export type ProtocolFeature =
 /** The features kharon implements and can offer. */
 export type OfferedFeature =
   | 'streams' | 'transactions' | 'error_extension' | 'watchers' | 'pagination' | 'space_and_index_names'
-  | 'watch_once' | 'dml_tuple_extension' | 'call_ret_tuple_extension' | 'is_sync'
+  | 'watch_once' | 'dml_tuple_extension' | 'call_ret_tuple_extension' | 'call_arg_tuple_extension' | 'is_sync'
 
 /** The server's side of IPROTO_ID; `{ version: 0, features: [] }` before Tarantool 2.10. */
 export interface Protocol {
@@ -782,6 +782,18 @@ export declare class Interval {
 }
 
 /** An extension type kharon does not decode. */
+/**
+ * A tuple with its format, as a call or eval argument: where the server has
+ * call_arg_tuple_extension (3.0+) the function receives a box.tuple whose fields have these
+ * names; elsewhere the values as a plain array.
+ */
+export declare class BoxTuple {
+  constructor(values: any[], format: Array<string | { name: string; type?: string }>)
+  static fromObject(object: Record<string, any>): BoxTuple
+  readonly values: any[]
+  readonly format: ReadonlyArray<{ readonly name: string; readonly type?: string }>
+}
+
 export declare class Extension {
   constructor(type: number, data: Buffer)
   type: number

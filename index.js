@@ -9,7 +9,7 @@ const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
 const { connectPool, Pool, PoolWatcher } = require('./lib/pool')
 const { Watcher } = require('./lib/watchers')
-const { Decimal, Uuid, Datetime, Interval, Extension } = require('./lib/types')
+const { Decimal, Uuid, Datetime, Interval, Extension, BoxTuple } = require('./lib/types')
 const errors = require('./lib/errors')
 const { NAME_LIMIT: REQUEST_NAME_LIMIT } = require('./lib/tracing')
 const { NativeCredentials: Credentials } = require('./binding.js')
@@ -52,6 +52,7 @@ module.exports = {
   Datetime,
   Interval,
   Extension,
+  BoxTuple,
   KharonError: errors.KharonError,
   ConnectionError: errors.ConnectionError,
   TimeoutError: errors.TimeoutError,

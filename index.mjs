@@ -18,6 +18,7 @@ export const {
   Datetime,
   Interval,
   Extension,
+  BoxTuple,
   IPROTO,
   REQUEST_NAME_LIMIT,
   encode,

@@ -32,6 +32,7 @@ import {
   REQUEST_NAME_LIMIT,
   encode,
   decode,
+  BoxTuple,
 } from '../index'
 import type {
   ConnectOptions,
@@ -609,4 +610,13 @@ export async function firstHour(): Promise<void> {
   const onStart = (ctx: RequestTraceContext): boolean => !ctx.internal
   void onStart
   await conn.close()
+}
+
+export async function tupleArguments(conn: Connection): Promise<void> {
+  const user = BoxTuple.fromObject({ id: 1, name: 'Ann' })
+  const typed = new BoxTuple([2, 'Bob'], ['id', { name: 'name', type: 'string' }])
+  const [isTuple] = await conn.call<[boolean]>('takes_tuple', [user, typed])
+  void isTuple
+  const names: string[] = typed.format.map((f) => f.name)
+  void names
 }

@@ -79,7 +79,7 @@ describe('negotiation', TIMEOUT, () => {
       assert.deepEqual(sent.map((r) => r.header[0x00]), atLeast(2, 10) ? [ID, AUTH] : [AUTH])
       // Protocol 10 and every feature kharon implements, by id: all of 3.8's but
       // fetch_snapshot_cursor (10) and insert_arrow (12), Enterprise's.
-      if (atLeast(2, 10)) assert.deepEqual(sent[0].body, { [0x54]: 10, [0x55]: [0, 1, 2, 3, 4, 5, 6, 7, 8, 11] })
+      if (atLeast(2, 10)) assert.deepEqual(sent[0].body, { [0x54]: 10, [0x55]: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11] })
       assert.equal(sent.at(-1).body[0x23], 'tester')
     })
   })

@@ -6,7 +6,7 @@
 // extension's payload), time and memory stay linear in the input, nesting is bounded, data
 // never sets a prototype, and what can't be decoded is a ProtocolError with an ERR_MSGPACK_ code.
 
-const { Decimal, Uuid, Datetime, Interval, Extension, INTERVAL_FIELDS, ADJUST } = require('./types')
+const { Decimal, Uuid, Datetime, Interval, Extension, BoxTuple, INTERVAL_FIELDS, ADJUST } = require('./types')
 const { view: bufferView } = require('./views')
 
 const EXT_DECIMAL = 1
@@ -724,11 +724,47 @@ class Encoder {
   constructor(size = 8192) {
     this.buf = Buffer.allocUnsafe(size)
     this.pos = 0
+    // Tuple formats met ({ id, format } by format key): while null, a BoxTuple is a plain array.
+    this.formats = null
   }
 
   reset() {
     this.pos = 0
+    this.formats = null
     return this
+  }
+
+  /** From here on a BoxTuple is written as MP_TUPLE, its format collected (call_arg_tuple_extension). */
+  collectTupleFormats() {
+    this.formats = new Map()
+  }
+
+  // MP_TUPLE: an ext whose payload is the format id and the values; its length is patched in.
+  tuple(t) {
+    if (this.formats === null) return this.value(t.values)
+    let known = this.formats.get(t._formatKey)
+    if (known === undefined) {
+      known = { id: this.formats.size, format: t.format }
+      this.formats.set(t._formatKey, known)
+    }
+    const id = known.id
+    this.reserve(6)
+    const head = this.pos
+    this.buf[head] = 0xc9
+    this.buf[head + 5] = EXT_TUPLE
+    this.pos += 6
+    this.uint(id)
+    this.value(t.values)
+    this.buf.writeUInt32BE(this.pos - head - 6, head + 1)
+  }
+
+  /** The formats collected, as IPROTO_TUPLE_FORMATS' value: { [id]: [{ name, type? }, ...] }. */
+  tupleFormats() {
+    this.mapHeader(this.formats.size)
+    for (const { id, format } of this.formats.values()) {
+      this.uint(id)
+      this.value(format)
+    }
   }
 
   bytes() {
@@ -919,6 +955,7 @@ class Encoder {
         if (v instanceof Date) return this.ext(EXT_DATETIME, datetimePayload(Datetime.fromDate(v)))
         if (v instanceof Interval) return this.ext(EXT_INTERVAL, intervalPayload(v))
         if (v instanceof Extension) return this.ext(v.type, v.data)
+        if (v instanceof BoxTuple) return this.tuple(v)
         if (v instanceof Map) {
           this.mapHeader(v.size)
           for (const [k, x] of v) {

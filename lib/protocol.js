@@ -41,6 +41,7 @@ const IMPLEMENTED = Object.freeze([
   'watch_once',
   'dml_tuple_extension',
   'call_ret_tuple_extension',
+  'call_arg_tuple_extension',
   'is_sync',
 ])
 

@@ -173,7 +173,8 @@ function requestApi(Base) {
     call(name, args = [], opts) {
       try {
         opts = checkArguments.call(name, args, opts)
-        return this[kRequester].call(K.CALL, build.call(name, args), opts, name)
+        const requester = this[kRequester]
+        return requester.call(K.CALL, build.call(name, args, requester.transport._uses('call_arg_tuple_extension')), opts, name)
       } catch (err) {
         return failedCall(err)
       }
@@ -183,7 +184,8 @@ function requestApi(Base) {
     eval(expr, args = [], opts) {
       try {
         opts = checkArguments.eval(expr, args, opts)
-        return this[kRequester].call(K.EVAL, build.evaluate(expr, args), opts, expr)
+        const requester = this[kRequester]
+        return requester.call(K.EVAL, build.evaluate(expr, args, requester.transport._uses('call_arg_tuple_extension')), opts, expr)
       } catch (err) {
         return failedCall(err)
       }

@@ -145,19 +145,33 @@ function del(spaceRef, indexRef, key) {
   return e
 }
 
-function call(name, args) {
-  const e = fresh()
-  e.mapHeader(2)
-  e.uint(K.FUNCTION_NAME); e.str(name)
-  e.uint(K.TUPLE); e.value(args)
-  return e
+/**
+ * CALL; with `tupleArgs` (the session uses call_arg_tuple_extension) BoxTuple arguments go as
+ * MP_TUPLE, their formats in TUPLE_FORMATS, so the function receives box.tuples with names.
+ */
+function call(name, args, tupleArgs) {
+  return withArgs(K.FUNCTION_NAME, name, args, tupleArgs)
 }
 
-function evaluate(expr, args) {
+function evaluate(expr, args, tupleArgs) {
+  return withArgs(K.EXPR, expr, args, tupleArgs)
+}
+
+function withArgs(key, text, args, tupleArgs) {
   const e = fresh()
+  const head = e.pos
   e.mapHeader(2)
-  e.uint(K.EXPR); e.str(expr)
+  e.uint(key); e.str(text)
+  if (tupleArgs) e.collectTupleFormats()
   e.uint(K.TUPLE); e.value(args)
+  if (e.formats !== null) {
+    // A map's order is free: TUPLE_FORMATS goes last, once the arguments have shown which.
+    if (e.formats.size > 0) {
+      e.buf[head] = 0x83
+      e.uint(K.TUPLE_FORMATS); e.tupleFormats()
+    }
+    e.formats = null
+  }
   return e
 }
 

@@ -189,4 +189,37 @@ class Extension {
   }
 }
 
-module.exports = { Decimal, Uuid, Datetime, Interval, Extension, INTERVAL_FIELDS, ADJUST }
+/**
+ * A tuple with its format, as a call or eval argument: where the server has
+ * call_arg_tuple_extension (3.0+), the function receives a box.tuple whose fields have these
+ * names (`t.name` in Lua); elsewhere it receives the values as a plain array. `format` is the
+ * field names, or `{ name, type }` definitions as in a space format.
+ */
+class BoxTuple {
+  constructor(values, format) {
+    if (!Array.isArray(values)) throw new TypeError('a BoxTuple takes an array of values')
+    if (!Array.isArray(format)) throw new TypeError('a BoxTuple takes a format: an array of field names or { name, type }')
+    this.values = values
+    this.format = Object.freeze(format.map(fieldDefinition))
+    // Tuples of one request with equal formats share one format id.
+    this._formatKey = JSON.stringify(this.format)
+  }
+
+  /** A BoxTuple of an object's own enumerable fields, named by its keys, in their order. */
+  static fromObject(object) {
+    if (object === null || typeof object !== 'object') throw new TypeError('BoxTuple.fromObject takes an object')
+    const names = Object.keys(object)
+    return new BoxTuple(names.map((n) => object[n]), names)
+  }
+}
+
+function fieldDefinition(field) {
+  if (typeof field === 'string') return Object.freeze({ name: field })
+  if (field !== null && typeof field === 'object' && typeof field.name === 'string') {
+    if (field.type !== undefined && typeof field.type !== 'string') throw new TypeError(`the type of field '${field.name}' must be a string`)
+    return Object.freeze(field.type === undefined ? { name: field.name } : { name: field.name, type: field.type })
+  }
+  throw new TypeError('a BoxTuple format field is a name or { name, type }')
+}
+
+module.exports = { Decimal, Uuid, Datetime, Interval, Extension, BoxTuple, INTERVAL_FIELDS, ADJUST }
