@@ -332,7 +332,7 @@ describe('conn.stats() and pool.stats()', TIMEOUT, () => {
     try {
       const base = conn.stats()
       assertAllNumbers(base)
-      assert.deepEqual(Object.keys(base).sort(), ['bytesReceived', 'bytesSent', 'connectedSince', 'errors', 'pending', 'pushes', 'reconnects', 'requests', 'timeouts', 'writableLength'])
+      assert.deepEqual(Object.keys(base).sort(), ['bytesReceived', 'bytesSent', 'connectedSince', 'errors', 'pending', 'pushes', 'reconnects', 'requests', 'timeouts', 'unsolicited', 'writableLength'])
       assert.equal(base.pending, 0)
       assert.ok(base.connectedSince >= startedAt && base.connectedSince <= Date.now(), `connectedSince ${base.connectedSince}`)
       for (let i = 0; i < 3; i++) await conn.call('echo', [i])

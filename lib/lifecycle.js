@@ -91,6 +91,7 @@ class Lifecycle {
       timeouts: c.timeouts,
       reconnects: c.reconnects,
       pushes: c.pushes + (open === null ? 0 : open.pushCount),
+      unsolicited: c.unsolicited + (open === null ? 0 : open.unsolicitedCount),
       bytesSent: c.bytesSent + (open === null ? 0 : open.bytesSent),
       bytesReceived: c.bytesReceived + (open === null ? 0 : open.bytesReceived),
       connectedSince: this.#state === 'connected' || this.#state === 'draining' ? this.#connectedSince : 0,
@@ -156,6 +157,8 @@ class Lifecycle {
     this.#generation++
     transport.once('close', (err) => this.#lost(transport, err))
     transport.on('drain', () => this.#events.emit('drain'))
+    // Packets that answer no request: the transport decodes them only when someone listens.
+    transport._forwardPackets(this.#events)
     this.#watchers.adopt(transport, true)
     // A server that announces its shutdown (box.shutdown, 2.10+) is drained, not cut off.
     if (this.#shutdownWatcher === null && transport._serverHas('watchers')) {

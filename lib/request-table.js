@@ -30,11 +30,15 @@ class RequestTable {
     this.#nextSync = sync
   }
 
-  /** A SYNC for a request that gets no answer (it takes no slot). */
-  takeSync() {
+  /**
+   * A SYNC for a request nothing waits for (it takes no slot). `answered`: the server answers it
+   * all the same (a PING): the SYNC is then forgotten at once, so that the answer is dropped.
+   */
+  takeSync(answered = false) {
     let sync = this.#nextSync
     while (this.#inUse(sync)) sync = (sync + 1) >>> 0
     this.#nextSync = (sync + 1) >>> 0
+    if (answered) this.#forgotten.add(sync)
     return sync
   }
 
@@ -66,9 +70,17 @@ class RequestTable {
     this.#forgotten.add(entry._sync)
   }
 
-  /** A final answer to `sync` came that no entry waits for (one forgotten, or a stray). */
+  /**
+   * A final answer to `sync` came that no entry waits for: true when it is the late answer to a
+   * SYNC forgotten (which is free again), false for a stray.
+   */
   unmatched(sync) {
-    if (this.#forgotten.size !== 0) this.#forgotten.delete(sync)
+    return this.#forgotten.size !== 0 && this.#forgotten.delete(sync)
+  }
+
+  /** Whether `sync` was given up on and its final answer has not come yet. */
+  isForgotten(sync) {
+    return this.#forgotten.size !== 0 && this.#forgotten.has(sync)
   }
 
   /** Empties the table, returning what was in it. */

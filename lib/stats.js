@@ -13,6 +13,8 @@ class Counters {
   reconnects = 0
   // Of transports already closed; the open one's are added when asked.
   pushes = 0
+  // Packets that answered no request (see Transport's 'iproto').
+  unsolicited = 0
   bytesSent = 0
   bytesReceived = 0
 
@@ -25,12 +27,13 @@ class Counters {
   /** Keeps a closed transport's traffic. */
   addTraffic(transport) {
     this.pushes += transport.pushCount
+    this.unsolicited += transport.unsolicitedCount
     this.bytesSent += transport.bytesSent
     this.bytesReceived += transport.bytesReceived
   }
 }
 
-const SUMMED = ['pending', 'writableLength', 'requests', 'errors', 'timeouts', 'reconnects', 'pushes', 'bytesSent', 'bytesReceived']
+const SUMMED = ['pending', 'writableLength', 'requests', 'errors', 'timeouts', 'reconnects', 'pushes', 'unsolicited', 'bytesSent', 'bytesReceived']
 
 function zeroStats() {
   const out = {}

@@ -20,6 +20,7 @@ const { normalizeConnectOptions } = require('./connect-options')
 const { checkNumber, checkFunction, checkDeadline, describe, U32, BYTES } = require('./args')
 const { debug, addressOf } = require('./debug')
 const { view, copyOf } = require('./views')
+const { decode } = require('./msgpack')
 
 const CHUNK = 0x80
 const EVENT = 76
@@ -34,7 +35,8 @@ const kConnect = Symbol('kharon.connect')
  * in a long run).
  *
  * Events: 'close' (err?) once, when the connection ends for any reason; 'drain' once the
- * write queue has room again after a request was refused for the lack of it.
+ * write queue has room again after a request was refused for the lack of it; 'iproto' (packet)
+ * for each packet the server sent that answers no request (see #unsolicited).
  */
 class Transport extends EventEmitter {
   #native
@@ -63,6 +65,9 @@ class Transport extends EventEmitter {
   #serverFeatures
   #sessionFeatures
   #pushCount = 0
+  #unsolicitedCount = 0
+  // The Connection this transport is the current one of: 'iproto' is emitted there too.
+  #iprotoTarget = null
   // Where small deliveries come (the same bytes every time: what is kept is copied), and the
   // view of it that the decoders read.
   #landing
@@ -154,6 +159,11 @@ class Transport extends EventEmitter {
   /** Pushes (IPROTO_CHUNK) received on this connection. */
   get pushCount() {
     return this.#pushCount
+  }
+
+  /** Packets received on this connection that answered no request (see 'iproto'). */
+  get unsolicitedCount() {
+    return this.#unsolicitedCount
   }
 
   /** Bytes of requests handed to the socket. */
@@ -335,10 +345,18 @@ class Transport extends EventEmitter {
   /**
    * Sends a request that gets no response (WATCH, UNWATCH, the heartbeat's PING): nothing
    * waits for it, so it does not keep Node alive and nothing fails when the connection goes.
+   * What the server answers all the same (PING always; WATCH and UNWATCH, with an error, when
+   * it has no watchers, before 2.10) is dropped, not taken for an unsolicited packet.
    */
   _notify(type, body) {
     if (this.#closed) return
-    this.#writes.add(type, this.#pending.takeSync(), body, 0, body.length, this.#pending.size === 0)
+    const answered = type === PING || !this.#serverFeatures.has('watchers')
+    this.#writes.add(type, this.#pending.takeSync(answered), body, 0, body.length, this.#pending.size === 0)
+  }
+
+  /** Emits 'iproto' on `events` (the Connection) as well as here, while this is its transport. */
+  _forwardPackets(events) {
+    this.#iprotoTarget = events
   }
 
   /** Where EVENT bodies (2.10+ watchers) go: `handler(data, start, end)`. The connection's WatchRegistry is the one owner. */
@@ -474,7 +492,7 @@ class Transport extends EventEmitter {
       }
       const entry = pending.get(meta[i + 1])
       if (entry === undefined) {
-        if (status !== CHUNK) pending.unmatched(meta[i + 1])
+        this.#stray(data, meta, i, status)
         continue
       }
       if (status === CHUNK) {
@@ -488,17 +506,64 @@ class Transport extends EventEmitter {
         i = to - META_WORDS
         continue
       }
+      // Only OK and errors (ERROR_FLAG | code) are a final answer: of those, `code` is the error
+      // code, or ERROR_FLAG for OK; of any other type, more (see answers()).
+      const code = (status ^ ERROR_FLAG) >>> 0
+      if (code > ERROR_FLAG) {
+        this.#unsolicited(data, meta, i)
+        continue
+      }
       pending.delete(entry)
       if (pending.size === 0) this.#becameIdle()
       if (entry._timer !== null || entry._signal !== null) entry._disarm()
       this.schemaVersion = meta[i + 2]
-      if (status & ERROR_FLAG) {
-        entry._settle(fromErrorResponse(status & ~ERROR_FLAG, data, meta[i + 3], meta[i + 4]))
+      if (code !== ERROR_FLAG) {
+        entry._settle(fromErrorResponse(code, data, meta[i + 3], meta[i + 4]))
       } else {
         entry._complete(data, meta[i + 3], meta[i + 4])
       }
     }
     return words
+  }
+
+  // Frame i has a SYNC that no pending request has. A late answer (or push) to a request given
+  // up on, or the answer to one that nothing waits for (a PING), is dropped; anything else is
+  // unsolicited.
+  #stray(data, meta, i, status) {
+    const sync = meta[i + 1]
+    if (status === CHUNK ? this.#pending.isForgotten(sync) : answers(status) && this.#pending.unmatched(sync)) return
+    this.#unsolicited(data, meta, i)
+  }
+
+  // Frame i answers no request: a packet for a SYNC nothing waits for, or of a type that is no
+  // answer (nor a push, nor an EVENT). It is counted, and if anyone listens to 'iproto', here or
+  // on the Connection, decoded and emitted: { type, sync, schemaVersion, body } (body undefined
+  // for a packet without one; for one that does not decode, the bytes as `raw` and why as
+  // `error`). A listener that throws is an uncaught exception, as from any callback.
+  #unsolicited(data, meta, i) {
+    this.#unsolicitedCount++
+    const target = this.#iprotoTarget
+    const here = this.listenerCount('iproto') > 0
+    const there = target !== null && target.listenerCount('iproto') > 0
+    if (debug.enabled) debug('unsolicited packet: type %d, sync %d, %d bytes of body', meta[i], meta[i + 1], meta[i + 4] - meta[i + 3])
+    if (!here && !there) return
+    const packet = this.#packet(data, meta[i], meta[i + 1], meta[i + 2], meta[i + 3], meta[i + 4])
+    if (here) emitPacket(this, packet)
+    if (there) emitPacket(target, packet)
+  }
+
+  #packet(data, type, sync, schemaVersion, start, end) {
+    const packet = { type, sync, schemaVersion, body: undefined }
+    if (start < end) {
+      try {
+        packet.body = decode(data, start, end)
+      } catch (err) {
+        packet.raw = this._body(data, start, end)
+        packet.error = err
+        if (debug.enabled) debug('unsolicited packet: its body does not decode: %s', err.message)
+      }
+    }
+    return packet
   }
 
   _pauseReading() {
@@ -527,6 +592,19 @@ class Transport extends EventEmitter {
       entry._settle(err)
     }
     this.emit('close', err)
+  }
+}
+
+// Whether a packet of type `status` is a final answer: OK, or an error (ERROR_FLAG | code).
+function answers(status) {
+  return ((status ^ ERROR_FLAG) >>> 0) <= ERROR_FLAG
+}
+
+function emitPacket(emitter, packet) {
+  try {
+    emitter.emit('iproto', packet)
+  } catch (err) {
+    throwLater(err)
   }
 }
 
