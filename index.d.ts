@@ -117,6 +117,25 @@ export type Callback<T> = (err: Error | null, value?: T) => void
 export type RequestBody = Buffer | Uint8Array | string
 
 /**
+ * A packet the server sent that answers no request: its SYNC is no pending request's, or its
+ * type is none kharon knows (OK, error, CHUNK, EVENT). Emitted as 'iproto' on the Transport
+ * and the Connection; never taken for an answer. The late answer to a request kharon gave up
+ * on (timeout, abort) is dropped, not emitted.
+ */
+export interface IprotoPacket {
+  /** Its REQUEST_TYPE: 0 OK, 0x8000 | code an error, 0x80 CHUNK, or any other. */
+  type: number
+  sync: number
+  /** 0 when the header has none. */
+  schemaVersion: number
+  /** The body decoded (integer keys as property names, e.g. body[IPROTO.DATA]); undefined when there is none, or when it does not decode. */
+  body: any
+  /** Only when the body does not decode: its bytes, and why. */
+  raw?: Buffer
+  error?: Error
+}
+
+/**
  * The raw IPROTO transport. Without a callback, connect() and request() reject for bad
  * arguments (never throw); with one, only a callback that is not a function throws.
  */
@@ -148,6 +167,8 @@ export declare class Transport extends EventEmitter {
   readonly bufferedPushes: number
   /** Pushes (IPROTO_CHUNK) received on this connection. */
   readonly pushCount: number
+  /** Packets received on this connection that answered no request (see 'iproto'). */
+  readonly unsolicitedCount: number
   /** Bytes of requests handed to the socket. */
   readonly bytesSent: number
   /** Bytes read from the socket after the handshake. */
@@ -168,6 +189,9 @@ export declare class Transport extends EventEmitter {
   /** The write backlog was taken by the kernel after a request was refused (ERR_WRITE_QUEUE_FULL). */
   on(event: 'drain', listener: () => void): this
   once(event: 'drain', listener: () => void): this
+  /** A packet that answers no request (decoded only while someone listens; counted always). */
+  on(event: 'iproto', listener: (packet: IprotoPacket) => void): this
+  once(event: 'iproto', listener: (packet: IprotoPacket) => void): this
 }
 
 export declare const IPROTO: {
@@ -544,6 +568,8 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   /** @deprecated The old name of 'reconnect' (it never fired for the first connect). */
   on(event: 'connect', listener: () => void): this
   on(event: 'error', listener: (err: Error) => void): this
+  /** A packet that answers no request, on any of the connection's transports (see IprotoPacket). */
+  on(event: 'iproto', listener: (packet: IprotoPacket) => void): this
   once(event: 'disconnect', listener: (err: Error) => void): this
   once(event: 'reconnecting', listener: (info: ReconnectingEvent) => void): this
   /** 'reconnect': connected again and the schema fresh. */
@@ -551,6 +577,7 @@ export declare class Connection extends EventEmitter implements AsyncDisposable 
   /** @deprecated The old name of 'reconnect' (it never fired for the first connect). */
   once(event: 'connect', listener: () => void): this
   once(event: 'error', listener: (err: Error) => void): this
+  once(event: 'iproto', listener: (packet: IprotoPacket) => void): this
 }
 
 /** Connection#stats(): plain numbers, counted since connect() and across reconnects. */
@@ -569,6 +596,8 @@ export interface ConnectionStats {
   reconnects: number
   /** Pushes (IPROTO_CHUNK) received. */
   pushes: number
+  /** Packets received that answered no request (see the 'iproto' event). */
+  unsolicited: number
   bytesSent: number
   /** Bytes read from the socket after each handshake. */
   bytesReceived: number
