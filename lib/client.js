@@ -36,7 +36,8 @@ function checkBoolean(v, name) {
  * until their timeout. Events: 'disconnect' (err), 'reconnecting' ({ attempt, delay, error }),
  * 'reconnect' (once the schema is fresh again; 'connect' is its deprecated name), 'error'
  * (reconnecting gave up; emitted only when someone listens), 'close' (closed for good),
- * 'shutdown' (the server announced its shutdown), 'drain'.
+ * 'shutdown' (the server announced its shutdown), 'drain', 'iproto' (a packet from the server
+ * that answers no request: { type, sync, schemaVersion, body }).
  */
 class Connection extends requestApi(EventEmitter) {
   #life
