@@ -43,12 +43,12 @@ after(async () => {
   if (project) fs.rmSync(path.dirname(project), { recursive: true, force: true })
 }, TIMEOUT)
 
-test('the tarball is lean: sources and the JS API, no tests, benchmarks or build output', TIMEOUT, () => {
+test('the tarball is lean: sources, the JS API and the examples the README points at; no tests, benchmarks or build output', TIMEOUT, () => {
   const files = fs.readdirSync(path.join(project, 'node_modules', 'kharon'))
-  for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib', 'src', 'Cargo.toml', 'LICENSE']) {
+  for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib', 'src', 'Cargo.toml', 'LICENSE', 'examples']) {
     assert.ok(files.includes(f), `${f} is shipped`)
   }
-  for (const f of ['__test__', 'bench', 'target', 'examples', '.ci']) assert.ok(!files.includes(f), `${f} is not shipped`)
+  for (const f of ['__test__', 'bench', 'target', '.ci']) assert.ok(!files.includes(f), `${f} is not shipped`)
   assert.ok(files.some((f) => /^kharon\..+\.node$/.test(f)), 'the install built the addon for this platform')
 })
 
