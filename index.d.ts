@@ -758,6 +758,92 @@ export declare class PoolWatcher implements AsyncIterableIterator<{ uri: string;
 /** Connects to every instance (URIs as for connect()); resolves once at least one is up. */
 export declare function connectPool(uris: string[], options?: PoolOptions): Promise<Pool>
 
+/** crud's column metadata. */
+export interface CrudField {
+  name: string
+  type: string
+  is_nullable: boolean
+}
+
+/** What crud returns for rows: `T` is a row's type (an array, or an object with `tuples: 'objects'`). */
+export interface CrudResult<T = any> {
+  rows: T[]
+  metadata: CrudField[]
+}
+
+/** A crud condition: `[operator, field or index name, value]`, e.g. `['>=', 'age', 30]`. */
+export type CrudCondition = ['=' | '==' | '<' | '<=' | '>' | '>=', string, any]
+
+/**
+ * Options of every crud method: `{ timeout, signal }` as every kharon request (`timeout` in ms,
+ * also given to crud as its own, in seconds), `tuples` for the row shape, and crud's options in
+ * camelCase (`bucketId` is sent as `bucket_id`). An option crud does not know is refused by the
+ * router as a TarantoolError.
+ */
+export interface CrudOptions extends DeadlineOptions {
+  tuples?: TuplesMode
+  bucketId?: number
+  fields?: string[]
+  mode?: 'read' | 'write'
+  preferReplica?: boolean
+  balance?: boolean
+  fetchLatestMetadata?: boolean
+  noreturn?: boolean
+  vshardRouter?: string
+  [crudOption: string]: unknown
+}
+
+export interface CrudSelectOptions extends CrudOptions {
+  first?: number
+  after?: any[]
+  batchSize?: number
+  fullscan?: boolean
+  forceMapCall?: boolean
+  yieldEvery?: number
+}
+
+export interface CrudManyOptions extends CrudOptions {
+  stopOnError?: boolean
+  rollbackOnError?: boolean
+}
+
+/**
+ * The crud module (on vshard routers, `crud.init_router()`) over a Connection to a router or a
+ * Pool of routers. Rows are arrays, or objects keyed by crud's metadata with `tuples: 'objects'`.
+ * crud's own errors reject as CrudError; a *Many call that failed in part rejects with a
+ * CrudError whose `errors` are each failure and `result` the rows that did go in.
+ */
+export declare class Crud {
+  constructor(target: Connection | Pool, options?: { tuples?: TuplesMode })
+  insert<T = any>(space: string, tuple: any[], options?: CrudOptions): Promise<CrudResult<T>>
+  insertObject<T = any>(space: string, object: Record<string, any>, options?: CrudOptions): Promise<CrudResult<T>>
+  insertMany<T = any>(space: string, tuples: any[][], options?: CrudManyOptions): Promise<CrudResult<T>>
+  insertObjectMany<T = any>(space: string, objects: Record<string, any>[], options?: CrudManyOptions): Promise<CrudResult<T>>
+  replace<T = any>(space: string, tuple: any[], options?: CrudOptions): Promise<CrudResult<T>>
+  replaceObject<T = any>(space: string, object: Record<string, any>, options?: CrudOptions): Promise<CrudResult<T>>
+  replaceMany<T = any>(space: string, tuples: any[][], options?: CrudManyOptions): Promise<CrudResult<T>>
+  replaceObjectMany<T = any>(space: string, objects: Record<string, any>[], options?: CrudManyOptions): Promise<CrudResult<T>>
+  upsert<T = any>(space: string, tuple: any[], operations: UpdateOperation[], options?: CrudOptions): Promise<CrudResult<T>>
+  upsertObject<T = any>(space: string, object: Record<string, any>, operations: UpdateOperation[], options?: CrudOptions): Promise<CrudResult<T>>
+  upsertMany<T = any>(space: string, pairs: [any[], UpdateOperation[]][], options?: CrudManyOptions): Promise<CrudResult<T>>
+  upsertObjectMany<T = any>(space: string, pairs: [Record<string, any>, UpdateOperation[]][], options?: CrudManyOptions): Promise<CrudResult<T>>
+  get<T = any>(space: string, key: any, options?: CrudOptions): Promise<CrudResult<T>>
+  update<T = any>(space: string, key: any, operations: UpdateOperation[], options?: CrudOptions): Promise<CrudResult<T>>
+  delete<T = any>(space: string, key: any, options?: CrudOptions): Promise<CrudResult<T>>
+  select<T = any>(space: string, conditions?: CrudCondition[] | null, options?: CrudSelectOptions): Promise<CrudResult<T>>
+  /** Every matching row, paging with `first`/`after` (`batchSize` rows a page, default 100). */
+  pairs<T = any>(space: string, conditions?: CrudCondition[] | null, options?: CrudSelectOptions): AsyncGenerator<T, void, undefined>
+  min<T = any>(space: string, index?: string | null, options?: CrudOptions): Promise<CrudResult<T>>
+  max<T = any>(space: string, index?: string | null, options?: CrudOptions): Promise<CrudResult<T>>
+  count(space: string, conditions?: CrudCondition[] | null, options?: CrudSelectOptions): Promise<number>
+  len(space: string, options?: CrudOptions): Promise<number>
+  truncate(space: string, options?: CrudOptions): Promise<void>
+  storageInfo(options?: CrudOptions): Promise<Record<string, { status: string; is_master: boolean; message?: string }>>
+  schema(space?: string, options?: CrudOptions): Promise<any>
+  stats(space?: string, options?: DeadlineOptions): Promise<any>
+}
+export declare function crud(target: Connection | Pool, options?: { tuples?: TuplesMode }): Crud
+
 // ---------------------------------------------------------------- MessagePack types
 
 /** MP_EXT 1: an exact decimal that keeps every digit. */
@@ -897,3 +983,15 @@ export declare class AbortError extends KharonError {
 }
 /** A bug in kharon, reported instead of crashing (code 'ERR_INTERNAL'). */
 export declare class InternalError extends KharonError {}
+/** An error the crud module returned: code 'ERR_CRUD'. See Crud. */
+export declare class CrudError extends KharonError {
+  code: 'ERR_CRUD'
+  /** The errors library's class: InsertError, GetSpaceError, ... */
+  className?: string
+  /** What it failed on (a batch's tuple or object). */
+  operationData?: any
+  /** A batch call failed in part: each failure. */
+  errors?: CrudError[]
+  /** A batch call failed in part: the rows that did go in. */
+  result?: CrudResult
+}

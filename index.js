@@ -8,6 +8,7 @@ const { PromisedRequest: Response } = require('./lib/promised-request')
 const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
 const { connectPool, Pool, PoolWatcher } = require('./lib/pool')
+const { crud, Crud } = require('./lib/crud')
 const { Watcher } = require('./lib/watchers')
 const { Decimal, Uuid, Datetime, Interval, Extension, BoxTuple } = require('./lib/types')
 const errors = require('./lib/errors')
@@ -33,6 +34,8 @@ function decode(buffer) {
 module.exports = {
   connect,
   connectPool,
+  crud,
+  Crud,
   Pool,
   PoolWatcher,
   Watcher,
@@ -62,4 +65,5 @@ module.exports = {
   PushOverflowError: errors.PushOverflowError,
   AbortError: errors.AbortError,
   InternalError: errors.InternalError,
+  CrudError: errors.CrudError,
 }

@@ -3,6 +3,8 @@ import kharon from './index.js'
 export const {
   connect,
   connectPool,
+  crud,
+  Crud,
   Pool,
   PoolWatcher,
   Watcher,
@@ -32,5 +34,6 @@ export const {
   PushOverflowError,
   AbortError,
   InternalError,
+  CrudError,
 } = kharon
 export default kharon

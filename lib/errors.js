@@ -72,7 +72,35 @@ class AbortError extends KharonError {
 /** A bug in kharon, reported instead of crashing the process. */
 class InternalError extends KharonError {}
 
-for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, UnsupportedError, PushOverflowError, AbortError, InternalError]) {
+/**
+ * An error the crud module returned (`nil, err`: an errors-library object, not MP_ERROR), code
+ * 'ERR_CRUD': `className` (InsertError, GetSpaceError, ...), `operationData` (the tuple or
+ * object it failed on, for batches). A batch call that failed in part rejects with one carrying
+ * `errors` (each one) and `result` (the rows that did go in). An option crud's argument checks
+ * refuse is a TarantoolError instead: the server raised it.
+ */
+class CrudError extends KharonError {
+  constructor(message, { className, operationData, errors, result } = {}) {
+    super(message, 'ERR_CRUD')
+    this.className = className
+    this.operationData = operationData
+    if (errors !== undefined) this.errors = errors
+    if (result !== undefined) this.result = result
+  }
+
+  /** The CrudError of what crud returned as the error of `crud.<fn>`. */
+  static from(value, fn) {
+    if (value instanceof Error) return value
+    if (value === null || typeof value !== 'object') return new CrudError(`crud.${fn}: ${String(value)}`)
+    const message = typeof value.err === 'string' ? value.err : typeof value.str === 'string' ? value.str : `crud.${fn} failed`
+    return new CrudError(message, {
+      className: typeof value.class_name === 'string' ? value.class_name : undefined,
+      operationData: value.operation_data,
+    })
+  }
+}
+
+for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, UnsupportedError, PushOverflowError, AbortError, InternalError, CrudError]) {
   Object.defineProperty(cls.prototype, 'name', { value: cls.name, writable: true, configurable: true })
 }
 
@@ -249,6 +277,7 @@ module.exports = {
   PushOverflowError,
   AbortError,
   InternalError,
+  CrudError,
   fromInfo,
   connectError,
   locate,
