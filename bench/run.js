@@ -16,6 +16,7 @@ const { decode } = require('../lib/msgpack')
 const { Unpackr } = require('msgpackr')
 const TarantoolDriver = require('tarantool-driver')
 const { now, windows, sequential, bestOf, countPushes, onPushRate, pushesBody } = require('./measure')
+const { benchCrud } = require('./crud')
 
 const REPEATS = Number(process.env.BENCH_REPEATS || 3)
 const SEQUENTIAL = 20000
@@ -372,6 +373,8 @@ async function main() {
   } finally {
     await server.stop()
   }
+  const crudSkipped = await benchCrud(REPEATS, (who, name, value) => recorder(who)(name, value))
+  if (crudSkipped) process.stderr.write(`crud figures skipped: ${crudSkipped}\n`)
   report(results, stalls)
 }
 
@@ -409,6 +412,9 @@ function report(results, stalls) {
     'pipelined 1000, callerStack vs without': ratio(K('pipelined_1000_caller_stack'), K('pipelined_1000_plain')),
     '10k select decode vs msgpackr (≤ 1.0)': ratio(K('decode_10k_ms'), ['msgpackr', 'decode_10k_ms']),
     'pipelined 10000 vs 100 (flat: 0.9–1.1)': med.kharon.pipelined_10000 / med.kharon.pipelined_100,
+    'crud get, pipelined 100, vs net.box': med.kharon.crud_get_pipelined_100 / med['net.box'].crud_get_pipelined_100,
+    'crud insert, pipelined 100, vs net.box': med.kharon.crud_insert_pipelined_100 / med['net.box'].crud_insert_pipelined_100,
+    'crud get, sequential, vs net.box': med.kharon.crud_get_sequential / med['net.box'].crud_get_sequential,
   }
   // Nanoseconds per push: what each way of taking pushes costs the client, all in.
   const perPush = {}
@@ -445,7 +451,7 @@ function report(results, stalls) {
 
 // A horizontal bar per ratio, with the target drawn as a line at 1.0.
 function chart(ratios) {
-  const entries = Object.entries(ratios)
+  const entries = Object.entries(ratios).filter(([, v]) => Number.isFinite(v))
   const width = 760
   const rowH = 34
   const left = 330
