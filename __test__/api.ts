@@ -33,6 +33,9 @@ import {
   encode,
   decode,
   BoxTuple,
+  crud,
+  Crud,
+  CrudError,
 } from '../index'
 import type {
   ConnectOptions,
@@ -61,6 +64,7 @@ import type {
   PoolStats,
   RequestTraceContext,
   RequestBody,
+  CrudResult,
 } from '../index'
 
 // ---------------------------------------------------------------- connecting
@@ -619,4 +623,31 @@ export async function tupleArguments(conn: Connection): Promise<void> {
   void isTuple
   const names: string[] = typed.format.map((f) => f.name)
   void names
+}
+
+export async function sharded(router: Connection, routers: Pool): Promise<void> {
+  interface Customer { id: number; bucket_id: number; name: string; age: number }
+  const c: Crud = crud(router, { tuples: 'objects' })
+  const inserted: CrudResult<Customer> = await c.insertObject<Customer>('customers', { id: 1, name: 'Ann', age: 30 })
+  const first: Customer | undefined = inserted.rows[0]
+  void first
+  const { rows } = await c.select<Customer>('customers', [['>=', 'age', 30]], { first: 10, fields: ['id', 'name'], mode: 'read', preferReplica: true, timeout: 500 })
+  const names: string[] = rows.map((r) => r.name)
+  void names
+  for await (const customer of c.pairs<Customer>('customers', null, { batchSize: 500 })) void customer.age
+  const n: number = await c.count('customers', [['==', 'age', 30]])
+  void n
+  await c.upsertMany('customers', [[[2, null, 'Bob', 41], [['+', 'age', 1]]]], { stopOnError: true })
+  try {
+    await crud(routers).insertMany('customers', [[3, null, 'Eve', 25]])
+  } catch (err) {
+    if (err instanceof CrudError) {
+      const failures: CrudError[] = err.errors ?? []
+      const className: string | undefined = err.className
+      void failures
+      void className
+    }
+  }
+  // @ts-expect-error crud's conditions are [operator, field, value]
+  await c.select('customers', [['~', 'age', 30]])
 }

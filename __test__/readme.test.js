@@ -15,6 +15,9 @@
 //                                       block is fed to a fresh NAME server after its script
 //   <!-- readme-test: setup=conn -->    a fragment: it runs after SETUPS.conn (the README says in
 //                                       prose what the fragment assumes) and before its teardown
+//   <!-- readme-test: server=cluster -->  a js/ts block runs against a sharded cluster (vshard and
+//                                       crud, __test__/helpers/cluster.js): port 3301 is its router;
+//                                       skipped, saying why, where the modules are missing
 //   <!-- readme-test: needs=2.10 -->    skipped, saying so, on an older server
 //   <!-- readme-test: skip="REASON" --> never run, reported as a skip with REASON
 //
@@ -34,6 +37,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const { TarantoolServer, freePort, serverVersion, atLeast, stopAll } = require('./helpers/tarantool')
+const { startCluster, clusterSkipReason } = require('./helpers/cluster')
 
 const ROOT = path.join(__dirname, '..')
 const README = path.join(ROOT, 'README.md')
@@ -265,7 +269,7 @@ describe('README.md', SUITE_TIMEOUT, () => {
       if (o.serves !== undefined && b.lang !== 'lua') problems.push(`${where}: serves= is for Lua blocks`)
       if (o.serves !== undefined && serverScripts.get(o.serves) !== b) problems.push(`${where}: a second server named ${o.serves}`)
       for (const name of (o.server || '').split(',').filter(Boolean)) {
-        if (!serverScripts.has(name)) problems.push(`${where}: no Lua block serves=${name}`)
+        if (name !== 'cluster' && !serverScripts.has(name)) problems.push(`${where}: no Lua block serves=${name}`)
       }
       if (o.setup !== undefined && !SETUPS[o.setup]) problems.push(`${where}: no setup named ${o.setup}`)
       if (o.setup !== undefined && b.lang === 'lua') problems.push(`${where}: setup= is for js/ts blocks`)
@@ -307,6 +311,7 @@ describe('README.md', SUITE_TIMEOUT, () => {
     test(nameOf(block), TIMEOUT, async (t) => {
       const o = block.options
       if (o.skip !== undefined) return t.skip(o.skip)
+      if ((o.server || '').split(',').includes('cluster') && clusterSkipReason()) return t.skip(clusterSkipReason())
       if (o.needs !== undefined) {
         const [major, minor] = o.needs.split('.').map(Number)
         if (!atLeast(major, minor)) return t.skip(`needs Tarantool ${o.needs}+; this server is ${serverVersion().release}`)
@@ -331,6 +336,12 @@ async function runLua(block) {
   await server.stop()
 }
 
+// A sharded cluster as a README server: its first router where the block says 3301.
+async function readmeCluster() {
+  const cluster = await startCluster({ routers: 1 })
+  return { name: 'cluster', port: cluster.routers[0].port, output: '', stop: () => cluster.stop() }
+}
+
 async function runJs(block) {
   const o = block.options
   if (block.lang === 'ts') {
@@ -340,7 +351,7 @@ async function runJs(block) {
   const servers = []
   try {
     for (const name of (o.server || '').split(',').filter(Boolean)) {
-      servers.push(await startReadmeServer(name))
+      servers.push(name === 'cluster' ? await readmeCluster() : await startReadmeServer(name))
     }
     let code = withPorts(programOf(block).code, servers)
     if (block.lang === 'ts') {
