@@ -117,6 +117,25 @@ describe('crud over a real sharded cluster', { ...TIMEOUT, skip }, () => {
     assert.equal((await c.get('customers', 302)).rows[0][2], 'w')
   })
 
+  test('stopOnError and rollbackOnError: the storage that met the error keeps none of the batch', async () => {
+    await c.insert('customers', [5, null, 'Old', 50])
+    const err = await rejection(c.insertMany('customers', customers(10), { stopOnError: true, rollbackOnError: true }))
+    assert.ok(err instanceof CrudError)
+    assert.ok(err.errors.some((e) => /Duplicate key/.test(e.message)), err.errors.map((e) => e.message).join('; '))
+    // The storage holding id 5 rolled back its part of the batch: it has only the old row.
+    for (const rs of cluster.replicasets) {
+      const direct = await connect(cluster.uri(rs.master))
+      try {
+        const ids = (await direct.select('customers', 'primary', [], { iterator: 'ALL' })).map((r) => r[0])
+        if (ids.includes(5)) assert.deepEqual(ids, [5], 'the failing storage kept nothing of the batch')
+      } finally {
+        direct.destroy()
+      }
+    }
+    const kept = err.result === null ? [] : err.result.rows.map((r) => r[0])
+    assert.ok(!kept.includes(5))
+  })
+
   test('rows spread over both replica sets; get finds each one on its shard', async () => {
     const rows = (await c.insertMany('customers', customers(60))).rows
     const byStorage = []
