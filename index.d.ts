@@ -844,6 +844,54 @@ export declare class Crud {
 }
 export declare function crud(target: Connection | Pool, options?: { tuples?: TuplesMode }): Crud
 
+/** Options of a routed call: a request's, plus `onPush` for the function's pushes. `timeout` (ms, default 10000) covers every retry. */
+export interface ShardedCallOptions<Ctx = unknown> extends DeadlineOptions {
+  onPush?: (value: any, ctx: Ctx) => void
+  onPushCtx?: Ctx
+  tuples?: TuplesMode
+}
+
+/**
+ * A vshard cluster routed by kharon itself: each call goes to the replica set holding its
+ * bucket, as vshard's router would send it (`vshard.storage.call`), retried within its timeout
+ * when vshard says the bucket moved (WRONG_BUCKET), is in transfer, is locked, or the master
+ * moved. The results are what the function returned, as an array.
+ */
+export declare class ShardedCluster implements AsyncDisposable {
+  private constructor()
+  readonly bucketCount: number
+  /** Each replica set's pool, by replica set uuid. */
+  readonly replicasets: Map<string, Pool>
+  /** vshard.router.bucket_id_mpcrc32(key). */
+  bucketId(key: string | number | bigint | boolean | null | Array<string | number | bigint | boolean | null>): number
+  /** vshard.router.bucket_id_strcrc32(key). */
+  bucketIdStrcrc32(key: string | number | bigint | boolean | null | Array<string | number | bigint | boolean | null>): number
+  /** The replica set uuid the bucket map routes `bucketId` to, or undefined while unknown. */
+  routeOf(bucketId: number): string | undefined
+  /** Buckets per replica set uuid, as the map knows them. */
+  routes(): Record<string, number>
+  /** Learns the bucket map again from every replica set. */
+  discover(): Promise<void>
+  callRW<T extends any[] = any[]>(bucketId: number, fn: string, args?: any[], options?: ShardedCallOptions): Promise<T>
+  callRO<T extends any[] = any[]>(bucketId: number, fn: string, args?: any[], options?: ShardedCallOptions): Promise<T>
+  callBRO<T extends any[] = any[]>(bucketId: number, fn: string, args?: any[], options?: ShardedCallOptions): Promise<T>
+  callRE<T extends any[] = any[]>(bucketId: number, fn: string, args?: any[], options?: ShardedCallOptions): Promise<T>
+  /** `fn(...args)` on every master with vshard's storage refs held: its first value by replica set uuid. */
+  mapCallRW<T = any>(fn: string, args?: any[], options?: DeadlineOptions): Promise<Record<string, T>>
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/**
+ * Connects to every replica set of a vshard cluster (a Pool each) and learns its bucket map.
+ * The topology is given (`replicasets` by uuid, as vshard's sharding config names them, and
+ * `bucketCount`), or read once from a router.
+ */
+export declare function connectSharded(
+  topology: { replicasets: Record<string, string[]>; bucketCount: number } | { router: string },
+  options?: PoolOptions & { discoveryInterval?: number },
+): Promise<ShardedCluster>
+
 // ---------------------------------------------------------------- MessagePack types
 
 /** MP_EXT 1: an exact decimal that keeps every digit. */
@@ -983,6 +1031,16 @@ export declare class AbortError extends KharonError {
 }
 /** A bug in kharon, reported instead of crashing (code 'ERR_INTERNAL'). */
 export declare class InternalError extends KharonError {}
+/** vshard refused a routed call beyond what retrying could get past: code 'ERR_SHARDING'. */
+export declare class ShardingError extends KharonError {
+  code: 'ERR_SHARDING'
+  /** vshard's error code and name (NO_ROUTE_TO_BUCKET, UNREACHABLE_MASTER, ...). */
+  vshardCode?: number
+  vshardName?: string
+  bucketId?: number
+  /** A replica set uuid, when vshard names one. */
+  destination?: string
+}
 /** An error the crud module returned: code 'ERR_CRUD'. See Crud. */
 export declare class CrudError extends KharonError {
   code: 'ERR_CRUD'

@@ -9,6 +9,7 @@ const { IPROTO } = require('./lib/iproto')
 const { connect, Connection, Call, PreparedStatement, Stream } = require('./lib/client')
 const { connectPool, Pool, PoolWatcher } = require('./lib/pool')
 const { crud, Crud } = require('./lib/crud')
+const { connectSharded, ShardedCluster } = require('./lib/sharded')
 const { Watcher } = require('./lib/watchers')
 const { Decimal, Uuid, Datetime, Interval, Extension, BoxTuple } = require('./lib/types')
 const errors = require('./lib/errors')
@@ -36,6 +37,8 @@ module.exports = {
   connectPool,
   crud,
   Crud,
+  connectSharded,
+  ShardedCluster,
   Pool,
   PoolWatcher,
   Watcher,
@@ -66,4 +69,5 @@ module.exports = {
   AbortError: errors.AbortError,
   InternalError: errors.InternalError,
   CrudError: errors.CrudError,
+  ShardingError: errors.ShardingError,
 }

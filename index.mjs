@@ -5,6 +5,8 @@ export const {
   connectPool,
   crud,
   Crud,
+  connectSharded,
+  ShardedCluster,
   Pool,
   PoolWatcher,
   Watcher,
@@ -35,5 +37,6 @@ export const {
   AbortError,
   InternalError,
   CrudError,
+  ShardingError,
 } = kharon
 export default kharon

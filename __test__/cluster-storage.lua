@@ -85,6 +85,25 @@ if config.master then
     s:create_index('bucket_id', {parts = {{field = 2, type = 'unsigned'}}, unique = false, if_not_exists = true})
 end
 
+-- For client-side routing (sharded.test.js), called through vshard.storage.call: where each call
+-- ran (this replica set, this instance's role) and how its bucket stood here, so a test sees any
+-- call that landed on the wrong shard; and a write and a read by key.
+function where_is(bucket_id)
+    local bucket = box.space._bucket:get{bucket_id}
+    local info = box.info
+    return {replicaset = (info.replicaset or info.cluster).uuid, ro = info.ro, status = bucket and bucket.status}
+end
+function put_customer(id, bucket_id, name)
+    box.space.customers:replace{id, bucket_id, name, 0}
+    return where_is(bucket_id)
+end
+function get_customer(id)
+    return box.space.customers:get{id}
+end
+function count_customers()
+    return box.space.customers:len()
+end
+
 -- crud's functions on storages (_crud.*): on the master it also grants vshard's user the right
 -- to call them. On 3.x it runs from a box.status watcher (asynchronously) by default.
 crud.init_storage()

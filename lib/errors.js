@@ -100,7 +100,22 @@ class CrudError extends KharonError {
   }
 }
 
-for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, UnsupportedError, PushOverflowError, AbortError, InternalError, CrudError]) {
+/**
+ * vshard refused a routed call for its bucket beyond what retrying could get past, code
+ * 'ERR_SHARDING': `vshardCode` and `vshardName` (vshard's error: NO_ROUTE_TO_BUCKET,
+ * UNREACHABLE_MASTER, ...), `bucketId`, `destination` (a replica set uuid, when vshard names one).
+ */
+class ShardingError extends KharonError {
+  constructor(message, { vshardCode, vshardName, bucketId, destination } = {}) {
+    super(message, 'ERR_SHARDING')
+    this.vshardCode = vshardCode
+    this.vshardName = vshardName
+    this.bucketId = bucketId
+    this.destination = destination
+  }
+}
+
+for (const cls of [KharonError, ConnectionError, TimeoutError, ProtocolError, TarantoolError, UnsupportedError, PushOverflowError, AbortError, InternalError, CrudError, ShardingError]) {
   Object.defineProperty(cls.prototype, 'name', { value: cls.name, writable: true, configurable: true })
 }
 
@@ -278,6 +293,7 @@ module.exports = {
   AbortError,
   InternalError,
   CrudError,
+  ShardingError,
   fromInfo,
   connectError,
   locate,
