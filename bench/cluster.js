@@ -1,9 +1,11 @@
 'use strict'
 
-// crud's get and insert through a vshard router (a real cluster of two replica sets, from the
-// test harness), sequential and pipelined, by kharon and by net.box calling the same crud
-// functions. Needs the vshard and crud modules (TARANTOOL_MODULES, see README "Sharded
-// clusters"); without them it reports why and measures nothing.
+// A real sharded cluster (two replica sets and a router, from the test harness): crud's get and
+// insert through the router, by kharon and by net.box calling the same crud functions; and one
+// call by key through the router (vshard.router.callrw) against the same call routed by kharon
+// straight to the storage. Sequential and pipelined. Needs the vshard and crud modules
+// (TARANTOOL_MODULES, see README "Sharded clusters"); without them it says why and measures
+// nothing.
 
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -19,8 +21,8 @@ const SEQUENTIAL = 5000
 const PIPELINED = 50000
 const WINDOW = 100
 
-/** Runs the crud figures `repeats` times; `record(who, name, value)`. Returns why it skipped, or null. */
-async function benchCrud(repeats, record) {
+/** Runs the cluster's figures `repeats` times; `record(who, name, value)`. Returns why it skipped, or null. */
+async function benchCluster(repeats, record) {
   const skip = clusterSkipReason()
   if (skip) return skip
   const cluster = await startCluster({ routers: 1 })
@@ -39,10 +41,25 @@ async function benchCrud(repeats, record) {
         record('kharon', `crud_${name}_pipelined_${WINDOW}`, await windows(issue, PIPELINED, WINDOW))
       }
     }
-    await conn.close()
     for (const [name, values] of Object.entries(await netbox(cluster.routers[0].uri, repeats))) {
       for (const value of values) record('net.box', name, value)
     }
+    // The same call by key: through the router, and routed by kharon to the storage.
+    const sharded = await kharon.connectSharded({ router: cluster.routers[0].uri }, { user: 'tester', password: 'secret' })
+    let key = 0
+    const bucket = () => sharded.bucketId(++key % 10000)
+    const paths = {
+      router: () => { const b = bucket(); return conn.call('vshard.router.callrw', [b, 'where_is', [b]]) },
+      direct: () => { const b = bucket(); return sharded.callRW(b, 'where_is', [b]) },
+    }
+    for (let r = 0; r < repeats; r++) {
+      for (const [name, issue] of Object.entries(paths)) {
+        record('kharon', `callrw_${name}_sequential`, await sequential(issue, SEQUENTIAL))
+        record('kharon', `callrw_${name}_pipelined_${WINDOW}`, await windows(issue, PIPELINED, WINDOW))
+      }
+    }
+    await sharded.close()
+    await conn.close()
   } finally {
     await cluster.stop()
   }
@@ -69,4 +86,4 @@ function netbox(uri, repeats) {
   })
 }
 
-module.exports = { benchCrud }
+module.exports = { benchCluster }

@@ -16,7 +16,7 @@ const { decode } = require('../lib/msgpack')
 const { Unpackr } = require('msgpackr')
 const TarantoolDriver = require('tarantool-driver')
 const { now, windows, sequential, bestOf, countPushes, onPushRate, pushesBody } = require('./measure')
-const { benchCrud } = require('./crud')
+const { benchCluster } = require('./cluster')
 
 const REPEATS = Number(process.env.BENCH_REPEATS || 3)
 const SEQUENTIAL = 20000
@@ -373,8 +373,8 @@ async function main() {
   } finally {
     await server.stop()
   }
-  const crudSkipped = await benchCrud(REPEATS, (who, name, value) => recorder(who)(name, value))
-  if (crudSkipped) process.stderr.write(`crud figures skipped: ${crudSkipped}\n`)
+  const clusterSkipped = await benchCluster(REPEATS, (who, name, value) => recorder(who)(name, value))
+  if (clusterSkipped) process.stderr.write(`cluster figures skipped: ${clusterSkipped}\n`)
   report(results, stalls)
 }
 
@@ -415,6 +415,8 @@ function report(results, stalls) {
     'crud get, pipelined 100, vs net.box': med.kharon.crud_get_pipelined_100 / med['net.box'].crud_get_pipelined_100,
     'crud insert, pipelined 100, vs net.box': med.kharon.crud_insert_pipelined_100 / med['net.box'].crud_insert_pipelined_100,
     'crud get, sequential, vs net.box': med.kharon.crud_get_sequential / med['net.box'].crud_get_sequential,
+    'call by key, routed by kharon vs through the router, pipelined 100': ratio(K('callrw_direct_pipelined_100'), K('callrw_router_pipelined_100')),
+    'call by key, routed by kharon vs through the router, sequential': ratio(K('callrw_direct_sequential'), K('callrw_router_sequential')),
   }
   // Nanoseconds per push: what each way of taking pushes costs the client, all in.
   const perPush = {}
