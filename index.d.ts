@@ -889,7 +889,7 @@ export declare class ShardedCluster implements AsyncDisposable {
  */
 export declare function connectSharded(
   topology: { replicasets: Record<string, string[]>; bucketCount: number } | { router: string },
-  options?: PoolOptions & { discoveryInterval?: number },
+  options?: PoolOptions & Pick<ConnectOptions, 'user' | 'password' | 'credentials'> & { discoveryInterval?: number },
 ): Promise<ShardedCluster>
 
 // ---------------------------------------------------------------- MessagePack types

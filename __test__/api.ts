@@ -36,6 +36,9 @@ import {
   crud,
   Crud,
   CrudError,
+  connectSharded,
+  ShardedCluster,
+  ShardingError,
 } from '../index'
 import type {
   ConnectOptions,
@@ -650,4 +653,23 @@ export async function sharded(router: Connection, routers: Pool): Promise<void> 
   }
   // @ts-expect-error crud's conditions are [operator, field, value]
   await c.select('customers', [['~', 'age', 30]])
+}
+
+export async function routedByKharon(): Promise<void> {
+  const cluster: ShardedCluster = await connectSharded({ router: 'tester:secret@127.0.0.1:3301' }, { user: 'tester', password: 'secret', discoveryInterval: 5000 })
+  const given: ShardedCluster = await connectSharded({ replicasets: { 'aaaaaaaa-0000-4000-8000-000000000001': ['127.0.0.1:3302'] }, bucketCount: 300 })
+  const bucket: number = cluster.bucketId([42, 'eu'])
+  const [row] = await cluster.callRW<[any[] | null]>(bucket, 'get_customer', [42], { timeout: 2000 })
+  void row
+  const counts: Record<string, number> = await cluster.mapCallRW<number>('count_customers')
+  void counts
+  const where: string | undefined = cluster.routeOf(bucket)
+  void where
+  try {
+    await cluster.callRO(bucket, 'f', [], { onPush: (v: unknown) => void v })
+  } catch (err) {
+    if (err instanceof ShardingError) void err.vshardName
+  }
+  await given.close()
+  await cluster.close()
 }
