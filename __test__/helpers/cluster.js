@@ -18,7 +18,7 @@ const os = require('node:os')
 const path = require('node:path')
 
 const { connect } = require('../..')
-const { TarantoolServer, freePort } = require('./tarantool')
+const { TarantoolServer, freePorts } = require('./tarantool')
 const { sleep } = require('./wait')
 
 const STORAGE_LUA = path.join(__dirname, '..', 'cluster-storage.lua')
@@ -68,16 +68,6 @@ class ClusterMember extends TarantoolServer {
   get uri() {
     return `${this.host}:${this.port}`
   }
-}
-
-/** `n` distinct free ports. */
-async function freePorts(n) {
-  const ports = []
-  while (ports.length < n) {
-    const port = await freePort()
-    if (!ports.includes(port)) ports.push(port)
-  }
-  return ports
 }
 
 /** The credentials URI of a member or router (the tester user, all grants). */

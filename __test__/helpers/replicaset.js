@@ -6,7 +6,7 @@
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { TarantoolServer, freePort } = require('./tarantool')
+const { TarantoolServer, freePorts } = require('./tarantool')
 
 const REPLICA_LUA = path.join(__dirname, '..', 'replica.lua')
 // Joining waits for the master's users, which it creates only after its own bootstrap.
@@ -29,16 +29,6 @@ class ReplicaMember extends TarantoolServer {
   get uri() {
     return `${this.host}:${this.port}`
   }
-}
-
-/** `n` distinct free ports. */
-async function freePorts(n) {
-  const ports = []
-  while (ports.length < n) {
-    const port = await freePort()
-    if (!ports.includes(port)) ports.push(port)
-  }
-  return ports
 }
 
 const OTHERS_OUTPUT = 2000 // characters of each other member's output in a start error

@@ -222,8 +222,19 @@ async function stopAll() {
   await Promise.all([...live].map((server) => server.stop()))
 }
 
+/** `n` distinct free ports. */
+async function freePorts(n) {
+  const ports = []
+  while (ports.length < n) {
+    const port = await freePort()
+    if (!ports.includes(port)) ports.push(port)
+  }
+  return ports
+}
+
 module.exports = {
   TARANTOOL,
+  freePorts,
   parseVersion,
   serverVersion,
   atLeast,
