@@ -61,29 +61,12 @@ describe('client-side vshard routing on a real cluster', { ...TIMEOUT, skip }, (
     }
   })
 
-  test('writes by key land on their shard; reads find them; a stale map entry is corrected on the fly', async () => {
+  test('writes by key land on their shard; reads find them', async () => {
     for (let id = 1; id <= 50; id++) await sharded.callRW(sharded.bucketId(id), 'put_customer', [id, sharded.bucketId(id), `c${id}`])
     for (let id = 1; id <= 50; id += 5) {
       const [row] = await sharded.callRW(sharded.bucketId(id), 'get_customer', [id])
       assert.deepEqual(row.slice(0, 3), [id, sharded.bucketId(id), `c${id}`])
     }
-    // The bucket of id 3 moved behind the client's back (bucket_send): the map is stale, the
-    // old replica set answers WRONG_BUCKET with the new one, and the call goes there.
-    const bucket = sharded.bucketId(3)
-    const from = sharded.routeOf(bucket)
-    const to = replicasetUuids().find((u) => u !== from)
-    const source = cluster.replicasets.find((rs) => rs.uuid === from).master
-    const c = await connect(cluster.uri(source))
-    try {
-      const [sent, err] = await c.eval('return vshard.storage.bucket_send(...)', [bucket, to, { timeout: 10 }])
-      assert.equal(sent, true, JSON.stringify(err))
-    } finally {
-      c.destroy()
-    }
-    assert.equal(sharded.routeOf(bucket), from, 'the map is stale')
-    const [row] = await sharded.callRW(bucket, 'get_customer', [3])
-    assert.equal(row[0], 3, 'the row moved with its bucket')
-    assert.equal(sharded.routeOf(bucket), to, 'the map learned where the bucket went')
   })
 
   test('mapCallRW runs on every master with refs held; the counts add up', async () => {
@@ -108,6 +91,72 @@ describe('client-side vshard routing on a real cluster', { ...TIMEOUT, skip }, (
     assert.match(err.message, /no_such_function/)
   })
 
+  test("a master killed: its replica set's reads go on, its writes fail typed, other replica sets are unaffected", async () => {
+    const [a, b] = cluster.replicasets
+    const bucketOf = (uuid) => {
+      for (let bucket = 1; bucket <= cluster.bucketCount; bucket++) if (sharded.routeOf(bucket) === uuid) return bucket
+      throw new Error(`no bucket on ${uuid}`)
+    }
+    const onA = bucketOf(a.uuid)
+    const onB = bucketOf(b.uuid)
+    await cluster.kill(b.master)
+    try {
+      const [read] = await sharded.callRO(onB, 'where_is', [onB], { timeout: 5000 })
+      assert.equal(read.replicaset, b.uuid)
+      const err = await rejection(sharded.callRW(onB, 'where_is', [onB], { timeout: 1000 }))
+      assert.ok(err instanceof TimeoutError || err instanceof ConnectionError || err instanceof ShardingError, `${err.name}: ${err.message}`)
+      const [write] = await sharded.callRW(onA, 'where_is', [onA], { timeout: 5000 })
+      assert.equal(write.replicaset, a.uuid)
+    } finally {
+      await b.master.start()
+      await cluster.waitReady()
+    }
+  })
+
+})
+
+// Buckets move here. Each replica set is a master alone: Tarantool 2.6.0 replicas crashed
+// (SIGSEGV in lbox_txn_iterator_next, from an on_commit trigger) applying vshard's bucket moves
+// in one CI run, which then stalled the move; a cluster without replicas keeps that out of what
+// these tests are about (the client's map and retries), on every server alike.
+describe('client-side vshard routing while buckets move', { ...TIMEOUT, skip }, () => {
+  let cluster
+  let router
+  let sharded
+  before(async () => {
+    cluster = await startCluster({ routers: 1, replicas: 0 })
+    router = await connect(cluster.routers[0].uri)
+    sharded = await connectSharded({ router: cluster.routers[0].uri }, { user: 'tester', password: 'secret', reconnect: { initialDelay: 20, maxDelay: 200 }, checkInterval: 100 })
+  }, TIMEOUT)
+  after(async () => {
+    await sharded?.close()
+    router?.destroy()
+    await cluster?.stop()
+  }, TIMEOUT)
+
+  const replicasetUuids = () => cluster.replicasets.map((rs) => rs.uuid)
+
+  test('a bucket moved behind the client (bucket_send) is found through WRONG_BUCKET, and the map learns it', async () => {
+    await sharded.callRW(sharded.bucketId(3), 'put_customer', [3, sharded.bucketId(3), 'c3'])
+    // The bucket of id 3 moved behind the client's back (bucket_send): the map is stale, the
+    // old replica set answers WRONG_BUCKET with the new one, and the call goes there.
+    const bucket = sharded.bucketId(3)
+    const from = sharded.routeOf(bucket)
+    const to = replicasetUuids().find((u) => u !== from)
+    const source = cluster.replicasets.find((rs) => rs.uuid === from).master
+    const c = await connect(cluster.uri(source))
+    try {
+      const [sent, err] = await c.eval('return vshard.storage.bucket_send(...)', [bucket, to, { timeout: 10 }])
+      assert.equal(sent, true, JSON.stringify(err))
+    } finally {
+      c.destroy()
+    }
+    assert.equal(sharded.routeOf(bucket), from, 'the map is stale')
+    const [row] = await sharded.callRW(bucket, 'get_customer', [3])
+    assert.equal(row[0], 3, 'the row moved with its bucket')
+    assert.equal(sharded.routeOf(bucket), to, 'the map learned where the bucket went')
+  })
+
   test('rebalancing under load: every call succeeds on the shard that holds its bucket, and the map converges', async () => {
     const uuids = replicasetUuids()
     let running = true
@@ -121,7 +170,9 @@ describe('client-side vshard routing on a real cluster', { ...TIMEOUT, skip }, (
           const bucket = sharded.bucketId(id)
           const call = k % 2 === 0
             ? sharded.callRW(bucket, 'put_customer', [id, bucket, 'x'], { timeout: 10000 }).then(([w]) => {
-              if (w.status !== 'active' || w.ro) failures.push(`write of bucket ${bucket} ran where it was ${w.status} (ro ${w.ro})`)
+              // Read after the write: a bucket the rebalancer began to send is marked readonly
+              // while it waits for the write's ref to go, so the write did run on its owner.
+              if (!['active', 'readonly'].includes(w.status) || w.ro) failures.push(`write of bucket ${bucket} ran where it was ${w.status} (ro ${w.ro})`)
             })
             : sharded.callRO(bucket, 'where_is', [bucket], { timeout: 10000 }).then(([w]) => {
               if (!['active', 'pinned', 'sending', 'readonly'].includes(w.status)) failures.push(`read of bucket ${bucket} ran where it was ${w.status}`)
@@ -169,28 +220,6 @@ describe('client-side vshard routing on a real cluster', { ...TIMEOUT, skip }, (
     for (let bucket = 1; bucket <= cluster.bucketCount; bucket++) {
       const [where] = await router.call('vshard.router.callro', [bucket, 'where_is', [bucket]])
       assert.equal(sharded.routeOf(bucket), where.replicaset, `bucket ${bucket}: where the router finds it`)
-    }
-  })
-
-  test("a master killed: its replica set's reads go on, its writes fail typed, other replica sets are unaffected", async () => {
-    const [a, b] = cluster.replicasets
-    const bucketOf = (uuid) => {
-      for (let bucket = 1; bucket <= cluster.bucketCount; bucket++) if (sharded.routeOf(bucket) === uuid) return bucket
-      throw new Error(`no bucket on ${uuid}`)
-    }
-    const onA = bucketOf(a.uuid)
-    const onB = bucketOf(b.uuid)
-    await cluster.kill(b.master)
-    try {
-      const [read] = await sharded.callRO(onB, 'where_is', [onB], { timeout: 5000 })
-      assert.equal(read.replicaset, b.uuid)
-      const err = await rejection(sharded.callRW(onB, 'where_is', [onB], { timeout: 1000 }))
-      assert.ok(err instanceof TimeoutError || err instanceof ConnectionError || err instanceof ShardingError, `${err.name}: ${err.message}`)
-      const [write] = await sharded.callRW(onA, 'where_is', [onA], { timeout: 5000 })
-      assert.equal(write.replicaset, a.uuid)
-    } finally {
-      await b.master.start()
-      await cluster.waitReady()
     }
   })
 
