@@ -23,6 +23,8 @@ export declare class NativeConnection {
   get hasUnreadBytes(): boolean
   /** The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies. */
   get landing(): Buffer
+  /** Who reads the socket: 'uv' or 'tokio' (see NativeConnectOptions.readPath). */
+  get readPath(): 'uv' | 'tokio'
   /** Bytes read from the socket after the handshake (stats; read after close too). */
   get bytesReceived(): number
   /** Keeps Node's event loop alive until `unref` (called when requests are pending). */
@@ -58,8 +60,10 @@ export declare class NativeCredentials {
 /**
  * Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
  * closed, words)` is called on the JS thread with the frames read whenever the socket is
- * readable (see `delivery.rs` for the layout) and, once, with why the connection ended.
- * Resolves to the connection, or to an ErrorInfo describing why connecting failed.
+ * readable (see `delivery.rs` for the layout) and, once, with why the connection ended; it
+ * may be called with nothing (all undefined, 0 words). On the tokio read path the first call
+ * may come before the promise's reactions run. Resolves to the connection, or to an ErrorInfo
+ * describing why connecting failed.
  */
 export declare function connect(options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void): Promise<NativeConnection | ErrorInfo>
 
@@ -104,4 +108,10 @@ export interface NativeConnectOptions {
    */
   protocolVersion?: number
   features?: Array<number>
+  /**
+   * Who reads the socket: 'uv', the JS thread when Node's libuv loop reports it readable
+   * (refused where the runtime has no such loop); 'tokio', a reader task handing each read
+   * to JS through a ThreadsafeFunction (Bun, Deno). Unset: 'uv' where there is a loop.
+   */
+  readPath?: 'uv' | 'tokio'
 }

@@ -53,6 +53,13 @@ export interface ConnectOptions {
   maxWriteQueueBytes?: number
   /** @deprecated The old name of `maxWriteQueueBytes` (it counts bytes, not requests). */
   maxWriteQueue?: number
+  /**
+   * Who reads the socket: 'uv', the JS thread when Node's event loop reports it readable (no
+   * thread hop per response; the default on Node), or 'tokio', a reader task that hands each
+   * read to JS through a ThreadsafeFunction (the default on Bun and Deno, which have no libuv
+   * loop; 'uv' is refused there).
+   */
+  readPath?: 'uv' | 'tokio'
 }
 
 export interface HeartbeatOptions {
@@ -173,6 +180,8 @@ export declare class Transport extends EventEmitter {
   readonly bytesSent: number
   /** Bytes read from the socket after the handshake. */
   readonly bytesReceived: number
+  /** Who reads the socket (see ConnectOptions.readPath). */
+  readonly readPath: 'uv' | 'tokio'
 
   request(type: number, body?: RequestBody, options?: RequestOptions): Response
   request(type: number, body: RequestBody | undefined, callback: (err: Error | null, body: Buffer) => void): void
@@ -272,6 +281,7 @@ export interface ClientOptions {
   maxWriteQueueBytes?: number
   /** @deprecated The old name of `maxWriteQueueBytes`. */
   maxWriteQueue?: number
+  readPath?: 'uv' | 'tokio'
 }
 
 export type Iterator =

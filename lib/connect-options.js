@@ -22,6 +22,15 @@ const DEFAULT_CONNECT_TIMEOUT = 10000
 let warnedMaxWriteQueue = false
 
 /**
+ * The runtime when it is not Node but runs Node's packages: Bun and Deno have no libuv loop
+ * behind their Node-API (libuv's functions abort Bun, do nothing in Deno), so the socket is
+ * read on tokio there (readPath 'tokio'). null on Node.
+ */
+const OTHER_RUNTIME = globalThis.Bun !== undefined || process.versions.bun !== undefined
+  ? 'Bun'
+  : globalThis.Deno !== undefined || process.versions.deno !== undefined ? 'Deno' : null
+
+/**
  * `{ native, heartbeat, maxPending, maxWriteQueueBytes, required, credentials,
  * pushHighWaterMark, maxBufferedPushes }` from connect(port, host) or connect(options).
  */
@@ -54,6 +63,8 @@ function normalizeConnectOptions(portOrOptions, host) {
   if (o.maxFrameSize !== undefined) out.maxFrameSize = checkNumber(o.maxFrameSize, 'maxFrameSize', { min: 16, max: 2 ** 31, integer: true })
   out.protocolVersion = PROTOCOL_VERSION
   out.features = offeredFeatureIds(o.features)
+  const readPath = readPathOf(o.readPath)
+  if (readPath !== undefined) out.readPath = readPath
   return {
     native: out,
     heartbeat: heartbeatOptions(o.heartbeat),
@@ -64,6 +75,21 @@ function normalizeConnectOptions(portOrOptions, host) {
     pushHighWaterMark: o.pushHighWaterMark === undefined ? DEFAULT_HIGH_WATER_MARK : checkNumber(o.pushHighWaterMark, 'pushHighWaterMark', BYTES),
     maxBufferedPushes: o.maxBufferedPushes === undefined ? DEFAULT_MAX_BUFFERED_PUSHES : checkNumber(o.maxBufferedPushes, 'maxBufferedPushes', BYTES),
   }
+}
+
+/**
+ * Who reads the socket: 'uv' (Node's event loop reports it readable and the JS thread reads it,
+ * no thread hop per response) or 'tokio' (a reader task hands each read to JS through a
+ * ThreadsafeFunction). Unset: 'tokio' on Bun and Deno, else left to the native side, which
+ * takes 'uv' where the runtime offers a libuv loop.
+ */
+function readPathOf(v) {
+  if (v === undefined) return OTHER_RUNTIME === null ? undefined : 'tokio'
+  if (v !== 'uv' && v !== 'tokio') throw new TypeError(`readPath must be 'uv' or 'tokio', got ${describe(v)}`)
+  if (v === 'uv' && OTHER_RUNTIME !== null) {
+    throw new TypeError(`readPath 'uv' needs Node's libuv event loop, which ${OTHER_RUNTIME} does not offer: use 'tokio' (the default there)`)
+  }
+  return v
 }
 
 // `maxWriteQueue` is the old name: it read as a count of requests, but it counts bytes.
@@ -108,4 +134,4 @@ function credentialsOf(o) {
   return new native.NativeCredentials(o.user, o.password || '')
 }
 
-module.exports = { normalizeConnectOptions, heartbeatOptions, credentialsOf }
+module.exports = { normalizeConnectOptions, heartbeatOptions, credentialsOf, OTHER_RUNTIME }

@@ -156,6 +156,14 @@ class Transport extends EventEmitter {
     return undefined
   }
 
+  /**
+   * Who reads the socket: 'uv' (the JS thread, when Node's event loop reports it readable) or
+   * 'tokio' (a reader task, on Bun and Deno or when asked; see the readPath option).
+   */
+  get readPath() {
+    return this.#native.readPath
+  }
+
   /** Pushes (IPROTO_CHUNK) received on this connection. */
   get pushCount() {
     return this.#pushCount
@@ -612,15 +620,27 @@ async function openTransport(options) {
   let transport
   const address = addressOf(options.native)
   if (debug.enabled) debug('connect %s (timeout %d ms)', address, options.native.connectTimeout)
-  const result = await native.connect(options.native, options.credentials, (data, meta, closed, words) => {
+  let onDelivery = (data, meta, closed, words) => {
     transport._deliver(data, meta, closed, words)
-  })
+  }
+  // On the tokio read path (Bun, Deno) a read may be handed over before this function resumes:
+  // it is kept until the transport exists (copied: it may be in the landing, which the next
+  // read overwrites).
+  let early = null
+  if (options.native.readPath === 'tokio') {
+    onDelivery = (data, meta, closed, words) => {
+      if (transport !== undefined) transport._deliver(data, meta, closed, words)
+      else (early ??= []).push([data && Buffer.from(data), meta && meta.slice(0, words), closed, words])
+    }
+  }
+  const result = await native.connect(options.native, options.credentials, onDelivery)
   if (!(result instanceof native.NativeConnection)) {
     const err = connectError(result, options.native, options.native.connectTimeout)
     if (debug.enabled) debug('connect %s failed: %s (%s)', address, err.message, err.code)
     throw err
   }
   transport = new Transport(kConnect, result, options)
+  if (early !== null) for (const args of early) transport._deliver(...args)
   if (debug.enabled) logSession(address, transport, options.credentials)
   const refused = requirementError(options.required, transport.protocol, transport.serverVersion)
   if (refused !== null) {

@@ -1,13 +1,16 @@
 //! The napi binding: converts options and errors, watches each socket on Node's event loop
-//! (`read_watch`), takes writes through a plain Node-API function (`frame_writer`), owns the
-//! ThreadsafeFunction that brings an end found on the tokio side into JS, and refs/unrefs it
-//! as the JS layer's pending count crosses 0 and 1.
+//! (`read_watch`), or, where the runtime has no libuv loop (Bun, Deno), has a task read it on
+//! tokio (`tokio_reader`), takes writes through a plain Node-API function (`frame_writer`),
+//! owns the ThreadsafeFunction that brings an end found on the tokio side into JS (and, on the
+//! tokio read path, every read), and refs/unrefs it as the JS layer's pending count crosses 0
+//! and 1.
 #![cfg_attr(test, allow(dead_code))] // the napi registrations are not compiled into test builds
 
 mod delivery;
 mod errors;
 mod frame_writer;
 mod read_watch;
+mod tokio_reader;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,10 +25,11 @@ use crate::protocol::auth::Credentials;
 use crate::protocol::error::code_name;
 use crate::protocol::frame::MAX_FRAME_SIZE_LIMIT;
 use crate::protocol::id::Protocol;
-use crate::transport::{Address, ConnectOptions, Connection, Delivery, TransportError};
+use crate::transport::{Address, ConnectOptions, Connection, Delivery, Inbox, TransportError};
 use delivery::DeliveryArgs;
 pub use errors::ErrorInfo;
 use read_watch::ReadWatch;
+use tokio_reader::TokioReader;
 
 #[napi_derive::module_init]
 fn init() {
@@ -52,6 +56,11 @@ pub struct NativeConnectOptions {
     /// `features`, no ID is sent.
     pub protocol_version: Option<u32>,
     pub features: Option<Vec<u32>>,
+    /// Who reads the socket: 'uv', the JS thread when Node's libuv loop reports it readable
+    /// (refused where the runtime has no such loop); 'tokio', a reader task handing each read
+    /// to JS through a ThreadsafeFunction (Bun, Deno). Unset: 'uv' where there is a loop.
+    #[napi(ts_type = "'uv' | 'tokio'")]
+    pub read_path: Option<String>,
 }
 
 /// A user and what is kept of a password: its two SHA-1 digests, never the text. The client
@@ -76,6 +85,12 @@ impl NativeCredentials {
 
 type DeliveryFn = ThreadsafeFunction<(), Unknown<'static>, DeliveryArgs, Status, false, true>;
 
+/// Who reads the socket (see `NativeConnectOptions::read_path`).
+enum Reader {
+    Uv(ReadWatch),
+    Tokio(TokioReader),
+}
+
 /// The connection while it is open, shared (on the JS thread) by its NativeConnection and write
 /// handle. Emptied when it ends, so the socket closes then, not when GC collects either.
 pub type OpenSlot = RefCell<Option<Arc<Connection>>>;
@@ -84,7 +99,7 @@ pub type OpenConnection = Rc<OpenSlot>;
 /// A connected socket as the JS layer sees it.
 #[napi]
 pub struct NativeConnection {
-    watch: ReadWatch,
+    reader: Reader,
     open: OpenConnection,
     /// None once released: nothing in Rust then holds the JS delivery callback.
     ended: Option<Arc<DeliveryFn>>,
@@ -100,10 +115,14 @@ impl NativeConnection {
         self.open.borrow().clone()
     }
 
-    /// Frees what the connection holds: the socket (once the poll handle and the writer task
-    /// are done with it), the ThreadsafeFunction and its reference to the JS callback.
-    fn release(&mut self) {
-        self.watch.stop();
+    /// Frees what the connection holds: the socket (once the poll handle, or the reader task,
+    /// and the writer task are done with it), the ThreadsafeFunction and its reference to the
+    /// JS callback.
+    fn release(&mut self, env: &Env) {
+        match &self.reader {
+            Reader::Uv(watch) => watch.stop(),
+            Reader::Tokio(reader) => reader.release(env),
+        }
         if let Some(connection) = self.open.borrow_mut().take() {
             self.bytes_received = connection.bytes_received();
             connection.close();
@@ -133,14 +152,27 @@ impl NativeConnection {
     /// Whether the server sent bytes not yet read: proof of life while reading is paused.
     #[napi(getter)]
     pub fn has_unread_bytes(&self) -> bool {
-        self.connection().is_some_and(|c| c.has_unread_bytes())
+        let read_ahead = matches!(&self.reader, Reader::Tokio(reader) if reader.holds_frames());
+        read_ahead || self.connection().is_some_and(|c| c.has_unread_bytes())
     }
 
     /// The Buffer small deliveries come in, the same every time: what JS keeps of it, it copies.
     #[napi(getter, ts_return_type = "Buffer")]
     pub fn landing(&self, env: &Env) -> Result<Unknown<'_>> {
-        let value = self.watch.landing_data(env)?;
+        let value = match &self.reader {
+            Reader::Uv(watch) => watch.landing_data(env)?,
+            Reader::Tokio(reader) => reader.landing_data(env)?,
+        };
         Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), value) })
+    }
+
+    /// Who reads the socket: 'uv' or 'tokio' (see NativeConnectOptions.readPath).
+    #[napi(getter, ts_return_type = "'uv' | 'tokio'")]
+    pub fn read_path(&self) -> &'static str {
+        match self.reader {
+            Reader::Uv(_) => "uv",
+            Reader::Tokio(_) => "tokio",
+        }
     }
 
     /// Bytes read from the socket after the handshake (stats; read after close too).
@@ -171,20 +203,32 @@ impl NativeConnection {
     /// Stops reading from the socket until `resume` (push backpressure).
     #[napi(catch_unwind)]
     pub fn pause(&self) {
-        self.watch.pause();
+        match &self.reader {
+            Reader::Uv(watch) => watch.pause(),
+            Reader::Tokio(reader) => reader.pause(),
+        }
     }
 
     #[napi(catch_unwind)]
     pub fn resume(&self) {
-        // A refusal ends the connection, and the end reaches JS as any loss does.
-        let _ = self.watch.resume();
+        match &self.reader {
+            // A refusal ends the connection, and the end reaches JS as any loss does.
+            Reader::Uv(watch) => {
+                let _ = watch.resume();
+            }
+            Reader::Tokio(reader) => {
+                if let (true, Some(deliver)) = (reader.resume(), &self.ended) {
+                    deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            }
+        }
     }
 
     /// Closes the socket, or releases what a connection that ended still holds: JS calls it
     /// once it has taken the end (a delivery queued before it may still come: JS ignores it).
     #[napi(catch_unwind)]
-    pub fn close(&mut self) {
-        self.release();
+    pub fn close(&mut self, env: &Env) {
+        self.release(env);
     }
 
     /// The server's version from its greeting, e.g. "2.6.0".
@@ -214,8 +258,10 @@ impl NativeConnection {
 
 /// Connects and authenticates (with `credentials`, else as guest). `onDelivery(buffer, meta,
 /// closed, words)` is called on the JS thread with the frames read whenever the socket is
-/// readable (see `delivery.rs` for the layout) and, once, with why the connection ended.
-/// Resolves to the connection, or to an ErrorInfo describing why connecting failed.
+/// readable (see `delivery.rs` for the layout) and, once, with why the connection ended; it
+/// may be called with nothing (all undefined, 0 words). On the tokio read path the first call
+/// may come before the promise's reactions run. Resolves to the connection, or to an ErrorInfo
+/// describing why connecting failed.
 #[napi(
     catch_unwind,
     ts_args_type = "options: NativeConnectOptions, credentials: NativeCredentials | undefined | null, onDelivery: (data: Buffer | undefined, meta: Uint32Array | undefined, closed: ErrorInfo | undefined, words: number) => void",
@@ -227,24 +273,53 @@ pub fn connect<'env>(
     credentials: Option<&NativeCredentials>,
     on_delivery: Function<'_, DeliveryArgs, Unknown<'static>>,
 ) -> Result<PromiseRaw<'env, Either<NativeConnection, ErrorInfo>>> {
+    let read_on_tokio = read_on_tokio(env, options.read_path.as_deref())?;
     let mut connect_options = convert_options(options)?;
+    connect_options.read_on_tokio = read_on_tokio;
     if let Some(c) = credentials {
         connect_options.credentials = Some(c.credentials.clone());
     }
+    // On the tokio read path, small reads are copied into this on the JS thread.
+    let landing = if read_on_tokio { Some(Arc::new(tokio_reader::LandingSlot::new(env)?)) } else { None };
     let mut callback = std::ptr::null_mut();
     check_status!(unsafe { sys::napi_create_reference(env.raw(), on_delivery.raw(), 1, &mut callback) })?;
     // Carried through the (Send) completion closure as a number; only the JS thread uses it.
     let callback = callback as usize;
     let slot: Arc<OnceLock<Weak<Connection>>> = Arc::new(OnceLock::new());
     let connection_slot = slot.clone();
-    let ended: Arc<DeliveryFn> = Arc::new(on_delivery
+    let inbox = read_on_tokio.then(|| Arc::new(Inbox::new()));
+    let read_inbox = inbox.clone();
+    let read_landing = landing.clone();
+    let built = on_delivery
         .build_threadsafe_function::<()>()
         .callee_handled::<false>()
         .weak::<true>()
         .build_callback(move |_ctx| {
-            let closed = connection_slot.get().and_then(Weak::upgrade).and_then(|c| c.take_end());
-            Ok(DeliveryArgs::new(Delivery { batch: None, closed }, None))
-        })?);
+            let connection = connection_slot.get().and_then(Weak::upgrade);
+            Ok(match (&read_inbox, &read_landing) {
+                (Some(inbox), Some(landing)) => {
+                    let (delivery, refs) = landing.land(tokio_reader::next_delivery(inbox, connection));
+                    DeliveryArgs::new(delivery, refs)
+                }
+                _ => DeliveryArgs::new(Delivery { batch: None, closed: connection.and_then(|c| c.take_end()) }, None),
+            })
+        });
+    let ended: Arc<DeliveryFn> = match built {
+        Ok(ended) => Arc::new(ended),
+        Err(e) => {
+            unsafe { sys::napi_delete_reference(env.raw(), callback as sys::napi_ref) };
+            if let Some(landing) = &landing {
+                landing.release(env.raw());
+            }
+            return Err(Error::new(
+                e.status,
+                format!(
+                    "this runtime cannot call JS from other threads (napi_create_threadsafe_function failed: {}), which kharon needs to hand what it reads to JS",
+                    e.reason
+                ),
+            ));
+        }
+    };
     let notifier = ended.clone();
     let on_end = Box::new(move || {
         notifier.call((), ThreadsafeFunctionCallMode::NonBlocking);
@@ -257,9 +332,17 @@ pub fn connect<'env>(
                 Ok(connection) => {
                     let connection = Arc::new(connection);
                     let _ = slot.set(Arc::downgrade(&connection));
-                    match ReadWatch::start(env, callback, connection.clone()) {
-                        Ok(watch) => Either::A(NativeConnection {
-                            watch,
+                    let reader = match (inbox, landing) {
+                        (Some(inbox), Some(landing)) => {
+                            // The ThreadsafeFunction holds the JS callback: the reference goes.
+                            unsafe { sys::napi_delete_reference(env.raw(), callback) };
+                            Ok(Reader::Tokio(TokioReader::start(connection.clone(), inbox, landing, ended.clone())))
+                        }
+                        _ => ReadWatch::start(env, callback, connection.clone()).map(Reader::Uv),
+                    };
+                    match reader {
+                        Ok(reader) => Either::A(NativeConnection {
+                            reader,
                             server_version: connection.greeting.version.clone(),
                             protocol: connection.protocol.clone(),
                             open: Rc::new(RefCell::new(Some(connection))),
@@ -279,12 +362,64 @@ pub fn connect<'env>(
                 }
                 Err(e) => {
                     unsafe { sys::napi_delete_reference(env.raw(), callback) };
+                    if let Some(landing) = landing {
+                        landing.release(env.raw());
+                    }
                     Either::B(ErrorInfo::from(&e))
                 }
             })
         },
     )?;
     Ok(promise)
+}
+
+/// Whether a reader task on tokio reads the socket (`readPath: 'tokio'`, or unset where the
+/// runtime has no libuv loop), rather than the JS thread on libuv's loop. `uv` asked for where
+/// there is no loop is refused with why, before anything connects: libuv's functions are never
+/// called there. Bun and Deno both answer napi_get_uv_event_loop with a loop that is none (on
+/// Bun, uv_poll_init aborts the process; on Deno, the poll never fires), so they are told by
+/// their globals.
+fn read_on_tokio(env: &Env, asked: Option<&str>) -> Result<bool> {
+    match asked {
+        Some("tokio") => return Ok(true),
+        None | Some("uv") => {}
+        Some(other) => return Err(Error::new(Status::InvalidArg, format!("readPath must be 'uv' or 'tokio', got {other:?}"))),
+    }
+    let missing = match runtime_without_libuv(env)? {
+        Some(runtime) => Some(format!("{runtime} does not offer")),
+        None => {
+            let mut event_loop = std::ptr::null_mut();
+            let status = unsafe { sys::napi_get_uv_event_loop(env.raw(), &mut event_loop) };
+            match (status == sys::Status::napi_ok, event_loop.is_null()) {
+                (true, false) => None,
+                (true, true) => Some("this runtime does not offer (napi_get_uv_event_loop: no loop)".to_owned()),
+                (false, _) => Some(format!("this runtime does not offer (napi_get_uv_event_loop: {:?})", Status::from(status))),
+            }
+        }
+    };
+    match (missing, asked) {
+        (None, _) => Ok(false),
+        (Some(_), None) => Ok(true),
+        (Some(why), Some(_)) => Err(Error::new(
+            Status::GenericFailure,
+            format!("readPath 'uv' needs Node's libuv event loop, which {why}: use readPath 'tokio'"),
+        )),
+    }
+}
+
+/// "Bun" or "Deno" when the global of that name is there: runtimes whose Node-API has no libuv
+/// loop behind it.
+fn runtime_without_libuv(env: &Env) -> Result<Option<&'static str>> {
+    let mut global = std::ptr::null_mut();
+    check_status!(unsafe { sys::napi_get_global(env.raw(), &mut global) })?;
+    for (name, runtime) in [(c"Bun", "Bun"), (c"Deno", "Deno")] {
+        let mut has = false;
+        check_status!(unsafe { sys::napi_has_named_property(env.raw(), global, name.as_ptr(), &mut has) })?;
+        if has {
+            return Ok(Some(runtime));
+        }
+    }
+    Ok(None)
 }
 
 /// `writeFrames(handle, frames)`, which sends request frames through a handle from a

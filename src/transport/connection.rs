@@ -1,7 +1,8 @@
 //! One Tarantool connection. tokio connects and authenticates; after that the JS thread reads
 //! the socket when libuv reports it readable, so a response reaches its callback with no thread
 //! hop, and writes it directly when nothing is queued. What the socket does not take at once is
-//! finished by a writer task on tokio.
+//! finished by a writer task on tokio. Where there is no libuv loop to watch the socket on (Bun,
+//! Deno), a reader task on tokio reads it instead (`tokio_read.rs`).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -42,6 +43,9 @@ pub struct ConnectOptions {
     /// What to offer in IPROTO_ID when the greeting shows a server that knows it (2.10+);
     /// None: send no ID.
     pub negotiate: Option<Protocol>,
+    /// Whether a reader task on tokio reads the socket (`tokio_read.rs`), rather than the JS
+    /// thread when libuv reports it readable.
+    pub read_on_tokio: bool,
 }
 
 impl ConnectOptions {
@@ -52,6 +56,7 @@ impl ConnectOptions {
             connect_timeout: None,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             negotiate: None,
+            read_on_tokio: false,
         }
     }
 }
@@ -147,7 +152,7 @@ impl Connection {
             })??,
             None => handshake.await?,
         };
-        let socket = stream.establish().map_err(|e| TransportError::io(&e))?;
+        let socket = stream.establish(options.read_on_tokio).map_err(|e| TransportError::io(&e))?;
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             socket,
@@ -214,10 +219,18 @@ impl Connection {
     /// asks to read on until the socket says it would block or why it failed. A small batch
     /// goes to `landing` when one is given and it fits.
     pub fn read(&self, until_blocked: bool, landing: Option<&mut Landing>) -> Delivery {
+        self.read_pass(until_blocked, landing).0
+    }
+
+    /// `read`, and whether the pass ended because the socket had no more (it said it would
+    /// block, or it filled less than it was offered): the reader task on tokio then waits for
+    /// readiness again, rather than asking once more.
+    pub(super) fn read_pass(&self, until_blocked: bool, landing: Option<&mut Landing>) -> (Delivery, bool) {
         let mut reader = self.reader.lock().unwrap();
         let Reader { buf, need, max_frame_size, received, meta, meta_hint } = &mut *reader;
         let mut failure = None;
         let mut eof = false;
+        let mut drained = false;
         let mut taken = 0;
         while taken < READ_BUDGET {
             let spare = buf.capacity() - buf.len();
@@ -239,10 +252,14 @@ impl Connection {
                 Ok(n) => {
                     taken += n;
                     if n < offered && !until_blocked {
+                        drained = true;
                         break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     failure = Some(TransportError::io(&e));
@@ -270,7 +287,7 @@ impl Connection {
         if let Some(reason) = failure {
             self.shared.fail(reason);
         }
-        Delivery { batch, closed: self.take_end() }
+        (Delivery { batch, closed: self.take_end() }, drained)
     }
 
     /// Why the connection ended, once: whichever of the reader and the end notice asks first
@@ -300,6 +317,19 @@ impl Connection {
 
     pub fn close(&self) {
         self.fail(TransportError::Closed);
+    }
+
+    /// The socket, for the reader task on tokio.
+    pub(super) fn socket(&self) -> &Socket {
+        &self.shared.socket
+    }
+
+    /// Resolves once the connection has ended (for the tasks that must stop then).
+    pub(super) fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        async move {
+            let _ = shutdown.wait_for(|down| *down).await;
+        }
     }
 }
 

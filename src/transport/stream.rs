@@ -1,7 +1,8 @@
 //! One socket type over TCP and unix sockets. `Stream` is the tokio stream used while
 //! connecting and authenticating. `Socket` is the established connection: the JS thread reads
 //! it (woken by libuv) and writes it directly, and tokio watches only its writability, for the
-//! writer task that finishes what the socket did not take at once.
+//! writer task that finishes what the socket did not take at once; where there is no libuv
+//! loop, tokio watches its readability too, for the reader task (`tokio_read.rs`).
 
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
@@ -73,15 +74,17 @@ impl Stream {
     }
 
     /// The established socket. Must be called inside the runtime (it registers with tokio).
-    pub fn establish(self) -> io::Result<Socket> {
+    /// `read_on_tokio`: a reader task on tokio reads it, so tokio watches its readability too.
+    pub fn establish(self, read_on_tokio: bool) -> io::Result<Socket> {
         let std = match self {
             Stream::Tcp(s) => StdSocket::Tcp(s.into_std()?),
             Stream::Unix(s) => StdSocket::Unix(s.into_std()?),
         };
-        // Read interest stays off: readiness to read is libuv's to report, and the tokio
-        // thread must not wake for every response.
+        // Read interest stays off when libuv reports readiness to read: the tokio thread must
+        // not wake for every response then.
+        let interest = if read_on_tokio { Interest::READABLE | Interest::WRITABLE } else { Interest::WRITABLE };
         // SAFETY: the std socket owns its fd and is never replaced while the AsyncFd holds it.
-        let registered = unsafe { AsyncFd::register_with_interest(std, Interest::WRITABLE) };
+        let registered = unsafe { AsyncFd::register_with_interest(std, interest) };
         Ok(Socket(registered.map_err(io::Error::from)?))
     }
 
@@ -172,6 +175,12 @@ impl Socket {
             }
         }
         Ok(())
+    }
+
+    /// Waits until the socket is readable (only for a socket established with `read_on_tokio`).
+    /// The guard's `clear_ready` says that a read found it drained.
+    pub async fn readable(&self) -> io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, impl AsRawFd>> {
+        self.0.readable().await
     }
 
     /// Whether bytes wait in the socket unread (a peek, so reading stays JS's to do).
