@@ -314,6 +314,42 @@ function timeDecodes(decoders, bytes) {
   return Object.fromEntries(Object.entries(samples).map(([who, xs]) => [who, median(xs)]))
 }
 
+function runtimes() {
+  const bin = (name) => path.join(__dirname, '..', 'node_modules', '.bin', name)
+  const list = [
+    { name: 'node (uv)', argv: [process.execPath], env: { KHARON_READ_PATH: 'uv' } },
+    { name: 'node (tokio)', argv: [process.execPath], env: { KHARON_READ_PATH: 'tokio' } },
+    { name: 'bun', argv: [bin('bun')], env: {} },
+    { name: 'deno', argv: [bin('deno'), 'run', '-A', '--no-lock'], env: {} },
+  ]
+  return list.filter((r) => {
+    if (r.argv[0] === process.execPath || fs.existsSync(r.argv[0])) return true
+    process.stderr.write(`${r.name}: not installed (npm install installs the devDependency)\n`)
+    return false
+  })
+}
+
+function runRuntime(runtime, server) {
+  return new Promise((resolve, reject) => {
+    const [bin, ...args] = runtime.argv
+    const proc = spawn(bin, [...args, path.join(__dirname, 'runtime.cjs'), `${server.host}:${server.port}`, String(REPEATS)], {
+      env: { ...process.env, ...runtime.env },
+    })
+    let text = ''
+    proc.stdout.on('data', (d) => { text += d })
+    proc.stderr.on('data', (d) => { text += d })
+    proc.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${runtime.name} failed: ${text}`))
+      const out = {}
+      for (const line of text.split('\n')) {
+        const [name, value] = line.split('\t')
+        if (value !== undefined) (out[name] ||= []).push(Number(value))
+      }
+      resolve(out)
+    })
+  })
+}
+
 function runNetbox(server) {
   return new Promise((resolve, reject) => {
     const proc = spawn(TARANTOOL, [path.join(__dirname, 'netbox.lua'), `${server.host}:${server.port}`, String(REPEATS)], {
@@ -370,6 +406,17 @@ async function main() {
       for (const [who, ms] of Object.entries(decodeMs)) recorder(who)('decode_10k_ms', ms)
     }
     Object.assign(results['net.box'], await runNetbox(server))
+    // The same figures under each runtime: Node on its libuv path and on the portable (tokio)
+    // path, Bun and Deno (devDependencies; a missing one is left out, saying so).
+    for (const runtime of runtimes()) {
+      results[runtime.name] = {}
+      try {
+        for (const [name, values] of Object.entries(await runRuntime(runtime, server))) results[runtime.name][name] = values
+      } catch (err) {
+        delete results[runtime.name]
+        process.stderr.write(`${runtime.name}: ${err.message}\n`)
+      }
+    }
   } finally {
     await server.stop()
   }
@@ -417,6 +464,10 @@ function report(results, stalls) {
     'crud get, sequential, vs net.box': med.kharon.crud_get_sequential / med['net.box'].crud_get_sequential,
     'call by key, routed by kharon vs through the router, pipelined 100': ratio(K('callrw_direct_pipelined_100'), K('callrw_router_pipelined_100')),
     'call by key, routed by kharon vs through the router, sequential': ratio(K('callrw_direct_sequential'), K('callrw_router_sequential')),
+    'node, tokio path vs uv path, pipelined 1000': ratio(['node (tokio)', 'pipelined_1000'], ['node (uv)', 'pipelined_1000']),
+    'node, tokio path vs uv path, sequential': ratio(['node (tokio)', 'sequential_call'], ['node (uv)', 'sequential_call']),
+    'bun vs node, pipelined 1000': ratio(['bun', 'pipelined_1000'], ['node (uv)', 'pipelined_1000']),
+    'deno vs node, pipelined 1000': ratio(['deno', 'pipelined_1000'], ['node (uv)', 'pipelined_1000']),
   }
   // Nanoseconds per push: what each way of taking pushes costs the client, all in.
   const perPush = {}

@@ -83,7 +83,9 @@ function normalizeConnectOptions(portOrOptions, host) {
  * ThreadsafeFunction). Unset: 'tokio' on Bun and Deno, else left to the native side, which
  * takes 'uv' where the runtime offers a libuv loop.
  */
-function readPathOf(v) {
+function readPathOf(option) {
+  // KHARON_READ_PATH sets the default, so that a whole test run can take the portable path.
+  const v = option ?? (process.env.KHARON_READ_PATH || undefined)
   if (v === undefined) return OTHER_RUNTIME === null ? undefined : 'tokio'
   if (v !== 'uv' && v !== 'tokio') throw new TypeError(`readPath must be 'uv' or 'tokio', got ${describe(v)}`)
   if (v === 'uv' && OTHER_RUNTIME !== null) {
