@@ -52,11 +52,32 @@ test('the tarball is lean: sources, the JS API and the examples the README point
   assert.ok(files.some((f) => /^kharon\..+\.node$/.test(f)), 'the install built the addon for this platform')
 })
 
-function runIn(file, source) {
+function runIn(file, source, argv = [process.execPath]) {
   fs.writeFileSync(path.join(project, file), source)
-  const r = spawnSync(process.execPath, [file, String(server.port)], { cwd: project, encoding: 'utf8', timeout: 30000 })
+  const r = spawnSync(argv[0], [...argv.slice(1), file, String(server.port)], { cwd: project, encoding: 'utf8', timeout: 30000 })
   assert.equal(r.status, 0, `${file} exited by itself with 0: ${r.stderr}`)
   return r.stdout.trim().split('\n')
+}
+
+// The other runtimes, where installed (devDependencies): the installed package, as its users
+// import it there (a bare 'kharon' that node_modules resolves; Deno reads the project's
+// package.json for it, as it does for an npm: specifier's package).
+const RUNTIMES = [
+  ['bun', [path.join(root, 'node_modules', '.bin', 'bun')]],
+  ['deno', [path.join(root, 'node_modules', '.bin', 'deno'), 'run', '-A', '--no-lock']],
+]
+for (const [name, argv] of RUNTIMES) {
+  const missing = fs.existsSync(argv[0]) ? false : `${name} is not installed (npm install installs the devDependency ${name})`
+  test(`the installed package under ${name}: a request and a for-await over pushes, then exit`, { ...TIMEOUT, skip: missing }, () => {
+    const lines = runIn(`app-${name}.mjs`, `
+      import { connect } from 'kharon'
+      const conn = await connect('127.0.0.1:' + process.argv.at(-1))
+      const call = conn.call('pushes', [2])
+      for await (const msg of call) console.log('push', msg)
+      console.log(JSON.stringify(await call), conn.transport.readPath)
+    `, argv)
+    assert.deepEqual(lines, ['push 1', 'push 2', '["done"] tokio'])
+  })
 }
 
 test("require('kharon') in the installed project: a request and a for-await over pushes, then exit", TIMEOUT, () => {
