@@ -162,6 +162,9 @@ const napiCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.
 if (!ifMissing && !fs.existsSync(napiCli) && fs.existsSync(path.join(root, 'package-lock.json'))) {
   say('installing the devDependencies at the versions in package-lock.json (npm install --no-save)…')
   run('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund'])
+  // --ignore-scripts keeps this package's own install script from running inside its bootstrap;
+  // the bun devDependency fetches its binary in its install script, which runs here instead.
+  if (fs.existsSync(path.join(root, 'node_modules', 'bun', 'package.json'))) run('npm', ['rebuild', 'bun', '--no-audit', '--no-fund'])
 }
 if (fs.existsSync(napiCli)) {
   run(process.execPath, [napiCli, 'build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts'])
