@@ -14,20 +14,34 @@ const { rejection, sleep } = require('./helpers/wait')
 const TIMEOUT = { timeout: 240000 }
 const skip = clusterSkipReason()
 
+// A cluster, a connection to its router, and kharon's own routing over it.
+async function openCluster(options) {
+  const cluster = await startCluster(options)
+  let router
+  try {
+    router = await connect(cluster.routers[0].uri)
+    const sharded = await connectSharded({ router: cluster.routers[0].uri }, { user: 'tester', password: 'secret', reconnect: { initialDelay: 20, maxDelay: 200 }, checkInterval: 100 })
+    return { cluster, router, sharded }
+  } catch (err) {
+    await closeCluster({ cluster, router })
+    throw err
+  }
+}
+
+async function closeCluster({ cluster, router, sharded }) {
+  await sharded?.close()
+  router?.destroy()
+  await cluster?.stop()
+}
+
 describe('client-side vshard routing on a real cluster', { ...TIMEOUT, skip }, () => {
   let cluster
   let router
   let sharded
   before(async () => {
-    cluster = await startCluster({ routers: 1 })
-    router = await connect(cluster.routers[0].uri)
-    sharded = await connectSharded({ router: cluster.routers[0].uri }, { user: 'tester', password: 'secret', reconnect: { initialDelay: 20, maxDelay: 200 }, checkInterval: 100 })
+    ({ cluster, router, sharded } = await openCluster({ routers: 1 }))
   }, TIMEOUT)
-  after(async () => {
-    await sharded?.close()
-    router?.destroy()
-    await cluster?.stop()
-  }, TIMEOUT)
+  after(() => closeCluster({ cluster, router, sharded }), TIMEOUT)
 
   const replicasetUuids = () => cluster.replicasets.map((rs) => rs.uuid)
 
@@ -124,15 +138,9 @@ describe('client-side vshard routing while buckets move', { ...TIMEOUT, skip }, 
   let router
   let sharded
   before(async () => {
-    cluster = await startCluster({ routers: 1, replicas: 0 })
-    router = await connect(cluster.routers[0].uri)
-    sharded = await connectSharded({ router: cluster.routers[0].uri }, { user: 'tester', password: 'secret', reconnect: { initialDelay: 20, maxDelay: 200 }, checkInterval: 100 })
+    ({ cluster, router, sharded } = await openCluster({ routers: 1, replicas: 0 }))
   }, TIMEOUT)
-  after(async () => {
-    await sharded?.close()
-    router?.destroy()
-    await cluster?.stop()
-  }, TIMEOUT)
+  after(() => closeCluster({ cluster, router, sharded }), TIMEOUT)
 
   const replicasetUuids = () => cluster.replicasets.map((rs) => rs.uuid)
 

@@ -297,7 +297,7 @@ class Lifecycle {
     const caller = this.#callerStack ? new Error() : null
     return new Promise((resolve, reject) => {
       const entry = new Decoded(resolve, reject, decodeBody, this.#counters)
-      entry._callerStack = caller
+      if (caller !== null) entry._callerStack = caller
       this.#dispatch(type, body, entry, options, streamId, refusal, name, opts?.[kInternal] === true)
     })
   }

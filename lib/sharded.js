@@ -20,6 +20,7 @@ const NON_MASTER = 2
 const TRANSFER_IS_IN_PROGRESS = 7
 const NO_ROUTE_TO_BUCKET = 9
 const BUCKET_IS_LOCKED = 22
+const UNKNOWN_BUCKETS = 18
 const RETRY_AFTER = new Set([NON_MASTER, TRANSFER_IS_IN_PROGRESS, BUCKET_IS_LOCKED])
 const RETRY_DELAY_MS = 10
 const DEFAULT_TIMEOUT = 10000
@@ -190,7 +191,7 @@ class ShardedCluster {
         }
       }
       const pool = this.#pools.get(uuid)
-      const reply = await pool.call('vshard.storage.call', [bucketId, access, fn, args], { ...o, mode, timeout: left, tuples: o.tuples })
+      const reply = await pool.call('vshard.storage.call', [bucketId, access, fn, args], { ...o, mode, timeout: left })
       if (reply[0] === true) return reply.slice(1)
       const err = reply[1]
       if (err === null || typeof err !== 'object' || err.type !== 'ShardingError') throw serverError(err, fn)
@@ -235,7 +236,7 @@ class ShardedCluster {
         buckets += count
       }
       if (buckets !== this.#bucketCount) {
-        throw shardingError({ code: 0, name: 'UNKNOWN_BUCKETS', message: `the replica sets hold ${buckets} of ${this.#bucketCount} buckets (is rebalancing under way?)` })
+        throw shardingError({ code: UNKNOWN_BUCKETS, name: 'UNKNOWN_BUCKETS', message: `the replica sets hold ${buckets} of ${this.#bucketCount} buckets (is rebalancing under way?)` })
       }
       const results = await Promise.all(pools.map(([, pool]) => onMaster(pool, 'storage_map', [rid, fn, args])))
       const out = {}
